@@ -1,0 +1,37 @@
+# The two commands of the README's Quick start: `make run` and `make test`.
+PYTHON ?= python3
+PORT ?= 8000
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Refuse frames over 64 KiB at the server, before the application sees them.
+DAPHNE_LIMITS := --websocket-max-message-size 65536 --websocket-max-frame-size 65536
+
+.PHONY: run test lint format clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+	@echo
+	@echo "  Chat is running: open http://127.0.0.1:$(PORT)/"
+	@echo
+	DEBUG=$${DEBUG:-1} CHAT_ALLOW_GUESTS=$${CHAT_ALLOW_GUESTS:-1} \
+		$(BIN)/daphne -b 127.0.0.1 -p $(PORT) $(DAPHNE_LIMITS) chatsite.asgi:application
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,119 @@
+"""Who is on the other end of a socket: handshake authentication and the Actor.
+
+A WebSocket handshake is authenticated by, in order:
+1. `Authorization: Bearer <token>`: an API token (see `chattoken`). A bad token is refused.
+2. Django's session cookie, for browsers.
+3. Nothing: a guest, if `CHAT_ALLOW_GUESTS` is on (checked by the consumer).
+
+Origins: a handshake that carries an `Origin` must come from an allowed host.
+Browsers always send one. A handshake without one is refused only when it was
+authenticated by the session cookie, the case cross-site hijacking abuses.
+"""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from channels.auth import get_user
+from channels.middleware import BaseMiddleware
+from channels.security.websocket import OriginValidator, WebsocketDenier
+from channels.sessions import SessionMiddlewareStack
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+
+from chat import protocol
+from chat.selectors import token_user
+
+TOKEN_PREFIX = "chat_"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """A signed-in user, or a guest (user is None) known only by name."""
+
+    name: str
+    user: AbstractBaseUser | None = None
+
+    @property
+    def guest(self) -> bool:
+        return self.user is None
+
+    @property
+    def user_id(self) -> int | None:
+        return None if self.user is None else self.user.pk
+
+    @property
+    def author(self) -> protocol.Author:
+        return protocol.Author(name=self.name, guest=self.guest)
+
+
+def actor_from_scope(scope: dict[str, Any]) -> Actor:
+    """The Actor for an accepted handshake, or a ChatError saying why it may not go on."""
+    user = scope.get("user")
+    if user is not None and user.is_authenticated:
+        return Actor(name=user.get_username(), user=user)
+    if not settings.CHAT_ALLOW_GUESTS:
+        raise protocol.ChatError(
+            protocol.ErrorCode.UNAUTHORIZED, "sign in or send a bearer token: guests are off"
+        )
+    names = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("name")
+    if names:
+        return Actor(name=protocol.parse_guest_name(names[0]))
+    return Actor(name=f"guest-{secrets.token_hex(3)}")
+
+
+def token_generate() -> str:
+    """A new random API token secret."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_hash(raw: str) -> str:
+    """The stored form of a token. Tokens are high-entropy, so a fast hash is enough."""
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def origin_allowed(scope: dict[str, Any]) -> bool:
+    """Whether the handshake's Origin may open a socket with the credentials it used."""
+    origin = _header(scope, b"origin")
+    if origin is None:
+        return scope.get("auth") != "session"
+    hosts = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not hosts:
+        hosts = ["localhost", "127.0.0.1", "[::1]"]
+    return OriginValidator(None, hosts).validate_origin(urlparse(origin))
+
+
+class ChatAuthMiddleware(BaseMiddleware):
+    """Sets scope["user"] and scope["auth"] ("token", "session" or "none"), and
+    refuses handshakes with a bad token or a disallowed origin."""
+
+    async def __call__(self, scope, receive, send):
+        scope = dict(scope)
+        authorization = _header(scope, b"authorization")
+        if authorization is not None:
+            scheme, _, raw = authorization.partition(" ")
+            bearer = scheme.lower() == "bearer" and raw.strip()
+            user = await token_user(key_hash=token_hash(raw.strip())) if bearer else None
+            if user is None:
+                return await WebsocketDenier()(scope, receive, send)
+            scope["user"], scope["auth"] = user, "token"
+        else:
+            user = await get_user(scope)
+            scope["user"] = user
+            scope["auth"] = "session" if user.is_authenticated else "none"
+        if not origin_allowed(scope):
+            return await WebsocketDenier()(scope, receive, send)
+        return await super().__call__(scope, receive, send)
+
+
+def ChatAuthMiddlewareStack(inner):
+    return SessionMiddlewareStack(ChatAuthMiddleware(inner))

@@ -1,0 +1,142 @@
+"""The chat socket: parse a frame, call one domain function, send the result."""
+
+import json
+import logging
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from chat import protocol
+from chat.auth import actor_from_scope
+from chat.ratelimit import TokenBucket
+from chat.selectors import history_page
+from chat.services.broadcast import room_group
+from chat.services.messages import message_send
+from chat.services.presence import typing_notify
+from chat.services.rooms import room_join
+
+logger = logging.getLogger(__name__)
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    """One socket, many rooms. `/ws/chat/<slug>/` also joins that room on connect."""
+
+    async def connect(self) -> None:
+        # room slug -> the room's last_seq when this socket joined it: messages up
+        # to it went out in `joined`, so their live broadcasts are skipped.
+        self.rooms: dict[str, int] = {}
+        self.send_bucket = TokenBucket(
+            burst=settings.CHAT_SEND_BURST, per_minute=settings.CHAT_SEND_PER_MINUTE
+        )
+        await self.accept()
+        try:
+            self.actor = actor_from_scope(self.scope)
+        except protocol.ChatError as error:
+            await self.send_frame(protocol.error_event(error))
+            unauthorized = error.code == protocol.ErrorCode.UNAUTHORIZED
+            close_code = (
+                protocol.CloseCode.UNAUTHORIZED if unauthorized else protocol.CloseCode.BAD_REQUEST
+            )
+            await self.close(code=close_code)
+            return
+        await self.send_frame(protocol.HelloEvent(user=self.actor.author))
+        if slug := self.scope["url_route"]["kwargs"].get("room"):
+            await self.handle_text(json.dumps({"type": "join", "room": slug}))
+
+    async def disconnect(self, code: int) -> None:
+        for slug in getattr(self, "rooms", {}):
+            await self.channel_layer.group_discard(room_group(slug), self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            error = protocol.ChatError(
+                protocol.ErrorCode.BAD_REQUEST, "send JSON text frames, not binary"
+            )
+            await self.send_frame(protocol.error_event(error))
+            return
+        await self.handle_text(text_data)
+
+    async def handle_text(self, text: str) -> None:
+        """Parse and dispatch one frame by its type; every failure becomes an `error` frame."""
+        frame = None
+        try:
+            frame = protocol.parse_frame(text)
+            await getattr(self, f"on_{frame.type}")(frame)
+        except protocol.ChatError as error:
+            if error.ref is None and frame is not None:
+                error.ref = str(getattr(frame, "client_id", frame.type))
+            await self.send_frame(protocol.error_event(error))
+        except Exception:
+            logger.exception("frame %s failed", getattr(frame, "type", "?"))
+            error = protocol.ChatError(
+                protocol.ErrorCode.INTERNAL_ERROR, "the server failed; try again"
+            )
+            await self.send_frame(protocol.error_event(error))
+
+    async def send_frame(self, frame: protocol.ServerFrame) -> None:
+        await self.send(text_data=protocol.encode(frame))
+
+    def require_joined(self, slug: str) -> None:
+        if slug not in self.rooms:
+            raise protocol.ChatError(protocol.ErrorCode.BAD_REQUEST, f"join room '{slug}' first")
+
+    # --- Frames from the client --------------------------------------------
+
+    async def on_join(self, frame: protocol.JoinFrame) -> None:
+        async def subscribe(group: str) -> None:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+        joined = await room_join(
+            actor=self.actor, slug=frame.room, since=frame.since, subscribe=subscribe
+        )
+        self.rooms[frame.room] = joined.last_seq
+        await self.send_frame(joined)
+
+    async def on_leave(self, frame: protocol.LeaveFrame) -> None:
+        self.require_joined(frame.room)
+        del self.rooms[frame.room]
+        await self.channel_layer.group_discard(room_group(frame.room), self.channel_name)
+        await self.send_frame(protocol.LeftEvent(room=frame.room))
+
+    async def on_send(self, frame: protocol.SendFrame) -> None:
+        self.require_joined(frame.room)
+        if (retry_after := self.send_bucket.take()) is not None:
+            raise protocol.ChatError(
+                protocol.ErrorCode.RATE_LIMITED,
+                "sending too fast",
+                retry_after=round(retry_after, 3),
+            )
+        ack = await message_send(
+            actor=self.actor, slug=frame.room, body=frame.body, client_id=frame.client_id
+        )
+        await self.send_frame(ack)
+
+    async def on_history(self, frame: protocol.HistoryFrame) -> None:
+        self.require_joined(frame.room)
+        page = await history_page(
+            actor=self.actor,
+            slug=frame.room,
+            before=frame.before,
+            after=frame.after,
+            limit=frame.limit,
+        )
+        await self.send_frame(page)
+
+    async def on_typing(self, frame: protocol.TypingFrame) -> None:
+        self.require_joined(frame.room)
+        await typing_notify(actor=self.actor, slug=frame.room, channel=self.channel_name)
+
+    async def on_ping(self, frame: protocol.PingFrame) -> None:
+        await self.send_frame(protocol.PongEvent())
+
+    # --- Events from the channel layer -------------------------------------
+
+    async def room_event(self, event: dict) -> None:
+        """A broadcast from `room_broadcast`: forward it unless this socket should skip it."""
+        joined_at = self.rooms.get(event["room"])
+        if joined_at is None or event["exclude"] == self.channel_name:
+            return
+        # Not a running maximum: two processes' broadcasts may arrive out of seq order.
+        if event["seq"] is not None and event["seq"] <= joined_at:
+            return
+        await self.send(text_data=event["text"])

@@ -1,0 +1,342 @@
+"""The WebSocket protocol, version 1: every frame's schema, and nothing that does I/O.
+
+`parse_frame(text)` is the single place where inbound frames are validated. It
+returns one typed frame per `type`, or raises `ChatError` with the precise
+`error` frame the client gets back. Services raise `ChatError` too, for faults
+that need the database to see (a private room, a room that does not exist).
+
+The outbound frames are pydantic models as well; `encode()` turns one into the
+JSON text that goes on the wire. docs/protocol.md describes each frame.
+"""
+
+import json
+import re
+from datetime import datetime
+from enum import IntEnum, StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 64 * 1024
+MAX_BODY_CHARS = 4000
+MAX_HISTORY_LIMIT = 100
+MAX_SEQ = 2**63 - 1
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,49}$"
+GUEST_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
+
+
+class ErrorCode(StrEnum):
+    BAD_REQUEST = "bad_request"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    RATE_LIMITED = "rate_limited"
+    TOO_LARGE = "too_large"
+    # A fault on the server's side, never the client's: logged with a traceback.
+    INTERNAL_ERROR = "internal_error"
+
+
+class CloseCode(IntEnum):
+    NORMAL = 1000
+    # The handshake was accepted but the connection may not go on: no user and
+    # guests are not allowed, or the guest name is not allowed.
+    UNAUTHORIZED = 4401
+    BAD_REQUEST = 4400
+
+
+class ChatError(Exception):
+    """A client fault. The consumer turns it into an `error` frame and carries on."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        detail: str,
+        *,
+        ref: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.ref = ref
+        self.retry_after = retry_after
+
+
+def _clean_text(value: str) -> str:
+    # PostgreSQL cannot store NUL, and a lone surrogate cannot be encoded as
+    # UTF-8: both would fail at the database, so refuse them here.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+def _non_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    return value
+
+
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN, description="Room slug: a-z, 0-9, _ and -.")]
+Seq = Annotated[int, Field(ge=0, le=MAX_SEQ)]
+Body = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_BODY_CHARS),
+    AfterValidator(_clean_text),
+    AfterValidator(_non_blank),
+]
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --- Client to server -------------------------------------------------------
+
+
+class JoinFrame(_Frame):
+    """Join a room. With `since`, the reply holds every message after it."""
+
+    type: Literal["join"]
+    room: Slug
+    since: Seq | None = None
+
+
+class LeaveFrame(_Frame):
+    type: Literal["leave"]
+    room: Slug
+
+
+class SendFrame(_Frame):
+    """Send a message. The same `client_id` sent twice stores one message."""
+
+    type: Literal["send"]
+    room: Slug
+    body: Body
+    client_id: UUID
+
+
+class HistoryFrame(_Frame):
+    """A page of history: the newest before `before`, the oldest after `after`,
+    or the newest of all when neither is given."""
+
+    type: Literal["history"]
+    room: Slug
+    before: Annotated[int, Field(ge=1, le=MAX_SEQ)] | None = None
+    after: Seq | None = None
+    limit: Annotated[int, Field(ge=1, le=MAX_HISTORY_LIMIT)] | None = None
+
+    @model_validator(mode="after")
+    def _one_direction(self) -> "HistoryFrame":
+        if self.before is not None and self.after is not None:
+            raise ValueError("give before or after, not both")
+        return self
+
+
+class TypingFrame(_Frame):
+    type: Literal["typing"]
+    room: Slug
+
+
+class PingFrame(_Frame):
+    type: Literal["ping"]
+
+
+ClientFrame = Annotated[
+    JoinFrame | LeaveFrame | SendFrame | HistoryFrame | TypingFrame | PingFrame,
+    Field(discriminator="type"),
+]
+_client_frame = TypeAdapter(ClientFrame)
+CLIENT_FRAME_TYPES = ("join", "leave", "send", "history", "typing", "ping")
+
+_TOO_LARGE_ERRORS = {"string_too_long", "too_long"}
+
+
+def parse_frame(
+    text: str,
+) -> JoinFrame | LeaveFrame | SendFrame | HistoryFrame | TypingFrame | PingFrame:
+    """Validate one inbound text frame, or raise `ChatError` saying what is wrong."""
+    if len(text) > MAX_FRAME_BYTES or (
+        len(text) * 4 > MAX_FRAME_BYTES
+        and len(text.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES
+    ):
+        raise ChatError(ErrorCode.TOO_LARGE, f"frame exceeds {MAX_FRAME_BYTES} bytes")
+    try:
+        return _client_frame.validate_json(text)
+    except ValidationError as exc:
+        raise _error_from_validation(exc, text) from None
+
+
+def _error_from_validation(exc: ValidationError, text: str) -> ChatError:
+    first = exc.errors(include_url=False)[0]
+    kind = first["type"]
+    ref = _ref_of(text)
+    if kind == "json_invalid":
+        return ChatError(ErrorCode.BAD_REQUEST, first["msg"])
+    if kind == "dict_type":
+        return ChatError(ErrorCode.BAD_REQUEST, "a frame must be a JSON object", ref=ref)
+    if kind == "union_tag_not_found":
+        return ChatError(ErrorCode.BAD_REQUEST, "missing field 'type'", ref=ref)
+    if kind == "union_tag_invalid":
+        allowed = ", ".join(CLIENT_FRAME_TYPES)
+        return ChatError(
+            ErrorCode.BAD_REQUEST, f"unknown frame type; expected one of: {allowed}", ref=ref
+        )
+    # The first location item is the frame type (the union's tag); drop it.
+    field = ".".join(str(part) for part in first["loc"][1:]) or "frame"
+    code = ErrorCode.TOO_LARGE if kind in _TOO_LARGE_ERRORS else ErrorCode.BAD_REQUEST
+    if kind == "string_pattern_mismatch":
+        message = "not allowed: use 1-50 of a-z, 0-9, '_' and '-', starting with a letter or digit"
+    else:
+        message = first["msg"].removeprefix("Value error, ")
+    return ChatError(code, f"{field}: {message}", ref=ref)
+
+
+def parse_guest_name(name: str) -> str:
+    """Validate a guest name from the `name` query parameter."""
+    if not re.fullmatch(GUEST_NAME_PATTERN, name):
+        raise ChatError(
+            ErrorCode.BAD_REQUEST,
+            "guest name not allowed: use 1-32 of A-Z, a-z, 0-9, '_', '.' and '-',"
+            " starting with a letter or digit",
+        )
+    return name
+
+
+def _ref_of(text: str) -> str | None:
+    """The offending frame's client_id, else its type: echoed in `error.ref`."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    for key in ("client_id", "type"):
+        value = data.get(key)
+        if isinstance(value, str) and len(value) <= 64:
+            return value
+    return None
+
+
+# --- Server to client -------------------------------------------------------
+
+
+class Author(_Frame):
+    name: str
+    guest: bool
+
+
+class MessageOut(_Frame):
+    """A stored message, as it appears in `message`, `joined` and `history`."""
+
+    type: Literal["message"] = "message"
+    room: str
+    seq: int
+    id: int
+    author: Author
+    body: str
+    client_id: UUID
+    created: datetime
+    edited: datetime | None = None
+    deleted: bool = False
+
+
+class Limits(_Frame):
+    max_frame_bytes: int = MAX_FRAME_BYTES
+    max_body_chars: int = MAX_BODY_CHARS
+    max_history_limit: int = MAX_HISTORY_LIMIT
+
+
+class HelloEvent(_Frame):
+    type: Literal["hello"] = "hello"
+    protocol: int = PROTOCOL_VERSION
+    user: Author
+    limits: Limits = Limits()
+
+
+class JoinedEvent(_Frame):
+    type: Literal["joined"] = "joined"
+    room: str
+    title: str
+    private: bool
+    last_seq: int
+    messages: list[MessageOut]
+    # False when more messages follow `since` than one page holds: page on with
+    # `history` and `after`.
+    complete: bool
+
+
+class LeftEvent(_Frame):
+    type: Literal["left"] = "left"
+    room: str
+
+
+class AckEvent(_Frame):
+    type: Literal["ack"] = "ack"
+    client_id: UUID
+    room: str
+    seq: int
+
+
+class HistoryEvent(_Frame):
+    type: Literal["history"] = "history"
+    room: str
+    messages: list[MessageOut]
+    # True when this page reaches the end of the room's history in the
+    # direction asked: seq 1 for `before`, last_seq for `after`.
+    complete: bool
+
+
+class TypingEvent(_Frame):
+    type: Literal["typing"] = "typing"
+    room: str
+    user: Author
+
+
+class PongEvent(_Frame):
+    type: Literal["pong"] = "pong"
+
+
+class ErrorEvent(_Frame):
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    detail: str
+    ref: str | None = None
+    retry_after: float | None = None
+
+
+ServerFrame = (
+    HelloEvent
+    | JoinedEvent
+    | LeftEvent
+    | MessageOut
+    | AckEvent
+    | HistoryEvent
+    | TypingEvent
+    | PongEvent
+    | ErrorEvent
+)
+
+
+def encode(frame: ServerFrame) -> str:
+    """The JSON text of one outbound frame. Every field is present; unset ones are null."""
+    return frame.model_dump_json()
+
+
+def error_event(error: ChatError) -> ErrorEvent:
+    return ErrorEvent(
+        code=error.code, detail=error.detail, ref=error.ref, retry_after=error.retry_after
+    )

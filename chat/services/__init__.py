@@ -1,0 +1,1 @@
+"""Services: the only code that writes, and the only code that broadcasts."""

@@ -1,0 +1,77 @@
+"""Rooms and memberships."""
+
+from collections.abc import Awaitable, Callable
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from chat import protocol
+from chat.auth import Actor
+from chat.models import Membership, Room
+from chat.selectors import message_frame, messages_page, room_get_readable
+from chat.services.broadcast import room_group
+
+
+def room_create(
+    *, slug: str, creator: AbstractBaseUser, title: str = "", private: bool = False
+) -> Room:
+    """Create a room with its creator as owner. Fails if the slug is taken."""
+    with transaction.atomic():
+        room = Room.objects.create(slug=slug, title=title or slug, private=private, creator=creator)
+        Membership.objects.create(room=room, user=creator, role=Membership.Role.OWNER)
+    return room
+
+
+def membership_create(
+    *, room: Room, user: AbstractBaseUser, role: str = Membership.Role.MEMBER
+) -> Membership:
+    """Make the user a member of the room (idempotent: an existing membership is kept)."""
+    membership, _ = Membership.objects.get_or_create(room=room, user=user, defaults={"role": role})
+    return membership
+
+
+def _room_enter(*, slug: str, user: AbstractBaseUser) -> None:
+    """Create a missing public room, and record a user's membership of a public room."""
+    with transaction.atomic():
+        room, created = Room.objects.get_or_create(
+            slug=slug, defaults={"title": slug, "creator": user}
+        )
+        if not room.private:
+            role = Membership.Role.OWNER if created else Membership.Role.MEMBER
+            Membership.objects.get_or_create(room=room, user=user, defaults={"role": role})
+
+
+_room_enter_async = database_sync_to_async(_room_enter)
+
+
+async def room_join(
+    *,
+    actor: Actor,
+    slug: str,
+    since: int | None,
+    subscribe: Callable[[str], Awaitable[None]],
+) -> protocol.JoinedEvent:
+    """Join a room: check access, subscribe to its group, then read what the client lacks.
+
+    Signed-in users create a public room by joining it; guests cannot create
+    rooms. Subscribing before reading means no message falls between the two:
+    any message with seq > last_seq is broadcast after `subscribe` returned.
+    """
+    if actor.user is not None:
+        await _room_enter_async(slug=slug, user=actor.user)
+    room = await room_get_readable(slug=slug, actor=actor)
+    await subscribe(room_group(slug))
+    await room.arefresh_from_db(fields=["last_seq"])
+    limit = settings.CHAT_HISTORY_PAGE
+    messages = await messages_page(room=room, after=since, upto=room.last_seq, limit=limit)
+    complete = since is None or (messages[-1].seq if messages else since) >= room.last_seq
+    return protocol.JoinedEvent(
+        room=slug,
+        title=room.title,
+        private=room.private,
+        last_seq=room.last_seq,
+        messages=[message_frame(m, room=slug) for m in messages],
+        complete=complete,
+    )

@@ -1,0 +1,25 @@
+"""The ASGI application: Django for HTTP, the chat consumer for WebSockets."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+django_http = get_asgi_application()
+
+# Imported after Django is set up: these load models.
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+from chat.auth import ChatAuthMiddlewareStack  # noqa: E402
+from chat.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        # With DEBUG (as under `make run`) daphne serves /static/ itself;
+        # in production the proxy serves the collected files.
+        "http": ASGIStaticFilesHandler(django_http) if settings.DEBUG else django_http,
+        "websocket": ChatAuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+    }
+)

@@ -1,0 +1,298 @@
+"""Shared factories: users, socket clients (in-process and real), and server processes.
+
+Services a test needs but cannot reach make it skip with the reason, except
+under CI=true, where that is a failure.
+"""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import websockets
+from channels.db import database_sync_to_async
+from channels.layers import channel_layers
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from chat.services.tokens import token_create
+
+CI = os.environ.get("CI") == "true"
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 10  # seconds to wait for any one expected event
+
+
+def unavailable(reason: str) -> None:
+    """Skip for a missing service, or fail under CI=true."""
+    if CI:
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("postgres") and settings.POSTGRES_UNAVAILABLE:
+        unavailable(f"PostgreSQL is unreachable: {settings.POSTGRES_UNAVAILABLE}")
+    if item.get_closest_marker("redis"):
+        try:
+            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        except redis.RedisError as exc:
+            unavailable(f"Redis is unreachable at {REDIS_URL}: {exc}")
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Close what async code and server processes left connected, so the test
+    database can be dropped."""
+    yield
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layers() -> Iterator[None]:
+    """Each test gets new layer instances: their queues belong to one event loop."""
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+# --- Users -------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_user(transactional_db: None) -> Callable[..., Any]:
+    def make(username: str | None = None, **fields: Any) -> Any:
+        username = username or f"user-{uuid.uuid4().hex[:8]}"
+        return get_user_model().objects.create_user(username=username, password="pw", **fields)
+
+    return make
+
+
+@pytest.fixture
+def guests_allowed(settings: Any) -> None:
+    settings.CHAT_ALLOW_GUESTS = True
+
+
+# --- In-process clients (channels.testing) -----------------------------------
+
+
+class Client:
+    """A WebsocketCommunicator that speaks JSON frames."""
+
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.communicator = communicator
+
+    async def send(self, frame: dict[str, Any] | str) -> None:
+        text = frame if isinstance(frame, str) else json.dumps(frame)
+        await self.communicator.send_to(text_data=text)
+
+    async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
+        return await self.communicator.receive_json_from(timeout=timeout)
+
+    async def expect(self, type_: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+        """The next frame, which must be of this type."""
+        frame = await self.recv(timeout)
+        assert frame["type"] == type_, frame
+        return frame
+
+    async def nothing(self, timeout: float = 0.2) -> bool:
+        return await self.communicator.receive_nothing(timeout=timeout)
+
+    async def join(self, room: str, **fields: Any) -> dict[str, Any]:
+        await self.send({"type": "join", "room": room, **fields})
+        return await self.expect("joined")
+
+    async def say(
+        self, room: str, body: str, client_id: str | None = None, *, echo: bool = True
+    ) -> dict[str, Any]:
+        """Send a message and return its ack, also taking the sender's own copy of
+        the message unless echo=False (a resend is not broadcast again)."""
+        client_id = client_id or str(uuid.uuid4())
+        await self.send({"type": "send", "room": room, "body": body, "client_id": client_id})
+        ack, echoed = None, not echo
+        while ack is None or not echoed:
+            frame = await self.recv()
+            assert frame.get("client_id") == client_id, frame
+            if frame["type"] == "ack":
+                ack = frame
+            else:
+                assert frame["type"] == "message", frame
+                echoed = True
+        return ack
+
+
+@pytest.fixture
+async def connect(transactional_db: None) -> Any:
+    """connect(user=None, path=..., origin=..., headers=...) -> (Client, hello frame)."""
+    from chatsite.asgi import application
+
+    opened: list[WebsocketCommunicator] = []
+
+    async def _connect(
+        *,
+        user: Any = None,
+        path: str = "/ws/chat/",
+        origin: str | None = "http://localhost",
+        headers: list[tuple[bytes, bytes]] | None = None,
+        expect_hello: bool = True,
+    ) -> tuple[Client, dict[str, Any] | None]:
+        all_headers = list(headers or [])
+        if origin is not None:
+            all_headers.append((b"origin", origin.encode()))
+        if user is not None:
+            token = await database_sync_to_async(token_create)(user=user)
+            all_headers.append((b"authorization", f"Bearer {token}".encode()))
+        communicator = WebsocketCommunicator(application, path, headers=all_headers)
+        connected, _ = await communicator.connect(timeout=TIMEOUT)
+        assert connected, f"handshake refused for {path}"
+        opened.append(communicator)
+        client = Client(communicator)
+        return client, (await client.expect("hello") if expect_hello else None)
+
+    yield _connect
+    for communicator in opened:
+        await communicator.disconnect()
+
+
+# --- Server processes ----------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url() -> str:
+    """The test database, as a DATABASE_URL a server process can use."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class ServerProcess:
+    """A real daphne serving chatsite.asgi:application on a free port."""
+
+    def __init__(self, *, log_path: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.log_path = log_path
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/chat/"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "ServerProcess":
+        command = [
+            sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+            "--websocket-max-message-size", "65536", "--websocket-max-frame-size", "65536",
+            "chatsite.asgi:application",
+        ]  # fmt: skip
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)  # polling a port that is not open yet: there is no event
+        raise RuntimeError(f"server did not answer /healthz: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to clean up."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def start_server(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """start_server(redis_url=None, **env) -> a running ServerProcess on the test database."""
+    servers: list[ServerProcess] = []
+
+    def start(*, redis_url: str | None = None, **extra_env: str) -> ServerProcess:
+        env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DEBUG"}}
+        env.update(
+            DJANGO_SETTINGS_MODULE="chatsite.settings",
+            DATABASE_URL=database_url(),
+            SECRET_KEY="test-only-secret-key",
+            CHAT_ALLOW_GUESTS="1",
+            **extra_env,
+        )
+        if redis_url:
+            env["REDIS_URL"] = redis_url
+        server = ServerProcess(log_path=tmp_path / f"server-{len(servers)}.log", env=env)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+# --- Real WebSocket clients ------------------------------------------------------
+
+
+class WsClient:
+    """A `websockets` client that speaks JSON frames to a real server."""
+
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+
+    @classmethod
+    async def open(cls, url: str, **kwargs: Any) -> "WsClient":
+        client = cls(await websockets.connect(url, open_timeout=TIMEOUT, **kwargs))
+        await client.expect("hello")
+        return client
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(frame))
+
+    async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
+        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+
+    async def expect(self, type_: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+        frame = await self.recv(timeout)
+        assert frame["type"] == type_, frame
+        return frame
+
+    async def close(self) -> None:
+        await self.ws.close()

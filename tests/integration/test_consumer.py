@@ -1,0 +1,399 @@
+"""The consumer through the real ASGI stack (auth, origin, routing) on the in-memory layer."""
+
+import json
+import uuid
+
+import pytest
+from channels.db import database_sync_to_async
+from django.test import Client as HttpClient
+
+from chat.models import Membership, Message, Room
+from chat.services.rooms import membership_create, room_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+async def stored_bodies(slug="lobby"):
+    return [m.body async for m in Message.objects.filter(room__slug=slug).order_by("seq")]
+
+
+async def assert_alive(client):
+    await client.send({"type": "ping"})
+    assert await client.expect("pong") == {"type": "pong"}
+
+
+# --- hello, join, send, ack, message ------------------------------------------------
+
+
+async def test_hello_names_the_user(connect, alice):
+    _, hello = await connect(user=alice)
+    assert hello["user"] == {"name": "alice", "guest": False}
+    assert hello["protocol"] == 1
+    assert hello["limits"]["max_body_chars"] == 4000
+
+
+async def test_join_creates_a_public_room_owned_by_the_first_user(connect, alice):
+    client, _ = await connect(user=alice)
+    joined = await client.join("lobby")
+    assert joined == {
+        "type": "joined", "room": "lobby", "title": "lobby", "private": False,
+        "last_seq": 0, "messages": [], "complete": True,
+    }  # fmt: skip
+    membership = await Membership.objects.select_related("user").aget(room__slug="lobby")
+    assert (membership.user.username, membership.role) == ("alice", "owner")
+
+
+async def test_send_acks_the_sender_and_reaches_every_member(connect, alice, bob):
+    a, _ = await connect(user=alice)
+    b, _ = await connect(user=bob)
+    await a.join("lobby")
+    await b.join("lobby")
+    client_id = str(uuid.uuid4())
+    await a.send({"type": "send", "room": "lobby", "body": "hi bob", "client_id": client_id})
+    frames = [await a.recv(), await a.recv()]
+    ack = next(f for f in frames if f["type"] == "ack")
+    mine = next(f for f in frames if f["type"] == "message")
+    assert ack == {"type": "ack", "client_id": client_id, "room": "lobby", "seq": 1}
+    theirs = await b.expect("message")
+    assert theirs == mine
+    assert theirs["author"] == {"name": "alice", "guest": False}
+    assert (theirs["seq"], theirs["body"], theirs["client_id"]) == (1, "hi bob", client_id)
+    assert theirs["created"].endswith(("Z", "+00:00")) and theirs["edited"] is None
+    assert await stored_bodies() == ["hi bob"]
+
+
+async def test_resend_with_the_same_client_id_is_acked_with_the_first_seq(connect, alice, bob):
+    a, _ = await connect(user=alice)
+    b, _ = await connect(user=bob)
+    await a.join("lobby")
+    await b.join("lobby")
+    client_id = str(uuid.uuid4())
+    first = await a.say("lobby", "once", client_id)
+    await b.expect("message")
+    second = await a.say("lobby", "once", client_id, echo=False)
+    assert first["seq"] == second["seq"] == 1
+    assert await b.nothing(), "a resend must not be broadcast again"
+    assert await stored_bodies() == ["once"]
+
+
+async def test_join_with_since_returns_exactly_the_messages_after_it(connect, alice):
+    client, _ = await connect(user=alice)
+    await client.join("lobby")
+    for i in range(5):
+        await client.say("lobby", f"m{i + 1}")
+    rejoin, _ = await connect(user=alice)
+    joined = await rejoin.join("lobby", since=2)
+    assert [m["seq"] for m in joined["messages"]] == [3, 4, 5]
+    assert [m["body"] for m in joined["messages"]] == ["m3", "m4", "m5"]
+    assert (joined["last_seq"], joined["complete"]) == (5, True)
+
+
+async def test_a_gap_larger_than_a_page_is_incomplete_and_pages_on(connect, alice, settings):
+    settings.CHAT_HISTORY_PAGE = 3
+    client, _ = await connect(user=alice)
+    await client.join("lobby")
+    for i in range(7):
+        await client.say("lobby", f"m{i + 1}")
+    late, _ = await connect(user=alice)
+    joined = await late.join("lobby", since=1)
+    assert [m["seq"] for m in joined["messages"]] == [2, 3, 4]
+    assert joined["complete"] is False and joined["last_seq"] == 7
+    await late.send({"type": "history", "room": "lobby", "after": 4})
+    page = await late.expect("history")
+    assert ([m["seq"] for m in page["messages"]], page["complete"]) == ([5, 6, 7], True)
+
+
+async def test_join_without_since_returns_the_latest_page(connect, alice, settings):
+    settings.CHAT_HISTORY_PAGE = 2
+    client, _ = await connect(user=alice)
+    await client.join("lobby")
+    for i in range(4):
+        await client.say("lobby", f"m{i + 1}")
+    other, _ = await connect(user=alice)
+    joined = await other.join("lobby")
+    assert [m["seq"] for m in joined["messages"]] == [3, 4]
+    assert joined["complete"] is True
+
+
+async def test_history_pages_backwards_and_forwards(connect, alice):
+    client, _ = await connect(user=alice)
+    await client.join("lobby")
+    for i in range(5):
+        await client.say("lobby", f"m{i + 1}")
+    await client.send({"type": "history", "room": "lobby", "before": 5, "limit": 2})
+    page = await client.expect("history")
+    assert ([m["seq"] for m in page["messages"]], page["complete"]) == ([3, 4], False)
+    await client.send({"type": "history", "room": "lobby", "before": 3, "limit": 5})
+    page = await client.expect("history")
+    assert ([m["seq"] for m in page["messages"]], page["complete"]) == ([1, 2], True)
+    await client.send({"type": "history", "room": "lobby", "after": 1, "limit": 2})
+    page = await client.expect("history")
+    assert ([m["seq"] for m in page["messages"]], page["complete"]) == ([2, 3], False)
+
+
+async def test_leave_stops_delivery(connect, alice, bob):
+    a, _ = await connect(user=alice)
+    b, _ = await connect(user=bob)
+    await a.join("lobby")
+    await b.join("lobby")
+    await b.send({"type": "leave", "room": "lobby"})
+    assert await b.expect("left") == {"type": "left", "room": "lobby"}
+    await a.say("lobby", "anyone?")
+    assert await b.nothing()
+    await b.send({"type": "send", "room": "lobby", "body": "x", "client_id": str(uuid.uuid4())})
+    error = await b.expect("error")
+    assert (error["code"], error["detail"]) == ("bad_request", "join room 'lobby' first")
+
+
+async def test_typing_reaches_the_others_but_not_the_typist(connect, alice, bob):
+    a, _ = await connect(user=alice)
+    b, _ = await connect(user=bob)
+    await a.join("lobby")
+    await b.join("lobby")
+    await a.send({"type": "typing", "room": "lobby"})
+    typing = await b.expect("typing")
+    assert typing == {"type": "typing", "room": "lobby", "user": {"name": "alice", "guest": False}}
+    assert await a.nothing()
+
+
+async def test_ping_pong(connect, alice):
+    client, _ = await connect(user=alice)
+    await assert_alive(client)
+
+
+async def test_room_in_the_path_is_joined_on_connect(connect, alice):
+    client, _ = await connect(user=alice, path="/ws/chat/lobby/")
+    joined = await client.expect("joined")
+    assert joined["room"] == "lobby"
+
+
+async def test_bad_room_in_the_path_gets_an_error_and_the_socket_stays(connect, alice):
+    client, _ = await connect(user=alice, path="/ws/chat/Not%20OK/")
+    error = await client.expect("error")
+    assert (error["code"], error["ref"]) == ("bad_request", "join")
+    await assert_alive(client)
+
+
+# --- errors: every code, and the socket survives ---------------------------------
+
+
+def send_frame(**fields) -> str:
+    frame = {"type": "send", "room": "lobby", "body": "hi", "client_id": str(uuid.uuid4())}
+    return json.dumps({**frame, **fields})
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("not json", "bad_request"),
+        ('{"type":"fly"}', "bad_request"),
+        (send_frame(body=""), "bad_request"),
+        (send_frame(client_id="nope"), "bad_request"),
+        (send_frame(room="LOBBY!"), "bad_request"),
+        (send_frame(body="x" * 4001), "too_large"),
+        (send_frame(body="x" * 70_000), "too_large"),
+    ],
+)
+async def test_invalid_frames_get_an_error_store_nothing_and_the_socket_survives(
+    connect, alice, frame, code
+):
+    client, _ = await connect(user=alice)
+    await client.join("lobby")
+    await client.send(frame)
+    error = await client.expect("error")
+    assert error["code"] == code and error["detail"]
+    await assert_alive(client)
+    assert await stored_bodies() == []
+    await client.say("lobby", "still works")
+    assert await stored_bodies() == ["still works"]
+
+
+async def test_error_ref_echoes_the_client_id(connect, alice):
+    client, _ = await connect(user=alice)
+    client_id = str(uuid.uuid4())
+    await client.send({"type": "send", "room": "lobby", "body": "hi", "client_id": client_id})
+    error = await client.expect("error")
+    assert (error["code"], error["ref"]) == ("bad_request", client_id)
+
+
+async def test_binary_frames_are_refused(connect, alice):
+    client, _ = await connect(user=alice)
+    await client.communicator.send_to(bytes_data=b"\x00\x01")
+    error = await client.expect("error")
+    assert error["code"] == "bad_request" and "binary" in error["detail"]
+    await assert_alive(client)
+
+
+async def test_sending_too_fast_is_rate_limited_with_retry_after(connect, alice, settings):
+    settings.CHAT_SEND_BURST = 3
+    settings.CHAT_SEND_PER_MINUTE = 1
+    client, _ = await connect(user=alice)
+    await client.join("lobby")
+    for i in range(3):
+        await client.say("lobby", f"m{i}")
+    client_id = str(uuid.uuid4())
+    await client.send({"type": "send", "room": "lobby", "body": "one more", "client_id": client_id})
+    error = await client.expect("error")
+    assert (error["code"], error["ref"]) == ("rate_limited", client_id)
+    assert 0 < error["retry_after"] <= 60
+    assert await stored_bodies() == ["m0", "m1", "m2"]
+    await assert_alive(client)
+
+
+async def test_guests_cannot_create_rooms(connect, guests_allowed):
+    client, hello = await connect(path="/ws/chat/?name=ada")
+    assert hello["user"] == {"name": "ada", "guest": True}
+    await client.send({"type": "join", "room": "newroom"})
+    error = await client.expect("error")
+    assert (error["code"], error["ref"]) == ("not_found", "join")
+    assert not await Room.objects.filter(slug="newroom").aexists()
+
+
+async def test_guests_chat_in_existing_public_rooms(connect, guests_allowed, alice):
+    await database_sync_to_async(room_create)(slug="lobby", creator=alice)
+    client, _ = await connect(path="/ws/chat/")
+    await client.join("lobby")
+    ack = await client.say("lobby", "hello as a guest")
+    message = await Message.objects.aget(room__slug="lobby", seq=ack["seq"])
+    assert message.author_id is None and message.author_name.startswith("guest-")
+
+
+async def test_without_guests_an_anonymous_socket_is_told_and_closed(connect):
+    client, _ = await connect(expect_hello=False)
+    error = await client.expect("error")
+    assert error["code"] == "unauthorized"
+    closed = await client.communicator.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 4401}
+
+
+async def test_a_bad_guest_name_is_told_and_closed(connect, guests_allowed):
+    client, _ = await connect(path="/ws/chat/?name=%3Cscript%3E", expect_hello=False)
+    error = await client.expect("error")
+    assert error["code"] == "bad_request" and "guest name" in error["detail"]
+    closed = await client.communicator.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 4400}
+
+
+# --- private rooms: checked on every frame ----------------------------------------
+
+
+@pytest.fixture
+async def secret(alice):
+    return await database_sync_to_async(room_create)(slug="secret", creator=alice, private=True)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "join", "room": "secret"},
+        {"type": "join", "room": "secret", "since": 0},
+    ],
+)
+async def test_non_members_cannot_join_a_private_room(connect, secret, bob, frame):
+    client, _ = await connect(user=bob)
+    await client.send(frame)
+    error = await client.expect("error")
+    assert error["code"] == "forbidden"
+    await assert_alive(client)
+
+
+async def test_guests_cannot_join_a_private_room(connect, secret, guests_allowed):
+    client, _ = await connect()
+    await client.send({"type": "join", "room": "secret"})
+    assert (await client.expect("error"))["code"] == "forbidden"
+
+
+async def test_members_use_a_private_room(connect, secret, alice, bob):
+    await database_sync_to_async(membership_create)(room=secret, user=bob)
+    a, _ = await connect(user=alice)
+    b, _ = await connect(user=bob)
+    await a.join("secret")
+    joined = await b.join("secret")
+    assert joined["private"] is True
+    await b.say("secret", "members only")
+    assert (await a.expect("message"))["body"] == "members only"
+
+
+async def test_access_is_checked_on_every_frame_not_only_on_join(connect, secret, alice, bob):
+    membership = await database_sync_to_async(membership_create)(room=secret, user=bob)
+    b, _ = await connect(user=bob)
+    await b.join("secret")
+    await membership.adelete()
+    for frame in [
+        {"type": "send", "room": "secret", "body": "still here?", "client_id": str(uuid.uuid4())},
+        {"type": "history", "room": "secret"},
+        {"type": "typing", "room": "secret"},
+    ]:
+        await b.send(frame)
+        assert (await b.expect("error"))["code"] == "forbidden", frame
+    assert await stored_bodies("secret") == []
+
+
+# --- the handshake: tokens, cookies and origins ------------------------------------
+
+
+async def test_token_clients_need_no_origin(connect, alice):
+    _, hello = await connect(user=alice, origin=None)
+    assert hello["user"]["name"] == "alice"
+
+
+@pytest.mark.parametrize("authorization", [b"Bearer chat_wrong", b"Bearer ", b"Basic abc"])
+async def test_a_bad_token_is_refused_at_the_handshake(authorization, transactional_db):
+    from channels.testing import WebsocketCommunicator
+
+    from chatsite.asgi import application
+
+    communicator = WebsocketCommunicator(
+        application, "/ws/chat/", headers=[(b"authorization", authorization)]
+    )
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+def session_cookie(user) -> bytes:
+    http = HttpClient()
+    http.force_login(user)
+    return f"sessionid={http.cookies['sessionid'].value}".encode()
+
+
+async def test_browsers_authenticate_with_the_session_cookie(connect, alice):
+    cookie = await database_sync_to_async(session_cookie)(alice)
+    _, hello = await connect(headers=[(b"cookie", cookie)])
+    assert hello["user"] == {"name": "alice", "guest": False}
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", None])
+async def test_cookie_sockets_from_a_foreign_or_missing_origin_are_refused(
+    alice, origin, transactional_db
+):
+    from channels.testing import WebsocketCommunicator
+
+    from chatsite.asgi import application
+
+    cookie = await database_sync_to_async(session_cookie)(alice)
+    headers = [(b"cookie", cookie)] + ([(b"origin", origin.encode())] if origin else [])
+    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+async def test_any_socket_from_a_foreign_origin_is_refused(alice, transactional_db):
+    from channels.testing import WebsocketCommunicator
+
+    from chatsite.asgi import application
+
+    communicator = WebsocketCommunicator(
+        application, "/ws/chat/", headers=[(b"origin", b"http://evil.example")]
+    )
+    connected, _ = await communicator.connect()
+    assert not connected

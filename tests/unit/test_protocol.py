@@ -1,0 +1,152 @@
+"""parse_frame and the outbound frames: no database, no sockets."""
+
+import json
+import uuid
+
+import pytest
+
+from chat import protocol
+from chat.protocol import ChatError, ErrorCode, parse_frame
+
+CID = "6f1c1c2e-8a4b-4c38-9d55-3f9f8b1e7a10"
+
+
+def send(**fields):
+    frame = {"type": "send", "room": "lobby", "body": "hi", "client_id": CID, **fields}
+    return json.dumps(frame, ensure_ascii=False)
+
+
+def error_of(text: str) -> ChatError:
+    with pytest.raises(ChatError) as info:
+        parse_frame(text)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("text", "frame_type"),
+    [
+        ('{"type":"join","room":"lobby"}', protocol.JoinFrame),
+        ('{"type":"join","room":"lobby","since":41}', protocol.JoinFrame),
+        ('{"type":"leave","room":"lobby"}', protocol.LeaveFrame),
+        (send(), protocol.SendFrame),
+        ('{"type":"history","room":"lobby","before":100,"limit":50}', protocol.HistoryFrame),
+        ('{"type":"history","room":"lobby","after":3}', protocol.HistoryFrame),
+        ('{"type":"typing","room":"lobby"}', protocol.TypingFrame),
+        ('{"type":"ping"}', protocol.PingFrame),
+    ],
+)
+def test_valid_frames_parse_to_their_type(text, frame_type):
+    assert isinstance(parse_frame(text), frame_type)
+
+
+def test_send_fields_are_typed():
+    frame = parse_frame(send(body="héllo ✓"))
+    assert frame.client_id == uuid.UUID(CID)
+    assert frame.body == "héllo ✓"
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "detail", "ref"),
+    [
+        ("{", ErrorCode.BAD_REQUEST, "Invalid JSON", None),
+        ("[1, 2]", ErrorCode.BAD_REQUEST, "JSON object", None),
+        ('"join"', ErrorCode.BAD_REQUEST, "JSON object", None),
+        ('{"room":"lobby"}', ErrorCode.BAD_REQUEST, "missing field 'type'", None),
+        ('{"type":"shout"}', ErrorCode.BAD_REQUEST, "unknown frame type", "shout"),
+        ('{"type":7}', ErrorCode.BAD_REQUEST, "unknown frame type", None),
+        ('{"type":"join"}', ErrorCode.BAD_REQUEST, "room: Field required", "join"),
+        ('{"type":"join","room":"Lobby"}', ErrorCode.BAD_REQUEST, "room: not allowed", "join"),
+        ('{"type":"join","room":"a/b"}', ErrorCode.BAD_REQUEST, "room: not allowed", "join"),
+        ('{"type":"join","room":"' + "a" * 51 + '"}', ErrorCode.BAD_REQUEST, "room:", "join"),
+        ('{"type":"join","room":"lobby","since":"4"}', ErrorCode.BAD_REQUEST, "since:", "join"),
+        ('{"type":"join","room":"lobby","since":true}', ErrorCode.BAD_REQUEST, "since:", "join"),
+        ('{"type":"join","room":"lobby","since":-1}', ErrorCode.BAD_REQUEST, "since:", "join"),
+        ('{"type":"join","room":"lobby","since":1e30}', ErrorCode.BAD_REQUEST, "since:", "join"),
+        ('{"type":"ping","extra":1}', ErrorCode.BAD_REQUEST, "extra: Extra inputs", "ping"),
+        (send(body=""), ErrorCode.BAD_REQUEST, "body:", CID),
+        (send(body=" \n\t "), ErrorCode.BAD_REQUEST, "body: must not be empty", CID),
+        (send(body="a\u0000b"), ErrorCode.BAD_REQUEST, "body: must not contain NUL", CID),
+        (send(body="x" * 4001), ErrorCode.TOO_LARGE, "body: String should have at most 4000", CID),
+        (send(client_id="not-a-uuid"), ErrorCode.BAD_REQUEST, "client_id:", "not-a-uuid"),
+        (send(client_id=None), ErrorCode.BAD_REQUEST, "client_id:", "send"),
+        ('{"type":"send","room":"lobby","body":"hi"}', ErrorCode.BAD_REQUEST, "client_id", "send"),
+        (
+            '{"type":"history","room":"lobby","before":5,"after":1}',
+            ErrorCode.BAD_REQUEST,
+            "before or after, not both",
+            "history",
+        ),
+        (
+            '{"type":"history","room":"lobby","limit":101}',
+            ErrorCode.BAD_REQUEST,
+            "limit:",
+            "history",
+        ),
+        (
+            '{"type":"history","room":"lobby","before":0}',
+            ErrorCode.BAD_REQUEST,
+            "before:",
+            "history",
+        ),
+    ],
+)
+def test_invalid_frames_raise_precise_errors(text, code, detail, ref):
+    error = error_of(text)
+    assert error.code == code
+    assert detail in error.detail
+    assert error.ref == ref
+
+
+def test_body_of_exactly_the_limit_is_allowed():
+    assert len(parse_frame(send(body="x" * protocol.MAX_BODY_CHARS)).body) == 4000
+
+
+def test_frames_over_64_kib_are_too_large_before_parsing():
+    text = send(body="x" * (protocol.MAX_FRAME_BYTES + 1))
+    assert error_of(text).code == ErrorCode.TOO_LARGE
+    assert "frame exceeds 65536 bytes" in error_of(text).detail
+
+
+def test_size_limit_counts_utf8_bytes_not_characters():
+    # 20,000 four-byte characters: 80,000 bytes although only 20,000 characters.
+    text = send(body="😀" * 20_000)
+    assert len(text) < protocol.MAX_FRAME_BYTES
+    assert "frame exceeds" in error_of(text).detail
+
+
+def test_lone_surrogates_are_refused():
+    text = f'{{"type":"send","room":"lobby","body":"\\ud800","client_id":"{CID}"}}'
+    assert error_of(text).code == ErrorCode.BAD_REQUEST
+
+
+@pytest.mark.parametrize("name", ["ada", "Ada_L.2", "x" * 32])
+def test_guest_names_allowed(name):
+    assert protocol.parse_guest_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "-ada", "a b", "<b>", "x" * 33, "ädä"])
+def test_guest_names_refused(name):
+    with pytest.raises(ChatError) as info:
+        protocol.parse_guest_name(name)
+    assert info.value.code == ErrorCode.BAD_REQUEST
+
+
+def test_outbound_frames_encode_every_field():
+    error = protocol.ChatError(ErrorCode.RATE_LIMITED, "slow down", ref=CID, retry_after=0.5)
+    assert json.loads(protocol.encode(protocol.error_event(error))) == {
+        "type": "error",
+        "code": "rate_limited",
+        "detail": "slow down",
+        "ref": CID,
+        "retry_after": 0.5,
+    }
+    assert json.loads(protocol.encode(protocol.PongEvent())) == {"type": "pong"}
+
+
+def test_client_frame_types_match_the_union():
+    parsed = {parse_frame(json.dumps(example)).type for example in [
+        {"type": "join", "room": "a"}, {"type": "leave", "room": "a"},
+        {"type": "send", "room": "a", "body": "b", "client_id": CID},
+        {"type": "history", "room": "a"}, {"type": "typing", "room": "a"}, {"type": "ping"},
+    ]}  # fmt: skip
+    assert parsed == set(protocol.CLIENT_FRAME_TYPES)
