@@ -1,0 +1,122 @@
+"""Real daphne processes, real `websockets` clients, over TCP."""
+
+import urllib.request
+import uuid
+
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from chat.models import Message
+from chat.services.rooms import room_create
+from tests.conftest import REDIS_URL, WsClient
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def lobby(make_user):
+    return room_create(slug="lobby", creator=make_user("owner"))
+
+
+async def say(client, body):
+    client_id = str(uuid.uuid4())
+    await client.send({"type": "send", "room": "lobby", "body": body, "client_id": client_id})
+    return client_id
+
+
+async def next_of(client, type_, **fields):
+    """The next frame of this type whose fields match, skipping others."""
+    while True:
+        frame = await client.recv()
+        if frame["type"] == type_ and all(frame.get(k) == v for k, v in fields.items()):
+            return frame
+
+
+async def test_two_clients_chat_and_a_rejoin_with_since_gets_exactly_what_was_missed(
+    start_server, lobby
+):
+    server = start_server()
+    ada = await WsClient.open(server.ws_url + "?name=ada")
+    bo = await WsClient.open(server.ws_url + "?name=bo")
+    await ada.send({"type": "join", "room": "lobby"})
+    await ada.expect("joined")
+    await bo.send({"type": "join", "room": "lobby"})
+    await bo.expect("joined")
+
+    await say(ada, "hi bo")
+    assert (await next_of(bo, "message"))["body"] == "hi bo"
+    await say(bo, "hi ada")
+    reply = await next_of(ada, "message", body="hi ada")
+    assert (reply["body"], reply["author"]) == ("hi ada", {"name": "bo", "guest": True})
+    last_seen = reply["seq"]
+    await bo.close()
+
+    missed = [f"while you were away {i}" for i in range(3)]
+    for body in missed:
+        await say(ada, body)
+        await next_of(ada, "ack")
+
+    bo = await WsClient.open(server.ws_url + "?name=bo")
+    await bo.send({"type": "join", "room": "lobby", "since": last_seen})
+    joined = await bo.expect("joined")
+    assert [m["body"] for m in joined["messages"]] == missed
+    assert [m["seq"] for m in joined["messages"]] == [last_seen + 1, last_seen + 2, last_seen + 3]
+    assert joined["complete"] is True
+    await say(ada, "welcome back")
+    assert (await bo.expect("message"))["seq"] == last_seen + 4
+    await ada.close()
+    await bo.close()
+
+
+async def test_the_server_refuses_frames_over_64_kib(start_server, lobby):
+    server = start_server()
+    client = await WsClient.open(server.ws_url + "?name=ada", max_size=None)
+    await client.ws.send("x" * (64 * 1024 + 1))
+    # Autobahn fails such a connection by dropping it, before the app sees the frame.
+    with pytest.raises(ConnectionClosed):
+        await client.recv()
+    assert not await Message.objects.aexists()
+    survivor = await WsClient.open(server.ws_url + "?name=bo")
+    await survivor.send({"type": "ping"})
+    assert (await survivor.expect("pong"))["type"] == "pong"
+    await survivor.close()
+
+
+async def test_a_room_in_the_url_is_joined_for_simple_clients(start_server, lobby):
+    server = start_server()
+    async with websockets.connect(server.ws_url + "lobby/?name=ada") as ws:
+        client = WsClient(ws)
+        await client.expect("hello")
+        assert (await client.expect("joined"))["room"] == "lobby"
+
+
+def test_make_run_serves_the_page_and_its_modules(start_server, lobby):
+    server = start_server(DEBUG="1")
+    with urllib.request.urlopen(server.http_url + "/") as response:
+        page = response.read().decode()
+    assert 'type="module"' in page and "/static/chat/main.js" in page
+    assert 'data-room="lobby"' in page
+    with urllib.request.urlopen(server.http_url + "/static/chat/main.js") as response:
+        assert response.status == 200
+        assert "import { Connection }" in response.read().decode()
+
+
+@pytest.mark.redis
+async def test_two_processes_share_rooms_through_redis(start_server, lobby):
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    one = start_server(redis_url=REDIS_URL, CHANNEL_LAYER_PREFIX=prefix)
+    two = start_server(redis_url=REDIS_URL, CHANNEL_LAYER_PREFIX=prefix)
+    ada = await WsClient.open(one.ws_url + "?name=ada")
+    bo = await WsClient.open(two.ws_url + "?name=bo")
+    for client in (ada, bo):
+        await client.send({"type": "join", "room": "lobby"})
+        await client.expect("joined")
+    for i in range(5):
+        await say(ada, f"from one {i}")
+    received = [await next_of(bo, "message") for _ in range(5)]
+    assert [m["seq"] for m in received] == [1, 2, 3, 4, 5]
+    await say(bo, "from two")
+    assert (await next_of(ada, "message", body="from two"))["seq"] == 6
+    await ada.close()
+    await bo.close()
