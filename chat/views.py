@@ -12,10 +12,13 @@ from chat.selectors import rooms_visible
 async def index(request: HttpRequest) -> HttpResponse:
     """The chat page: who you are, the rooms you can open, and the room view."""
     user = await request.auser()
+    rooms = await rooms_visible(user=user)
+    existing = {room.slug for room in rooms}
     context = {
         "user": user,
         "allow_guests": settings.CHAT_ALLOW_GUESTS,
-        "rooms": await rooms_visible(user=user),
+        "rooms": rooms,
+        "default_rooms": [slug for slug in settings.CHAT_DEFAULT_ROOMS if slug not in existing],
         "max_body_chars": protocol.MAX_BODY_CHARS,
         "slug_pattern": protocol.SLUG_PATTERN.strip("^$"),
         "guest_pattern": protocol.GUEST_NAME_PATTERN.strip("^$"),

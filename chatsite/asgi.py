@@ -17,9 +17,9 @@ from chat.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # With DEBUG (as under `make run`) daphne serves /static/ itself;
-        # in production the proxy serves the collected files.
-        "http": ASGIStaticFilesHandler(django_http) if settings.DEBUG else django_http,
+        # Under `make run` (DEBUG) daphne serves /static/ itself; behind a
+        # proxy, the proxy serves the collected files.
+        "http": ASGIStaticFilesHandler(django_http) if settings.SERVE_STATIC else django_http,
         "websocket": ChatAuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }
 )

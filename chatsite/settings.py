@@ -136,6 +136,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# daphne serves /static/ itself when this is on; otherwise a proxy serves STATIC_ROOT.
+SERVE_STATIC = env_bool("SERVE_STATIC", DEBUG)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 
@@ -148,6 +150,8 @@ LOGGING = {
 
 # Chat behaviour.
 CHAT_ALLOW_GUESTS = env_bool("CHAT_ALLOW_GUESTS")
+# Public rooms anyone may open, guests included; created on first join.
+CHAT_DEFAULT_ROOMS = env_list("CHAT_DEFAULT_ROOMS", "lobby")
 CHAT_HISTORY_PAGE = env_int("CHAT_HISTORY_PAGE", 50)
 CHAT_SEND_BURST = env_int("CHAT_SEND_BURST", 10)
 CHAT_SEND_PER_MINUTE = env_int("CHAT_SEND_PER_MINUTE", 120)

@@ -32,13 +32,13 @@ def membership_create(
     return membership
 
 
-def _room_enter(*, slug: str, user: AbstractBaseUser) -> None:
+def _room_enter(*, slug: str, user: AbstractBaseUser | None) -> None:
     """Create a missing public room, and record a user's membership of a public room."""
     with transaction.atomic():
         room, created = Room.objects.get_or_create(
             slug=slug, defaults={"title": slug, "creator": user}
         )
-        if not room.private:
+        if user is not None and not room.private:
             role = Membership.Role.OWNER if created else Membership.Role.MEMBER
             Membership.objects.get_or_create(room=room, user=user, defaults={"role": role})
 
@@ -55,11 +55,11 @@ async def room_join(
 ) -> protocol.JoinedEvent:
     """Join a room: check access, subscribe to its group, then read what the client lacks.
 
-    Signed-in users create a public room by joining it; guests cannot create
-    rooms. Subscribing before reading means no message falls between the two:
+    Signed-in users create a public room by joining it. Guests cannot create
+    rooms, except the default rooms (CHAT_DEFAULT_ROOMS). Subscribing before reading means no message falls between the two:
     any message with seq > last_seq is broadcast after `subscribe` returned.
     """
-    if actor.user is not None:
+    if actor.user is not None or slug in settings.CHAT_DEFAULT_ROOMS:
         await _room_enter_async(slug=slug, user=actor.user)
     room = await room_get_readable(slug=slug, actor=actor)
     await subscribe(room_group(slug))

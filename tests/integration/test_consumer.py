@@ -259,6 +259,16 @@ async def test_guests_cannot_create_rooms(connect, guests_allowed):
     assert not await Room.objects.filter(slug="newroom").aexists()
 
 
+async def test_guests_open_the_default_rooms(connect, guests_allowed, settings):
+    settings.CHAT_DEFAULT_ROOMS = ["lobby"]
+    client, _ = await connect()
+    joined = await client.join("lobby")
+    assert (joined["room"], joined["private"]) == ("lobby", False)
+    room = await Room.objects.aget(slug="lobby")
+    assert room.creator_id is None
+    assert not await Membership.objects.aexists()
+
+
 async def test_guests_chat_in_existing_public_rooms(connect, guests_allowed, alice):
     await database_sync_to_async(room_create)(slug="lobby", creator=alice)
     client, _ = await connect(path="/ws/chat/")

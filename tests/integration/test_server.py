@@ -92,7 +92,7 @@ async def test_a_room_in_the_url_is_joined_for_simple_clients(start_server, lobb
 
 
 def test_make_run_serves_the_page_and_its_modules(start_server, lobby):
-    server = start_server(DEBUG="1")
+    server = start_server(DEBUG="1")  # as `make run` does
     with urllib.request.urlopen(server.http_url + "/") as response:
         page = response.read().decode()
     assert 'type="module"' in page and "/static/chat/main.js" in page

@@ -19,6 +19,12 @@ def test_the_page_lists_public_rooms_and_only_my_private_ones(client, make_user)
     assert "&lt;b&gt;Lobby&lt;/b&gt;" in page and "<b>Lobby</b>" not in page
 
 
+def test_default_rooms_are_listed_before_they_exist(client, settings):
+    settings.CHAT_DEFAULT_ROOMS = ["lobby", "help"]
+    page = client.get("/").content.decode()
+    assert 'data-room="lobby"' in page and 'data-room="help"' in page
+
+
 def test_anonymous_visitors_get_the_guest_form_only_when_guests_are_on(client, settings):
     settings.CHAT_ALLOW_GUESTS = False
     assert 'id="guest-name"' not in client.get("/").content.decode()
