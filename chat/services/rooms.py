@@ -56,8 +56,9 @@ async def room_join(
     """Join a room: check access, subscribe to its group, then read what the client lacks.
 
     Signed-in users create a public room by joining it. Guests cannot create
-    rooms, except the default rooms (CHAT_DEFAULT_ROOMS). Subscribing before reading means no message falls between the two:
-    any message with seq > last_seq is broadcast after `subscribe` returned.
+    rooms, except the default rooms (CHAT_DEFAULT_ROOMS). Subscribing before
+    reading means no message falls between the two: any message with
+    seq > last_seq is broadcast after `subscribe` returned.
     """
     if actor.user is not None or slug in settings.CHAT_DEFAULT_ROOMS:
         await _room_enter_async(slug=slug, user=actor.user)
