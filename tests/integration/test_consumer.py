@@ -141,6 +141,26 @@ async def test_history_pages_backwards_and_forwards(connect, alice):
     assert ([m["seq"] for m in page["messages"]], page["complete"]) == ([2, 3], False)
 
 
+async def test_a_broadcast_of_a_message_already_in_joined_is_skipped(connect, alice):
+    # The race this covers: a message commits after the socket subscribed but
+    # before it read history, so it is in `joined` and also broadcast live.
+    from chat import protocol
+    from chat.services.broadcast import room_broadcast
+
+    client, _ = await connect(user=alice)
+    await client.join("lobby")
+    await client.say("lobby", "first")
+    late, _ = await connect(user=alice)
+    joined = await late.join("lobby")
+    assert joined["last_seq"] == 1
+    replay = protocol.MessageOut.model_validate_json(json.dumps(joined["messages"][0]))
+    await room_broadcast(room="lobby", frame=replay, seq=1)
+    assert (await client.expect("message"))["seq"] == 1  # joined before it: forwarded
+    assert await late.nothing()
+    await client.say("lobby", "second")
+    assert (await late.expect("message"))["seq"] == 2
+
+
 async def test_leave_stops_delivery(connect, alice, bob):
     a, _ = await connect(user=alice)
     b, _ = await connect(user=bob)

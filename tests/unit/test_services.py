@@ -121,9 +121,9 @@ def test_concurrent_duplicates_store_one_message_with_one_seq(room):
     assert Message.objects.filter(room=room).count() == 1
 
 
-def test_concurrent_sends_on_sqlite_are_gapless_too(room):
-    # On SQLite the IMMEDIATE transaction mode serialises writers; this is the
-    # same property as the PostgreSQL test, on whatever database the suite uses.
+def test_concurrent_sends_are_gapless_on_the_suites_database(room):
+    # On SQLite the IMMEDIATE transaction mode serialises writers: the same
+    # property as the PostgreSQL test, on whatever database the suite runs on.
     results = concurrently(10, lambda i: store(room, Actor(name=f"g{i}"), f"m{i}"))
     assert sorted(message.seq for message, _ in results) == list(range(1, 11))
 
