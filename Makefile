@@ -4,8 +4,10 @@ PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Refuse frames over 64 KiB at the server, before the application sees them.
-DAPHNE_LIMITS := --websocket-max-message-size 65536 --websocket-max-frame-size 65536
+# Refuse frames over 64 KiB at the server, before the application sees them;
+# ping sockets idle for 20 s and drop them after 30 s without a pong.
+DAPHNE_LIMITS := --websocket-max-message-size 65536 --websocket-max-frame-size 65536 \
+	--ping-interval 20 --ping-timeout 30
 
 .PHONY: run test lint format clean
 

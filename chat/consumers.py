@@ -1,19 +1,21 @@
 """The chat socket: parse a frame, call one domain function, send the result."""
 
+import asyncio
 import json
 import logging
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import protocol
+from chat import delivery, protocol
 from chat.auth import actor_from_scope
 from chat.ratelimit import TokenBucket
+from chat.roomstate import SeqTracker
 from chat.selectors import history_page
-from chat.services.broadcast import room_group
+from chat.services.broadcast import LAYER_ERRORS
 from chat.services.messages import message_send
 from chat.services.presence import typing_notify
-from chat.services.rooms import room_join
+from chat.services.rooms import room_join, room_leave
 
 logger = logging.getLogger(__name__)
 
@@ -21,10 +23,20 @@ logger = logging.getLogger(__name__)
 class ChatConsumer(AsyncWebsocketConsumer):
     """One socket, many rooms. `/ws/chat/<slug>/` also joins that room on connect."""
 
+    async def __call__(self, scope, receive, send) -> None:
+        # Channels makes the socket's channel before `connect`; with Redis away
+        # that raises. Refuse the handshake (the client retries) instead of dying.
+        try:
+            await super().__call__(scope, receive, send)
+        except LAYER_ERRORS as exc:
+            logger.warning("socket refused: channel layer unavailable (%s)", exc)
+            await send({"type": "websocket.close", "code": protocol.CloseCode.TRY_AGAIN_LATER})
+
     async def connect(self) -> None:
-        # room slug -> the room's last_seq when this socket joined it: messages up
-        # to it went out in `joined`, so their live broadcasts are skipped.
-        self.rooms: dict[str, int] = {}
+        # Per joined room, the seqs this socket has been sent: live duplicates
+        # are dropped, and holes are filled by the sweep (chat/delivery.py).
+        self.rooms: dict[str, SeqTracker] = {}
+        self.loop = asyncio.get_running_loop()
         self.send_bucket = TokenBucket(
             burst=settings.CHAT_SEND_BURST, per_minute=settings.CHAT_SEND_PER_MINUTE
         )
@@ -34,18 +46,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except protocol.ChatError as error:
             await self.send_frame(protocol.error_event(error))
             unauthorized = error.code == protocol.ErrorCode.UNAUTHORIZED
-            close_code = (
+            code = (
                 protocol.CloseCode.UNAUTHORIZED if unauthorized else protocol.CloseCode.BAD_REQUEST
             )
-            await self.close(code=close_code)
+            await self.close(code=code)
             return
+        delivery.socket_register(self)
         await self.send_frame(protocol.HelloEvent(user=self.actor.author))
         if slug := self.scope["url_route"]["kwargs"].get("room"):
             await self.handle_text(json.dumps({"type": "join", "room": slug}))
 
     async def disconnect(self, code: int) -> None:
-        for slug in getattr(self, "rooms", {}):
-            await self.channel_layer.group_discard(room_group(slug), self.channel_name)
+        delivery.socket_unregister(self)
+        for slug in list(getattr(self, "rooms", ())):
+            await room_leave(actor=self.actor, slug=slug, channel=self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
@@ -83,20 +97,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- Frames from the client --------------------------------------------
 
     async def on_join(self, frame: protocol.JoinFrame) -> None:
-        async def subscribe(group: str) -> None:
-            await self.channel_layer.group_add(group, self.channel_name)
-
-        joined = await room_join(
-            actor=self.actor, slug=frame.room, since=frame.since, subscribe=subscribe
+        joined, presence = await room_join(
+            actor=self.actor, slug=frame.room, since=frame.since, channel=self.channel_name
         )
-        self.rooms[frame.room] = joined.last_seq
+        self.rooms[frame.room] = SeqTracker(low=joined.last_seq)
         await self.send_frame(joined)
+        await self.send_frame(presence)
 
     async def on_leave(self, frame: protocol.LeaveFrame) -> None:
         self.require_joined(frame.room)
         del self.rooms[frame.room]
-        await self.channel_layer.group_discard(room_group(frame.room), self.channel_name)
-        await self.send_frame(protocol.LeftEvent(room=frame.room))
+        await self.send_frame(
+            await room_leave(actor=self.actor, slug=frame.room, channel=self.channel_name)
+        )
 
     async def on_send(self, frame: protocol.SendFrame) -> None:
         self.require_joined(frame.room)
@@ -129,14 +142,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_ping(self, frame: protocol.PingFrame) -> None:
         await self.send_frame(protocol.PongEvent())
 
-    # --- Events from the channel layer -------------------------------------
+    # --- Events from the channel layer and the sweep -----------------------
 
     async def room_event(self, event: dict) -> None:
         """A broadcast from `room_broadcast`: forward it unless this socket should skip it."""
-        joined_at = self.rooms.get(event["room"])
-        if joined_at is None or event["exclude"] == self.channel_name:
+        tracker = self.rooms.get(event["room"])
+        if tracker is None or event["exclude"] == self.channel_name:
             return
-        # Not a running maximum: two processes' broadcasts may arrive out of seq order.
-        if event["seq"] is not None and event["seq"] <= joined_at:
-            return
+        if event["seq"] is not None and not tracker.accept(event["seq"]):
+            return  # already sent, in `joined` or by the sweep
         await self.send(text_data=event["text"])
+
+    async def fill(self, slug: str) -> None:
+        """Send stored messages this socket missed: called by the sweep."""
+        tracker = self.rooms[slug]
+        page = await history_page(
+            actor=self.actor, slug=slug, before=None, after=tracker.low, limit=None
+        )
+        for message in page.messages:
+            if self.rooms.get(slug) is tracker and tracker.accept(message.seq):
+                await self.send_frame(message)

@@ -42,12 +42,16 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     RATE_LIMITED = "rate_limited"
     TOO_LARGE = "too_large"
+    # The server cannot do this now (the channel layer is away): retry after `retry_after`.
+    UNAVAILABLE = "unavailable"
     # A fault on the server's side, never the client's: logged with a traceback.
     INTERNAL_ERROR = "internal_error"
 
 
 class CloseCode(IntEnum):
     NORMAL = 1000
+    # The server cannot serve the socket now (the channel layer is away): reconnect later.
+    TRY_AGAIN_LATER = 1013
     # The handshake was accepted but the connection may not go on: no user and
     # guests are not allowed, or the guest name is not allowed.
     UNAUTHORIZED = 4401
@@ -306,6 +310,16 @@ class TypingEvent(_Frame):
     user: Author
 
 
+class PresenceEvent(_Frame):
+    """Who is in a room: the full list after `joined`, then changes as they happen."""
+
+    type: Literal["presence"] = "presence"
+    room: str
+    online: list[Author] | None = None
+    joined: list[Author] | None = None
+    left: list[Author] | None = None
+
+
 class PongEvent(_Frame):
     type: Literal["pong"] = "pong"
 
@@ -326,6 +340,7 @@ ServerFrame = (
     | AckEvent
     | HistoryEvent
     | TypingEvent
+    | PresenceEvent
     | PongEvent
     | ErrorEvent
 )

@@ -102,15 +102,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# A prefix of its own lets several deployments share one Redis.
+CHANNEL_LAYER_PREFIX = os.environ.get("CHANNEL_LAYER_PREFIX") or "asgi"
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # A prefix of its own lets several deployments share one Redis.
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                "prefix": os.environ.get("CHANNEL_LAYER_PREFIX") or "asgi",
-            },
+            # Pub/sub: group membership is a live subscription of the process,
+            # so a killed process leaves no stale members; a message is one
+            # PUBLISH per process, fanned out locally. docs/architecture.md.
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_LAYER_PREFIX},
         }
     }
 else:
@@ -153,5 +154,10 @@ CHAT_ALLOW_GUESTS = env_bool("CHAT_ALLOW_GUESTS")
 # Public rooms anyone may open, guests included; created on first join.
 CHAT_DEFAULT_ROOMS = env_list("CHAT_DEFAULT_ROOMS", "lobby")
 CHAT_HISTORY_PAGE = env_int("CHAT_HISTORY_PAGE", 50)
+# Every CHAT_SWEEP_SECONDS each process sends its sockets any stored message
+# that live delivery lost, and refreshes their presence, which expires after
+# CHAT_PRESENCE_TTL seconds without a refresh (a killed process's sockets).
+CHAT_SWEEP_SECONDS = float(os.environ.get("CHAT_SWEEP_SECONDS") or 10)
+CHAT_PRESENCE_TTL = env_int("CHAT_PRESENCE_TTL", 30)
 CHAT_SEND_BURST = env_int("CHAT_SEND_BURST", 10)
 CHAT_SEND_PER_MINUTE = env_int("CHAT_SEND_PER_MINUTE", 120)

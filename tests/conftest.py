@@ -94,27 +94,51 @@ def guests_allowed(settings: Any) -> None:
 # --- In-process clients (channels.testing) -----------------------------------
 
 
-class Client:
-    """A WebsocketCommunicator that speaks JSON frames."""
+# Presence frames come whenever someone joins or leaves: tests not about
+# presence skip them, unless they ask for one by type.
+SKIP = frozenset({"presence"})
+
+
+class Frames:
+    """JSON frames over some transport; subclasses provide send_text and recv_text."""
+
+    async def send(self, frame: dict[str, Any] | str) -> None:
+        await self.send_text(frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def recv(self, timeout: float = TIMEOUT, skip: frozenset[str] = SKIP) -> dict[str, Any]:
+        """The next frame whose type is not skipped."""
+        async with asyncio.timeout(timeout):
+            while (frame := json.loads(await self.recv_text()))["type"] in skip:
+                pass
+        return frame
+
+    async def expect(self, type_: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+        """The next frame (of the types not skipped), which must be of this type."""
+        frame = await self.recv(timeout, skip=SKIP - {type_})
+        assert frame["type"] == type_, frame
+        return frame
+
+    async def nothing(self, timeout: float = 0.3) -> bool:
+        """True if no frame (but skipped ones) arrives within the timeout."""
+        try:
+            frame = await self.recv(timeout)
+        except TimeoutError:
+            return True
+        raise AssertionError(f"unexpected frame: {frame}")
+
+
+class Client(Frames):
+    """An in-process socket (channels.testing) that speaks JSON frames."""
 
     def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.communicator = communicator
 
-    async def send(self, frame: dict[str, Any] | str) -> None:
-        text = frame if isinstance(frame, str) else json.dumps(frame)
+    async def send_text(self, text: str) -> None:
         await self.communicator.send_to(text_data=text)
 
-    async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
-        return await self.communicator.receive_json_from(timeout=timeout)
-
-    async def expect(self, type_: str, timeout: float = TIMEOUT) -> dict[str, Any]:
-        """The next frame, which must be of this type."""
-        frame = await self.recv(timeout)
-        assert frame["type"] == type_, frame
-        return frame
-
-    async def nothing(self, timeout: float = 0.2) -> bool:
-        return await self.communicator.receive_nothing(timeout=timeout)
+    async def recv_text(self) -> str:
+        # No timeout here: Frames.recv bounds the whole wait.
+        return await self.communicator.receive_from(timeout=3600)
 
     async def join(self, room: str, **fields: Any) -> dict[str, Any]:
         await self.send({"type": "join", "room": room, **fields})
@@ -271,7 +295,7 @@ def start_server(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..
 # --- Real WebSocket clients ------------------------------------------------------
 
 
-class WsClient:
+class WsClient(Frames):
     """A `websockets` client that speaks JSON frames to a real server."""
 
     def __init__(self, ws: websockets.ClientConnection) -> None:
@@ -283,16 +307,11 @@ class WsClient:
         await client.expect("hello")
         return client
 
-    async def send(self, frame: dict[str, Any]) -> None:
-        await self.ws.send(json.dumps(frame))
+    async def send_text(self, text: str) -> None:
+        await self.ws.send(text)
 
-    async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
-        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
-
-    async def expect(self, type_: str, timeout: float = TIMEOUT) -> dict[str, Any]:
-        frame = await self.recv(timeout)
-        assert frame["type"] == type_, frame
-        return frame
+    async def recv_text(self) -> str:
+        return await self.ws.recv()
 
     async def close(self) -> None:
         await self.ws.close()

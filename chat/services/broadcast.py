@@ -1,13 +1,44 @@
 """Room groups on the channel layer. Group names are built here and nowhere else."""
 
+import logging
+
+import redis.exceptions
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
 from chat import protocol
+
+logger = logging.getLogger(__name__)
+
+# What a channel layer raises when its backend (Redis) is away or full.
+LAYER_ERRORS = (redis.exceptions.RedisError, OSError, ChannelFull)
 
 
 def room_group(slug: str) -> str:
     """The channel-layer group of a room's sockets."""
     return f"room.{slug}"
+
+
+async def room_subscribe(*, slug: str, channel: str) -> None:
+    """Add a socket to the room's group, or raise `unavailable` (and leave no trace)."""
+    layer = get_channel_layer()
+    try:
+        await layer.group_add(room_group(slug), channel)
+    except LAYER_ERRORS as exc:
+        await room_unsubscribe(slug=slug, channel=channel)
+        logger.warning("cannot join %s: channel layer unavailable (%s)", slug, exc)
+        raise protocol.ChatError(
+            protocol.ErrorCode.UNAVAILABLE, "live delivery is unavailable; retry", retry_after=1.0
+        ) from None
+
+
+async def room_unsubscribe(*, slug: str, channel: str) -> None:
+    """Remove a socket from the room's group. Best effort: with the layer away,
+    the local membership is dropped and the subscription dies with Redis."""
+    try:
+        await get_channel_layer().group_discard(room_group(slug), channel)
+    except LAYER_ERRORS as exc:
+        logger.warning("leaving %s: channel layer unavailable (%s)", slug, exc)
 
 
 async def room_broadcast(
@@ -16,12 +47,13 @@ async def room_broadcast(
     frame: protocol.ServerFrame,
     seq: int | None = None,
     exclude: str | None = None,
-) -> None:
+) -> bool:
     """Send a frame to every socket in the room, encoded once for all of them.
 
-    `seq` lets each socket drop a message it already sent in `joined`;
-    `exclude` names a channel that should not get it (the typist, for typing).
-    Call only after the write it announces has committed.
+    `seq` lets each socket drop a message it already holds; `exclude` names a
+    channel that should not get it (the typist, for typing). Call only after
+    the write it announces has committed. Returns False when the layer is away:
+    the write stands, and sockets get a stored message from the sweep instead.
     """
     event = {
         "type": "room.event",
@@ -30,4 +62,9 @@ async def room_broadcast(
         "exclude": exclude,
         "text": protocol.encode(frame),
     }
-    await get_channel_layer().group_send(room_group(room), event)
+    try:
+        await get_channel_layer().group_send(room_group(room), event)
+    except LAYER_ERRORS as exc:
+        logger.warning("broadcast to %s lost: channel layer unavailable (%s)", room, exc)
+        return False
+    return True

@@ -1,9 +1,144 @@
-"""Ephemeral room activity: typing notices. Nothing here is stored."""
+"""Who is in which room, true across processes, and typing notices.
+
+Each socket in a room is an entry with an expiry. The process that holds the
+socket refreshes its entries every sweep (chat/delivery.py); a process that is
+killed stops refreshing, and its entries expire after CHAT_PRESENCE_TTL
+seconds, when any process reports them as `left`. With REDIS_URL the entries
+live in a Redis sorted set per room (score = expiry time); without it, in this
+process's memory.
+"""
+
+import asyncio
+import logging
+import time
+import weakref
+from collections import defaultdict
+
+import redis.asyncio
+from django.conf import settings
 
 from chat import protocol
 from chat.auth import Actor
 from chat.selectors import room_get_readable
-from chat.services.broadcast import room_broadcast
+from chat.services.broadcast import LAYER_ERRORS, room_broadcast
+
+logger = logging.getLogger(__name__)
+SEP = "\x1f"
+
+_memory: dict[str, dict[str, float]] = defaultdict(dict)
+_redis: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _entry(*, channel: str, actor: Actor) -> str:
+    return SEP.join((channel, "1" if actor.guest else "0", actor.name))
+
+
+def _author(entry: str) -> protocol.Author:
+    _, guest, name = entry.split(SEP, 2)
+    return protocol.Author(name=name, guest=guest == "1")
+
+
+def _authors(entries: list[str]) -> list[protocol.Author]:
+    unique = {(a.name, a.guest): a for a in map(_author, entries)}
+    return [unique[key] for key in sorted(unique)]
+
+
+def _client() -> redis.asyncio.Redis | None:
+    if not settings.REDIS_URL:
+        return None
+    loop = asyncio.get_running_loop()
+    if loop not in _redis:
+        _redis[loop] = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+    return _redis[loop]
+
+
+def _key(slug: str) -> str:
+    return f"{settings.CHANNEL_LAYER_PREFIX}:presence:{slug}"
+
+
+async def _store_add(slug: str, entries: list[str]) -> None:
+    expires = time.time() + settings.CHAT_PRESENCE_TTL
+    if (client := _client()) is None:
+        _memory[slug].update(dict.fromkeys(entries, expires))
+    elif entries:
+        # The key outlives its last refresh by one TTL: idle rooms leave nothing behind.
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.zadd(_key(slug), dict.fromkeys(entries, expires))
+            pipe.expire(_key(slug), settings.CHAT_PRESENCE_TTL)
+            await pipe.execute()
+
+
+async def _store_remove(slug: str, entry: str) -> None:
+    if (client := _client()) is None:
+        _memory[slug].pop(entry, None)
+    else:
+        await client.zrem(_key(slug), entry)
+
+
+async def _store_online(slug: str) -> list[str]:
+    now = time.time()
+    if (client := _client()) is None:
+        return [entry for entry, expires in _memory[slug].items() if expires > now]
+    return [entry.decode() for entry in await client.zrangebyscore(_key(slug), now, "+inf")]
+
+
+async def _store_pop_expired(slug: str) -> list[str]:
+    """Remove and return the entries whose expiry has passed (once, across processes)."""
+    now = time.time()
+    if (client := _client()) is None:
+        expired = [entry for entry, expires in _memory[slug].items() if expires <= now]
+        for entry in expired:
+            del _memory[slug][entry]
+        return expired
+    entries = await client.zrangebyscore(_key(slug), "-inf", now)
+    # ZREM answers per entry: only the process that removed it reports it.
+    return [entry.decode() for entry in entries if await client.zrem(_key(slug), entry)]
+
+
+async def presence_enter(*, slug: str, actor: Actor, channel: str) -> protocol.PresenceEvent:
+    """Mark the socket present; tell the room if the actor just came online.
+    Returns the room's full presence for the joining socket."""
+    entry = _entry(channel=channel, actor=actor)
+    try:
+        others = await _store_online(slug)
+        await _store_add(slug, [entry])
+    except LAYER_ERRORS as exc:
+        logger.warning("presence in %s unavailable (%s)", slug, exc)
+        return protocol.PresenceEvent(room=slug, online=[actor.author])
+    if actor.author not in _authors(others):
+        frame = protocol.PresenceEvent(room=slug, joined=[actor.author])
+        await room_broadcast(room=slug, frame=frame, exclude=channel)
+    return protocol.PresenceEvent(room=slug, online=_authors([*others, entry]))
+
+
+async def presence_leave(*, slug: str, actor: Actor, channel: str) -> None:
+    """Drop the socket's entry; tell the room if that was the actor's last socket."""
+    try:
+        await _store_remove(slug, _entry(channel=channel, actor=actor))
+        still_online = actor.author in _authors(await _store_online(slug))
+    except LAYER_ERRORS as exc:
+        logger.warning("presence in %s unavailable (%s)", slug, exc)
+        return
+    if not still_online:
+        await room_broadcast(
+            room=slug, frame=protocol.PresenceEvent(room=slug, left=[actor.author])
+        )
+
+
+async def presence_refresh(*, present: dict[str, list[tuple[str, Actor]]]) -> None:
+    """Extend this process's entries, and report entries other processes let expire.
+
+    `present` maps each room with sockets here to their (channel, actor) pairs.
+    """
+    for slug, sockets in present.items():
+        await _store_add(slug, [_entry(channel=c, actor=a) for c, a in sockets])
+        expired = await _store_pop_expired(slug)
+        online = _authors(await _store_online(slug))
+        gone = [author for author in _authors(expired) if author not in online]
+        if gone:
+            await room_broadcast(room=slug, frame=protocol.PresenceEvent(room=slug, left=gone))
 
 
 async def typing_notify(*, actor: Actor, slug: str, channel: str) -> None:

@@ -1,7 +1,5 @@
 """Rooms and memberships."""
 
-from collections.abc import Awaitable, Callable
-
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -11,7 +9,8 @@ from chat import protocol
 from chat.auth import Actor
 from chat.models import Membership, Room
 from chat.selectors import message_frame, messages_page, room_get_readable
-from chat.services.broadcast import room_group
+from chat.services.broadcast import room_subscribe, room_unsubscribe
+from chat.services.presence import presence_enter, presence_leave
 
 
 def room_create(
@@ -47,28 +46,24 @@ _room_enter_async = database_sync_to_async(_room_enter)
 
 
 async def room_join(
-    *,
-    actor: Actor,
-    slug: str,
-    since: int | None,
-    subscribe: Callable[[str], Awaitable[None]],
-) -> protocol.JoinedEvent:
-    """Join a room: check access, subscribe to its group, then read what the client lacks.
+    *, actor: Actor, slug: str, since: int | None, channel: str
+) -> tuple[protocol.JoinedEvent, protocol.PresenceEvent]:
+    """Join a room: check access, subscribe the socket, read what it lacks, mark it present.
 
     Signed-in users create a public room by joining it. Guests cannot create
     rooms, except the default rooms (CHAT_DEFAULT_ROOMS). Subscribing before
     reading means no message falls between the two: any message with
-    seq > last_seq is broadcast after `subscribe` returned.
+    seq > last_seq is broadcast after the subscription.
     """
     if actor.user is not None or slug in settings.CHAT_DEFAULT_ROOMS:
         await _room_enter_async(slug=slug, user=actor.user)
     room = await room_get_readable(slug=slug, actor=actor)
-    await subscribe(room_group(slug))
+    await room_subscribe(slug=slug, channel=channel)
     await room.arefresh_from_db(fields=["last_seq"])
     limit = settings.CHAT_HISTORY_PAGE
     messages = await messages_page(room=room, after=since, upto=room.last_seq, limit=limit)
     complete = since is None or (messages[-1].seq if messages else since) >= room.last_seq
-    return protocol.JoinedEvent(
+    joined = protocol.JoinedEvent(
         room=slug,
         title=room.title,
         private=room.private,
@@ -76,3 +71,11 @@ async def room_join(
         messages=[message_frame(m, room=slug) for m in messages],
         complete=complete,
     )
+    return joined, await presence_enter(slug=slug, actor=actor, channel=channel)
+
+
+async def room_leave(*, actor: Actor, slug: str, channel: str) -> protocol.LeftEvent:
+    """Take the socket out of the room's group and presence."""
+    await room_unsubscribe(slug=slug, channel=channel)
+    await presence_leave(slug=slug, actor=actor, channel=channel)
+    return protocol.LeftEvent(room=slug)

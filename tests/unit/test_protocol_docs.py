@@ -12,20 +12,7 @@ from chat import protocol
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
 EXAMPLES = re.findall(r"```json (client|server)\n(.*?)```", DOC, re.DOTALL)
-SERVER_FRAMES = TypeAdapter(
-    Annotated[
-        protocol.HelloEvent
-        | protocol.JoinedEvent
-        | protocol.LeftEvent
-        | protocol.MessageOut
-        | protocol.AckEvent
-        | protocol.HistoryEvent
-        | protocol.TypingEvent
-        | protocol.PongEvent
-        | protocol.ErrorEvent,
-        Field(discriminator="type"),
-    ]
-)
+SERVER_FRAMES = TypeAdapter(Annotated[protocol.ServerFrame, Field(discriminator="type")])
 
 
 def examples(side: str) -> list[str]:

@@ -1,0 +1,83 @@
+"""The sweep: each process's guard against what the channel layer loses.
+
+Live delivery through the channel layer is at most once: a full channel, a
+Redis restart, or a process killed between commit and broadcast each lose a
+message silently. Every CHAT_SWEEP_SECONDS, a task in each server process:
+
+1. reads the last_seq of every room its sockets have joined (one query), and
+   asks each socket that lags behind the last_seq seen one sweep earlier to
+   fill the hole from the database (one sweep of grace lets in-flight
+   broadcasts land first, so the fill rarely sends what is already coming);
+2. refreshes the presence of its sockets, and reports others' expired ones.
+
+So every committed message reaches every joined socket within about two
+sweeps, whatever the layer did.
+"""
+
+import asyncio
+import logging
+import weakref
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+from chat.selectors import rooms_last_seq
+from chat.services.presence import presence_refresh
+
+if TYPE_CHECKING:
+    from chat.consumers import ChatConsumer
+
+logger = logging.getLogger(__name__)
+
+_sockets: "weakref.WeakSet[ChatConsumer]" = weakref.WeakSet()
+_tasks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def socket_register(consumer: "ChatConsumer") -> None:
+    """Track a connected socket, and start this process's sweep if it is not running."""
+    _sockets.add(consumer)
+    loop = asyncio.get_running_loop()
+    task = _tasks.get(loop)
+    if task is None or task.done():
+        _tasks[loop] = loop.create_task(_sweep_forever(), name="chat-sweep")
+
+
+def socket_unregister(consumer: "ChatConsumer") -> None:
+    _sockets.discard(consumer)
+
+
+async def _sweep_forever() -> None:
+    previous: dict[str, int] = {}
+    while True:
+        await asyncio.sleep(settings.CHAT_SWEEP_SECONDS)
+        try:
+            previous = await sweep(previous)
+        except Exception:
+            logger.exception("sweep failed; retrying next interval")
+
+
+async def sweep(previous: dict[str, int]) -> dict[str, int]:
+    """One sweep. `previous` is the last_seq per room read by the sweep before;
+    returns this sweep's, for the next."""
+    loop = asyncio.get_running_loop()
+    sockets = [s for s in list(_sockets) if getattr(s, "loop", None) is loop]
+    present: dict[str, list] = {}
+    for socket in sockets:
+        for slug in socket.rooms:
+            present.setdefault(slug, []).append((socket.channel_name, socket.actor))
+    if not present:
+        return {}
+    for socket in sockets:
+        for slug, tracker in list(socket.rooms.items()):
+            if tracker.low < previous.get(slug, 0):
+                try:
+                    await socket.fill(slug)
+                except Exception as exc:
+                    logger.warning("fill of %s failed: %s", slug, exc)
+    try:
+        await presence_refresh(present=present)
+    except Exception as exc:
+        logger.warning("presence refresh failed: %s", exc)
+    return await rooms_last_seq(slugs=list(present))

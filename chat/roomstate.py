@@ -1,0 +1,32 @@
+"""Which seqs of one room a receiver holds: sans-I/O, shared by the server and clients.
+
+`low` is the contiguous watermark: every seq <= low is held. Seqs above it
+that arrived early (out of order, or after a hole) wait in `above` until the
+hole fills. static/chat/roomstate.js is the same logic for the browser.
+"""
+
+
+class SeqTracker:
+    def __init__(self, low: int = 0) -> None:
+        self.low = low
+        self.above: set[int] = set()
+
+    def accept(self, seq: int) -> bool:
+        """Record a seq; False if it was already held (a duplicate to drop)."""
+        if seq <= self.low or seq in self.above:
+            return False
+        self.above.add(seq)
+        while self.low + 1 in self.above:
+            self.low += 1
+            self.above.remove(self.low)
+        return True
+
+    @property
+    def high(self) -> int:
+        """The highest seq held."""
+        return max(self.above, default=self.low)
+
+    def missing(self, upto: int | None = None) -> list[int]:
+        """The seqs not held between low and `upto` (default: the highest held)."""
+        upto = self.high if upto is None else upto
+        return [seq for seq in range(self.low + 1, upto + 1) if seq not in self.above]
