@@ -33,8 +33,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await send({"type": "websocket.close", "code": protocol.CloseCode.TRY_AGAIN_LATER})
 
     async def connect(self) -> None:
-        # Per joined room, the seqs this socket has been sent: live duplicates
-        # are dropped, and holes are filled by the sweep (chat/delivery.py).
+        # Per joined room, the seqs this socket has been sent, in any frame: a
+        # seq is never sent twice, and holes are filled by the sweep (chat/delivery.py).
         self.rooms: dict[str, SeqTracker] = {}
         self.loop = asyncio.get_running_loop()
         self.send_bucket = TokenBucket(
@@ -133,6 +133,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             after=frame.after,
             limit=frame.limit,
         )
+        tracker = self.rooms[frame.room]
+        for message in page.messages:
+            tracker.accept(message.seq)  # sent now: never again as a live message
         await self.send_frame(page)
 
     async def on_typing(self, frame: protocol.TypingFrame) -> None:

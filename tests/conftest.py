@@ -7,6 +7,7 @@ under CI=true, where that is a failure.
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -290,6 +291,55 @@ def start_server(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..
     yield start
     for server in servers:
         server.stop()
+
+
+class RedisProcess:
+    """A private redis-server on a free port, which a test may stop and start again."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.port = free_port()
+        self.dir = tmp_path
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_connect_timeout=2)
+
+    def start(self) -> None:
+        subprocess.run(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--daemonize", "yes", "--dir", str(self.dir),
+             "--logfile", str(self.dir / "redis.log")],
+            check=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                self.client().ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)  # polling a port that is not open yet
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        """SHUTDOWN NOSAVE: every key, group and subscription is gone."""
+        try:
+            self.client().shutdown(nosave=True)
+        except redis.ConnectionError:
+            pass  # it answers by closing the connection
+
+
+@pytest.fixture
+def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A private Redis, for tests that stop it; skipped (failed under CI) without redis-server."""
+    if shutil.which("redis-server") is None:
+        unavailable("redis-server is not installed")
+    server = RedisProcess(tmp_path)
+    server.start()
+    yield server
+    server.stop()
 
 
 # --- Real WebSocket clients ------------------------------------------------------

@@ -1,0 +1,86 @@
+"""Delivery guards in the consumer: presence, the sweep, and an unavailable layer."""
+
+import uuid
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from chat import delivery
+from chat.auth import Actor
+from chat.models import Room
+from chat.services.messages import message_store
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def who(*names):
+    return [{"name": name, "guest": False} for name in names]
+
+
+@pytest.fixture
+def users(make_user):
+    return make_user("alice"), make_user("bob")
+
+
+async def test_presence_lists_the_room_and_reports_comings_and_goings(connect, users):
+    alice, bob = users
+    a, _ = await connect(user=alice)
+    await a.join("lobby")
+    assert (await a.expect("presence"))["online"] == who("alice")
+
+    b, _ = await connect(user=bob)
+    await b.join("lobby")
+    assert (await b.expect("presence"))["online"] == who("alice", "bob")
+    assert (await a.expect("presence"))["joined"] == who("bob")
+
+    second, _ = await connect(user=bob)  # bob on a second device
+    await second.join("lobby")
+    await second.send({"type": "leave", "room": "lobby"})
+    await second.expect("left")
+    assert await a.nothing(), "bob is still online on his first socket"
+
+    await b.communicator.disconnect()
+    assert (await a.expect("presence"))["left"] == who("bob")
+
+
+async def test_the_sweep_sends_a_stored_message_whose_broadcast_was_lost(connect, users):
+    alice, bob = users
+    a, _ = await connect(user=alice)
+    b, _ = await connect(user=bob)
+    await a.join("lobby")
+    await b.join("lobby")
+    await a.say("lobby", "one")
+    await b.expect("message")
+    # Stored and committed, but never broadcast: as if the layer lost it.
+    room = await Room.objects.aget(slug="lobby")
+    await database_sync_to_async(message_store)(
+        room_id=room.pk, actor=Actor(name="alice", user=alice), body="lost", client_id=uuid.uuid4()
+    )
+    assert await b.nothing()
+
+    seen = await delivery.sweep({})  # the first sweep only notes last_seq
+    assert seen == {"lobby": 2}
+    assert await b.nothing()
+    await delivery.sweep(seen)
+    for client in (a, b):
+        message = await client.expect("message")
+        assert (message["seq"], message["body"]) == (2, "lost")
+    await delivery.sweep(seen)
+    assert await a.nothing() and await b.nothing(), "a filled hole is not sent again"
+
+
+async def test_sockets_are_refused_while_the_layer_is_away(settings, users, transactional_db):
+    from chatsite.asgi import application
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]},  # nothing listens there
+        }
+    }
+    communicator = WebsocketCommunicator(
+        application, "/ws/chat/", headers=[(b"origin", b"http://localhost")]
+    )
+    connected, code = await communicator.connect(timeout=10)
+    assert (connected, code) == (False, 1013)
