@@ -22,6 +22,8 @@ from chat.roomstate import SeqTracker
 
 logger = logging.getLogger(__name__)
 CONNECT_ERRORS = (OSError, TimeoutError, websockets.exceptions.WebSocketException)
+IDLE_PING = 25.0  # seconds of silence before a `ping`
+PONG_TIMEOUT = 10.0  # further seconds of silence before reconnecting
 
 
 class ChatClient:
@@ -69,9 +71,14 @@ class ChatClient:
                     self.stats["connects"] += 1
                     self._received = {room: set() for room in self.rooms}
                     attempt = 0
-                    await self._resume()
-                    async for text in ws:
-                        await self._handle(json.loads(text))
+                    keepalive = asyncio.create_task(self._keepalive(ws))
+                    try:
+                        await self._resume()
+                        async for text in ws:
+                            self._heard = asyncio.get_running_loop().time()
+                            await self._handle(json.loads(text))
+                    finally:
+                        keepalive.cancel()
             except CONNECT_ERRORS as exc:
                 logger.debug("connection lost: %r", exc)
             self.ws = None
@@ -108,6 +115,19 @@ class ChatClient:
         return sorted(self.messages[room])
 
     # --- protocol ------------------------------------------------------------
+
+    async def _keepalive(self, ws: websockets.ClientConnection) -> None:
+        """Ping a silent server, and drop a connection that stays silent."""
+        loop = asyncio.get_running_loop()
+        self._heard = loop.time()
+        while True:
+            await asyncio.sleep(IDLE_PING / 5)
+            idle = loop.time() - self._heard
+            if idle > IDLE_PING + PONG_TIMEOUT:
+                ws.transport.abort()
+                return
+            if idle > IDLE_PING:
+                await self._send({"type": "ping"})
 
     async def _send(self, frame: dict[str, Any]) -> None:
         if self.ws is not None:

@@ -342,6 +342,29 @@ def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
     server.stop()
 
 
+# --- A real browser ------------------------------------------------------------
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    # Root in a container, no GPU, and no calls home on a machine without internet.
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+
+
+@pytest.fixture
+async def browser() -> Any:
+    """Headless Chromium through Playwright; skipped (failed under CI) without Chromium."""
+    if not Path(CHROMIUM).exists():
+        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
 # --- Real WebSocket clients ------------------------------------------------------
 
 

@@ -1,5 +1,9 @@
 // The socket: reconnects with exponential backoff and jitter, rejoins rooms
 // with `since`, and resends every unacknowledged message with its client_id.
+// It pings after 25 s of silence and reconnects if 10 s more pass without a word.
+
+const IDLE_PING_MS = 25000;
+const PONG_TIMEOUT_MS = 10000;
 
 export class Connection {
   constructor(url, { onFrame, onStatus }) {
@@ -10,18 +14,29 @@ export class Connection {
     this.rooms = new Map(); // slug -> () => since
     this.attempt = 0;
     this.ws = null;
+    this.heard = Date.now();
+    setInterval(() => this.keepalive(), 5000);
     this.open();
+  }
+
+  keepalive() {
+    const idle = Date.now() - this.heard;
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (idle > IDLE_PING_MS + PONG_TIMEOUT_MS) this.ws.close();
+    else if (idle > IDLE_PING_MS) this.raw({ type: "ping" });
   }
 
   open() {
     this.ws = new WebSocket(this.url);
     this.ws.addEventListener("open", () => {
       this.attempt = 0;
+      this.heard = Date.now();
       this.onStatus("");
       for (const [room, since] of this.rooms) this.raw({ type: "join", room, since: since() });
       for (const frame of this.outbox.values()) this.raw(frame);
     });
     this.ws.addEventListener("message", (event) => {
+      this.heard = Date.now();
       const frame = JSON.parse(event.data);
       if (frame.type === "ack") this.outbox.delete(frame.client_id);
       this.onFrame(frame);

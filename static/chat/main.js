@@ -23,14 +23,20 @@ function onFrame(frame) {
     app.dataset.me = frame.user.name;
   } else if (frame.type === "joined" || frame.type === "history") {
     if (!state || frame.room !== state.slug) return;
-    if (frame.type === "joined") $("room-title").textContent = frame.title;
-    for (const message of frame.messages) show(message);
-    // Forward pages (a long gap) come back incomplete: fetch the next page.
-    if (!frame.complete && frame.messages.length) {
-      connection.raw({ type: "history", room: state.slug, after: frame.messages.at(-1).seq });
+    if (frame.type === "joined") {
+      $("room-title").textContent = frame.title;
+      // The first join starts from the page it got; later joins sent `since`.
+      if (!state.joined) state.low = frame.messages.length ? frame.messages[0].seq - 1 : frame.last_seq;
+      state.joined = true;
     }
+    for (const message of frame.messages) show(message);
+    // A long gap comes back in pages: fetch the next one.
+    if (!frame.complete && frame.messages.length) fetchAfter(frame.messages.at(-1).seq);
   } else if (frame.type === "message") {
-    if (state && frame.room === state.slug) show(frame);
+    if (!state || frame.room !== state.slug) return;
+    const hole = frame.seq > state.high + 1;
+    show(frame);
+    if (hole) fetchAfter(state.low);
   } else if (frame.type === "typing") {
     showTyping(frame.user.name);
   } else if (frame.type === "error") {
@@ -38,16 +44,14 @@ function onFrame(frame) {
   }
 }
 
+function fetchAfter(seq) {
+  connection.raw({ type: "history", room: state.slug, after: seq, limit: 100 });
+}
+
 function show(message) {
-  const before = state.lastSeq;
-  const verdict = state.accept(message);
-  if (verdict === "duplicate") return;
+  if (!state.accept(message.seq)) return; // a duplicate
   placeMessage(list, message);
   list.scrollTop = list.scrollHeight;
-  if (verdict === "gap") {
-    const limit = Math.min(100, message.seq - before - 1);
-    connection.raw({ type: "history", room: state.slug, after: before, limit });
-  }
 }
 
 function showTyping(name) {
@@ -73,7 +77,7 @@ function openRoom(slug) {
     if (room !== slug) { connection.rooms.delete(room); connection.raw({ type: "leave", room }); }
   }
   const current = state;
-  connection.join(slug, () => current.since());
+  connection.join(slug, () => (current.joined ? current.low : null));
   location.hash = slug;
   $("body").focus();
 }

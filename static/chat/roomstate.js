@@ -1,25 +1,35 @@
-// The seq bookkeeping of one room: which messages we hold, and what is missing.
-// Pure logic, no DOM and no socket, so every client can share the same rules.
+// Which seqs of one room the page holds: the same rules as chat/roomstate.py,
+// and tested against the same cases (tests/roomstate_cases.json).
+// `low` is the contiguous watermark: every seq <= low is held; seqs that
+// arrived past a hole wait in `above` until it fills.
 
 export class RoomState {
-  constructor(slug) {
+  constructor(slug, low = 0) {
     this.slug = slug;
-    this.lastSeq = 0; // highest seq held; `join` sends it back as `since`
-    this.seen = new Set();
+    this.low = low;
+    this.above = new Set();
   }
 
-  // Take one message. Returns "new", "duplicate", or "gap" (new, but seqs
-  // between lastSeq and this one are missing: fetch them with `history`).
-  accept(message) {
-    if (this.seen.has(message.seq)) return "duplicate";
-    this.seen.add(message.seq);
-    const gap = this.lastSeq > 0 && message.seq > this.lastSeq + 1;
-    this.lastSeq = Math.max(this.lastSeq, message.seq);
-    return gap ? "gap" : "new";
+  // Record a seq; false if it was already held (a duplicate to drop).
+  accept(seq) {
+    if (seq <= this.low || this.above.has(seq)) return false;
+    this.above.add(seq);
+    while (this.above.has(this.low + 1)) {
+      this.low += 1;
+      this.above.delete(this.low);
+    }
+    return true;
   }
 
-  // The `since` to send on (re)join: null on the first join, for the latest page.
-  since() {
-    return this.lastSeq > 0 ? this.lastSeq : null;
+  // The highest seq held.
+  get high() {
+    return this.above.size ? Math.max(...this.above) : this.low;
+  }
+
+  // The seqs not held between low and `upto` (default: the highest held).
+  missing(upto = this.high) {
+    const holes = [];
+    for (let seq = this.low + 1; seq <= upto; seq += 1) if (!this.above.has(seq)) holes.push(seq);
+    return holes;
   }
 }
