@@ -355,7 +355,7 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 async def browser() -> Any:
     """Headless Chromium through Playwright; skipped (failed under CI) without Chromium."""
-    if not Path(CHROMIUM).exists():
+    if shutil.which(CHROMIUM) is None:
         unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     from playwright.async_api import async_playwright
 
