@@ -9,7 +9,7 @@ from websockets.exceptions import ConnectionClosed
 
 from chat.models import Message
 from chat.services.rooms import room_create
-from tests.conftest import REDIS_URL, WsClient
+from tests.conftest import WsClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -100,23 +100,3 @@ def test_make_run_serves_the_page_and_its_modules(start_server, lobby):
     with urllib.request.urlopen(server.http_url + "/static/chat/main.js") as response:
         assert response.status == 200
         assert "import { Connection }" in response.read().decode()
-
-
-@pytest.mark.redis
-async def test_two_processes_share_rooms_through_redis(start_server, lobby):
-    prefix = f"test-{uuid.uuid4().hex[:8]}"
-    one = start_server(redis_url=REDIS_URL, CHANNEL_LAYER_PREFIX=prefix)
-    two = start_server(redis_url=REDIS_URL, CHANNEL_LAYER_PREFIX=prefix)
-    ada = await WsClient.open(one.ws_url + "?name=ada")
-    bo = await WsClient.open(two.ws_url + "?name=bo")
-    for client in (ada, bo):
-        await client.send({"type": "join", "room": "lobby"})
-        await client.expect("joined")
-    for i in range(5):
-        await say(ada, f"from one {i}")
-    received = [await next_of(bo, "message") for _ in range(5)]
-    assert [m["seq"] for m in received] == [1, 2, 3, 4, 5]
-    await say(bo, "from two")
-    assert (await next_of(ada, "message", body="from two"))["seq"] == 6
-    await ada.close()
-    await bo.close()
