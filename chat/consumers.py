@@ -9,13 +9,14 @@ from django.conf import settings
 
 from chat import delivery, protocol
 from chat.auth import actor_from_scope
+from chat.models import Message
 from chat.ratelimit import TokenBucket
 from chat.roomstate import SeqTracker
 from chat.selectors import history_page
 from chat.services.broadcast import LAYER_ERRORS
 from chat.services.messages import message_send
 from chat.services.presence import typing_notify
-from chat.services.rooms import room_join, room_leave
+from chat.services.rooms import membership_read, room_join, room_leave
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if slug not in self.rooms:
             raise protocol.ChatError(protocol.ErrorCode.BAD_REQUEST, f"join room '{slug}' first")
 
+    def require_sending(self, slug: str) -> None:
+        """Joined, and within the send rate (sends, edits and deletes share it)."""
+        self.require_joined(slug)
+        if (retry_after := self.send_bucket.take()) is not None:
+            raise protocol.ChatError(
+                protocol.ErrorCode.RATE_LIMITED,
+                "sending too fast",
+                retry_after=round(retry_after, 3),
+            )
+
     # --- Frames from the client --------------------------------------------
 
     async def on_join(self, frame: protocol.JoinFrame) -> None:
@@ -112,17 +123,31 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def on_send(self, frame: protocol.SendFrame) -> None:
-        self.require_joined(frame.room)
-        if (retry_after := self.send_bucket.take()) is not None:
-            raise protocol.ChatError(
-                protocol.ErrorCode.RATE_LIMITED,
-                "sending too fast",
-                retry_after=round(retry_after, 3),
-            )
+        self.require_sending(frame.room)
         ack = await message_send(
             actor=self.actor, slug=frame.room, body=frame.body, client_id=frame.client_id
         )
         await self.send_frame(ack)
+
+    async def on_edit(self, frame: protocol.EditFrame) -> None:
+        self.require_sending(frame.room)
+        ack = await message_send(
+            actor=self.actor, slug=frame.room, body=frame.body, client_id=frame.client_id,
+            kind=Message.Kind.EDIT, target=frame.seq,
+        )  # fmt: skip
+        await self.send_frame(ack)
+
+    async def on_delete(self, frame: protocol.DeleteFrame) -> None:
+        self.require_sending(frame.room)
+        ack = await message_send(
+            actor=self.actor, slug=frame.room, body="", client_id=frame.client_id,
+            kind=Message.Kind.DELETE, target=frame.seq,
+        )  # fmt: skip
+        await self.send_frame(ack)
+
+    async def on_read(self, frame: protocol.ReadFrame) -> None:
+        self.require_joined(frame.room)
+        await membership_read(actor=self.actor, slug=frame.room, seq=frame.seq)
 
     async def on_history(self, frame: protocol.HistoryFrame) -> None:
         self.require_joined(frame.room)

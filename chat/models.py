@@ -44,8 +44,19 @@ class Membership(models.Model):
 
 
 class Message(models.Model):
+    """One entry of a room's stream. Most are messages; an edit or a delete of
+    a message is an entry of its own (with `target` = the message's seq), so a
+    client that rejoins with `since` learns of it like of any new message."""
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message"
+        EDIT = "edit"
+        DELETE = "delete"
+
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
     seq = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.MESSAGE)
+    target = models.PositiveBigIntegerField(null=True, blank=True)
     # A message is written by a user, or by a guest (author is null) whose name
     # is kept in author_name. Users' names are copied too, so history shows the
     # name as it was when the message was sent.
@@ -53,6 +64,7 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     author_name = models.CharField(max_length=150)
+    # For a message, its current text (edits change it, deletes empty it).
     body = models.TextField()
     client_id = models.UUIDField()
     created = models.DateTimeField(auto_now_add=True)

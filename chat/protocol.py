@@ -133,6 +133,33 @@ class SendFrame(_Frame):
     client_id: UUID
 
 
+class EditFrame(_Frame):
+    """Change the text of one's own message `seq`. Idempotent by `client_id`."""
+
+    type: Literal["edit"]
+    room: Slug
+    seq: Annotated[int, Field(ge=1, le=MAX_SEQ)]
+    body: Body
+    client_id: UUID
+
+
+class DeleteFrame(_Frame):
+    """Delete one's own message `seq`. Idempotent by `client_id`."""
+
+    type: Literal["delete"]
+    room: Slug
+    seq: Annotated[int, Field(ge=1, le=MAX_SEQ)]
+    client_id: UUID
+
+
+class ReadFrame(_Frame):
+    """The user has read the room up to `seq`: moves the unread marker forward."""
+
+    type: Literal["read"]
+    room: Slug
+    seq: Seq
+
+
 class HistoryFrame(_Frame):
     """A page of history: the newest before `before`, the oldest after `after`,
     or the newest of all when neither is given."""
@@ -159,19 +186,26 @@ class PingFrame(_Frame):
     type: Literal["ping"]
 
 
-ClientFrame = Annotated[
-    JoinFrame | LeaveFrame | SendFrame | HistoryFrame | TypingFrame | PingFrame,
-    Field(discriminator="type"),
-]
-_client_frame = TypeAdapter(ClientFrame)
-CLIENT_FRAME_TYPES = ("join", "leave", "send", "history", "typing", "ping")
+AnyClientFrame = (
+    JoinFrame
+    | LeaveFrame
+    | SendFrame
+    | EditFrame
+    | DeleteFrame
+    | ReadFrame
+    | HistoryFrame
+    | TypingFrame
+    | PingFrame
+)
+_client_frame = TypeAdapter(Annotated[AnyClientFrame, Field(discriminator="type")])
+CLIENT_FRAME_TYPES = tuple(
+    model.model_fields["type"].annotation.__args__[0] for model in AnyClientFrame.__args__
+)
 
 _TOO_LARGE_ERRORS = {"string_too_long", "too_long"}
 
 
-def parse_frame(
-    text: str,
-) -> JoinFrame | LeaveFrame | SendFrame | HistoryFrame | TypingFrame | PingFrame:
+def parse_frame(text: str) -> AnyClientFrame:
     """Validate one inbound text frame, or raise `ChatError` saying what is wrong."""
     if len(text) > MAX_FRAME_BYTES or (
         len(text) * 4 > MAX_FRAME_BYTES
@@ -244,9 +278,12 @@ class Author(_Frame):
 
 
 class MessageOut(_Frame):
-    """A stored message, as it appears in `message`, `joined` and `history`."""
+    """A stream entry, as it appears in `message`, `joined` and `history`: a
+    message, or the edit or delete of message `target`."""
 
     type: Literal["message"] = "message"
+    kind: Literal["message", "edit", "delete"] = "message"
+    target: int | None = None
     room: str
     seq: int
     id: int

@@ -4,7 +4,8 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 
 from chat import protocol
 from chat.models import ApiToken, Membership, Message, Room
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
 def message_frame(message: Message, *, room: str) -> protocol.MessageOut:
     """A stored message as the protocol shows it."""
     return protocol.MessageOut(
+        kind=message.kind,
+        target=message.target,
         room=room,
         seq=message.seq,
         id=message.pk,
@@ -84,12 +87,48 @@ async def rooms_last_seq(*, slugs: list[str]) -> dict[str, int]:
     return {slug: last_seq async for slug, last_seq in rows}
 
 
-async def rooms_visible(*, user: AbstractBaseUser | None) -> list[Room]:
-    """Public rooms and the private rooms the user is a member of, by slug."""
-    visible = Q(private=False)
-    if user is not None and user.is_authenticated:
-        visible |= Q(memberships__user=user)
-    return [room async for room in Room.objects.filter(visible).distinct().order_by("slug")]
+async def rooms_visible(*, user: AbstractBaseUser | None) -> list[dict]:
+    """Public rooms and the private rooms the user is a member of, by slug, each
+    with `member` and `unread`: others' messages after the user's read marker."""
+    if user is None or not user.is_authenticated:
+        rooms = Room.objects.filter(private=False).order_by("slug")
+        return [_room_row(room, member=False, unread=0) async for room in rooms]
+    marker = Membership.objects.filter(room=OuterRef("pk"), user=user).values("last_read_seq")
+    unread = (
+        Message.objects.filter(
+            room=OuterRef("pk"),
+            kind=Message.Kind.MESSAGE,
+            deleted=False,
+            seq__gt=Coalesce(OuterRef("read"), 0),
+        )
+        .exclude(author=user)
+        .values("room")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    member_of = Membership.objects.filter(user=user).values("room")
+    rooms = (
+        Room.objects.filter(Q(private=False) | Q(pk__in=member_of))
+        .annotate(read=Subquery(marker))
+        .annotate(unread=Coalesce(Subquery(unread), 0))
+        .order_by("slug")
+    )
+    rows = []
+    async for room in rooms:
+        member = room.read is not None
+        rows.append(_room_row(room, member=member, unread=room.unread if member else 0))
+    return rows
+
+
+def _room_row(room: Room, *, member: bool, unread: int) -> dict:
+    return {
+        "slug": room.slug,
+        "title": room.title,
+        "private": room.private,
+        "last_seq": room.last_seq,
+        "member": member,
+        "unread": unread,
+    }
 
 
 async def token_user(*, key_hash: str) -> AbstractBaseUser | None:

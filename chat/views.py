@@ -1,29 +1,84 @@
-"""HTML pages and the health check. Views read through selectors and never write."""
+"""HTML pages and the health check. Views validate, then call one service or selector."""
 
 from django.conf import settings
-from django.db import connection
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.db import IntegrityError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from chat import protocol
+from chat.forms import InviteForm, RoomForm, SignupForm
+from chat.models import Room
 from chat.selectors import rooms_visible
+from chat.services.rooms import membership_invite, room_create
+from chat.services.users import user_signup
 
 
 async def index(request: HttpRequest) -> HttpResponse:
-    """The chat page: who you are, the rooms you can open, and the room view."""
+    """The chat app: the room list with unread counts, and the room view."""
     user = await request.auser()
     rooms = await rooms_visible(user=user)
-    existing = {room.slug for room in rooms}
+    existing = {room["slug"] for room in rooms}
+    rooms += [
+        {"slug": slug, "title": slug, "private": False, "last_seq": 0, "member": False, "unread": 0}
+        for slug in settings.CHAT_DEFAULT_ROOMS
+        if slug not in existing
+    ]
     context = {
         "user": user,
         "allow_guests": settings.CHAT_ALLOW_GUESTS,
-        "rooms": rooms,
-        "default_rooms": [slug for slug in settings.CHAT_DEFAULT_ROOMS if slug not in existing],
+        "rooms": sorted(rooms, key=lambda room: room["slug"]),
         "max_body_chars": protocol.MAX_BODY_CHARS,
         "slug_pattern": protocol.SLUG_PATTERN.strip("^$"),
         "guest_pattern": protocol.GUEST_NAME_PATTERN.strip("^$"),
+        "room_form": RoomForm(),
     }
     return render(request, "chat/index.html", context)
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = user_signup(
+            username=form.cleaned_data["username"], password=form.cleaned_data["password1"]
+        )
+        login(request, user)
+        return redirect("index")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@require_POST
+@login_required
+def room_new(request: HttpRequest) -> HttpResponse:
+    form = RoomForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("index")
+    try:
+        room = room_create(creator=request.user, **form.cleaned_data)
+    except IntegrityError:
+        messages.error(request, f"The room '{form.cleaned_data['slug']}' exists already.")
+        return redirect("index")
+    return redirect(f"/#{room.slug}")
+
+
+@require_POST
+@login_required
+def room_invite(request: HttpRequest, slug: str) -> HttpResponse:
+    room = get_object_or_404(Room, slug=slug)
+    form = InviteForm(request.POST)
+    if form.is_valid():
+        try:
+            membership_invite(
+                room=room, inviter=request.user, username=form.cleaned_data["username"]
+            )
+            messages.success(request, f"{form.cleaned_data['username']} can now use {room.slug}.")
+        except protocol.ChatError as error:
+            messages.error(request, error.detail)
+    return redirect(f"/#{room.slug}")
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

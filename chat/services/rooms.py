@@ -2,6 +2,7 @@
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
@@ -79,3 +80,27 @@ async def room_leave(*, actor: Actor, slug: str, channel: str) -> protocol.LeftE
     await room_unsubscribe(slug=slug, channel=channel)
     await presence_leave(slug=slug, actor=actor, channel=channel)
     return protocol.LeftEvent(room=slug)
+
+
+async def membership_read(*, actor: Actor, slug: str, seq: int) -> None:
+    """Move the user's unread marker forward to `seq` (never back, never past
+    the room's last seq). Guests keep no marker."""
+    room = await room_get_readable(slug=slug, actor=actor)
+    if actor.user is not None:
+        seq = min(seq, room.last_seq)
+        await Membership.objects.filter(
+            room=room, user_id=actor.user_id, last_read_seq__lt=seq
+        ).aupdate(last_read_seq=seq)
+
+
+def membership_invite(*, room: Room, inviter: AbstractBaseUser, username: str) -> Membership:
+    """Add a user to a room, if the inviter is its owner or a moderator."""
+    roles = (Membership.Role.OWNER, Membership.Role.MODERATOR)
+    if not Membership.objects.filter(room=room, user=inviter, role__in=roles).exists():
+        raise protocol.ChatError(
+            protocol.ErrorCode.FORBIDDEN, "only the owner or a moderator may invite"
+        )
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no user {username!r}")
+    return membership_create(room=room, user=user)

@@ -1,6 +1,9 @@
-// The socket: reconnects with exponential backoff and jitter, rejoins rooms
-// with `since`, and resends every unacknowledged message with its client_id.
-// It pings after 25 s of silence and reconnects if 10 s more pass without a word.
+// The socket, and the one module that speaks the protocol's transport rules:
+// - reconnects with exponential backoff and jitter;
+// - rejoins every room with `since` on each (re)connect;
+// - keeps every send, edit and delete (by client_id) until its ack, and
+//   resends them after a reconnect, so typing offline loses nothing;
+// - pings after 25 s of silence, and reconnects if 10 s more pass without a word.
 
 const IDLE_PING_MS = 25000;
 const PONG_TIMEOUT_MS = 10000;
@@ -9,21 +12,13 @@ export class Connection {
   constructor(url, { onFrame, onStatus }) {
     this.url = url;
     this.onFrame = onFrame;
-    this.onStatus = onStatus;
-    this.outbox = new Map(); // client_id -> send frame, until its ack
+    this.onStatus = onStatus; // (connected: bool, text)
+    this.outbox = new Map(); // client_id -> frame, until its ack
     this.rooms = new Map(); // slug -> () => since
     this.attempt = 0;
-    this.ws = null;
     this.heard = Date.now();
     setInterval(() => this.keepalive(), 5000);
     this.open();
-  }
-
-  keepalive() {
-    const idle = Date.now() - this.heard;
-    if (this.ws.readyState !== WebSocket.OPEN) return;
-    if (idle > IDLE_PING_MS + PONG_TIMEOUT_MS) this.ws.close();
-    else if (idle > IDLE_PING_MS) this.raw({ type: "ping" });
   }
 
   open() {
@@ -31,7 +26,7 @@ export class Connection {
     this.ws.addEventListener("open", () => {
       this.attempt = 0;
       this.heard = Date.now();
-      this.onStatus("");
+      this.onStatus(true, "");
       for (const [room, since] of this.rooms) this.raw({ type: "join", room, since: since() });
       for (const frame of this.outbox.values()) this.raw(frame);
     });
@@ -43,18 +38,30 @@ export class Connection {
     });
     this.ws.addEventListener("close", (event) => {
       if (event.code === 4401 || event.code === 4400) {
-        this.onStatus("The server refused this connection.");
+        this.onStatus(false, "The server refused this connection.");
         return;
       }
       const delay = Math.min(30000, 500 * 2 ** this.attempt) * (0.5 + Math.random() / 2);
       this.attempt += 1;
-      this.onStatus(`Reconnecting in ${Math.round(delay / 1000)} s…`);
+      this.onStatus(false, `Connection lost. Reconnecting in ${Math.ceil(delay / 1000)} s…`);
       setTimeout(() => this.open(), delay);
     });
   }
 
+  keepalive() {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    const idle = Date.now() - this.heard;
+    if (idle > IDLE_PING_MS + PONG_TIMEOUT_MS) this.ws.close();
+    else if (idle > IDLE_PING_MS) this.raw({ type: "ping" });
+  }
+
+  get connected() {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  // Send now if connected; frames that matter go through `request` instead.
   raw(frame) {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+    if (this.connected) this.ws.send(JSON.stringify(frame));
   }
 
   join(room, since) {
@@ -62,11 +69,11 @@ export class Connection {
     this.raw({ type: "join", room, since: since() });
   }
 
-  // Queue a message until acked; it is sent now if the socket is open, else on reconnect.
-  send(room, body) {
-    const frame = { type: "send", room, body, client_id: crypto.randomUUID() };
-    this.outbox.set(frame.client_id, frame);
-    this.raw(frame);
-    return frame;
+  // A frame with a fresh client_id, kept and resent until acked: send, edit, delete.
+  request(frame) {
+    const withId = { ...frame, client_id: crypto.randomUUID() };
+    this.outbox.set(withId.client_id, withId);
+    this.raw(withId);
+    return withId;
   }
 }

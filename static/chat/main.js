@@ -1,57 +1,228 @@
-// Wires the page to the socket: one room open at a time in this plain client.
+// The app: the room list with unread counts, and one open room.
+// connection.js owns the socket, roomstate.js the seq rules, render.js the DOM.
 import { Connection } from "./connection.js";
-import { placeMessage, messageItem } from "./render.js";
+import { messageItem, placeMessage, setBody } from "./render.js";
 import { RoomState } from "./roomstate.js";
 
 const $ = (id) => document.getElementById(id);
 const app = $("app");
 const list = $("messages");
-let state = null;
+const signedIn = app.dataset.authenticated === "1";
+let me = { name: app.dataset.me, guest: !signedIn };
 let connection = null;
+let current = null; // the open room's slug
+let loadingOlder = false;
+let readTimer = null;
 const typingTimers = new Map();
 
-function socketUrl() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const url = new URL(`${scheme}://${location.host}/ws/chat/`);
-  const guest = $("guest-name");
-  if (guest && guest.value.trim()) url.searchParams.set("name", guest.value.trim());
-  return url;
+// slug -> what the page knows of a room; `state` is set once the room is followed.
+const rooms = new Map();
+for (const row of JSON.parse($("rooms-data").textContent)) rooms.set(row.slug, { ...row, online: new Map() });
+
+function room(slug) {
+  if (!rooms.has(slug)) {
+    rooms.set(slug, { slug, title: slug, private: false, member: false, unread: 0, online: new Map() });
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = `#${slug}`;
+    a.dataset.room = slug;
+    const title = document.createElement("span");
+    title.className = "title";
+    title.textContent = slug;
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.hidden = true;
+    a.append(title, badge);
+    li.append(a);
+    $("room-list").append(li);
+  }
+  return rooms.get(slug);
+}
+
+const isMine = (author) => !me.guest && !author.guest && author.name === me.name;
+const oldestShown = () => Number(list.querySelector("li[data-seq]")?.dataset.seq ?? 0);
+const atBottom = () => list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+
+// --- The socket ---------------------------------------------------------------
+
+function connect() {
+  if (connection) return;
+  const url = new URL(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/chat/`);
+  const guestName = $("guest-name")?.value.trim();
+  if (!signedIn && guestName) url.searchParams.set("name", guestName);
+  connection = new Connection(url, { onFrame, onStatus });
+  // Signed-in users follow every room they belong to, for live unread counts.
+  for (const r of rooms.values()) if (r.member) follow(r.slug);
+}
+
+function follow(slug) {
+  const r = room(slug);
+  if (r.state) return;
+  // Start from the seq the page was rendered with; a room it did not know
+  // starts from its latest page instead.
+  r.fresh = r.last_seq === undefined;
+  r.state = new RoomState(slug, r.last_seq ?? 0);
+  connection.join(slug, () => (r.fresh ? null : r.state.low));
+}
+
+function onStatus(connected, text) {
+  $("banner").textContent = text;
+  $("banner").hidden = connected;
 }
 
 function onFrame(frame) {
-  if (frame.type === "hello") {
-    app.dataset.me = frame.user.name;
-  } else if (frame.type === "joined" || frame.type === "history") {
-    if (!state || frame.room !== state.slug) return;
-    if (frame.type === "joined") {
-      $("room-title").textContent = frame.title;
-      // The first join starts from the page it got; later joins sent `since`.
-      if (!state.joined) state.low = frame.messages.length ? frame.messages[0].seq - 1 : frame.last_seq;
-      state.joined = true;
+  const r = frame.room && rooms.get(frame.room);
+  switch (frame.type) {
+    case "hello":
+      me = frame.user;
+      break;
+    case "joined":
+      r.title = frame.title;
+      if (frame.room === current) $("room-title").textContent = frame.title;
+      r.private = frame.private;
+      if (r.fresh) r.state.low = frame.messages.length ? frame.messages[0].seq - 1 : frame.last_seq;
+      r.fresh = false;
+      take(r, frame.messages, frame.complete);
+      if (frame.room === current) {
+        showInvite(r);
+        if (!oldestShown()) connection.raw({ type: "history", room: current, limit: 50 });
+      }
+      break;
+    case "history":
+      showPage(r, frame);
+      break;
+    case "message": {
+      if (!r?.state) return;
+      const hole = frame.seq > r.state.high + 1;
+      take(r, [frame], true);
+      if (hole) fetchAfter(r.slug, r.state.low);
+      break;
     }
-    for (const message of frame.messages) show(message);
-    // A long gap comes back in pages: fetch the next one.
-    if (!frame.complete && frame.messages.length) fetchAfter(frame.messages.at(-1).seq);
-  } else if (frame.type === "message") {
-    if (!state || frame.room !== state.slug) return;
-    const hole = frame.seq > state.high + 1;
-    show(frame);
-    if (hole) fetchAfter(state.low);
-  } else if (frame.type === "typing") {
-    showTyping(frame.user.name);
-  } else if (frame.type === "error") {
-    $("status").textContent = `${frame.code}: ${frame.detail}`;
+    case "typing":
+      if (frame.room === current) showTyping(frame.user.name);
+      break;
+    case "presence":
+      if (frame.online) r.online = new Map(frame.online.map((a) => [a.name + a.guest, a]));
+      for (const a of frame.joined ?? []) r.online.set(a.name + a.guest, a);
+      for (const a of frame.left ?? []) r.online.delete(a.name + a.guest);
+      if (frame.room === current) showPresence(r);
+      break;
+    case "error":
+      onStatus(false, `${frame.code.replaceAll("_", " ")}: ${frame.detail}`);
+      setTimeout(() => connection.connected && onStatus(true, ""), 5000);
+      break;
   }
 }
 
-function fetchAfter(seq) {
-  connection.raw({ type: "history", room: state.slug, after: seq, limit: 100 });
+function fetchAfter(slug, seq) {
+  connection.raw({ type: "history", room: slug, after: seq, limit: 100 });
 }
 
-function show(message) {
-  if (!state.accept(message.seq)) return; // a duplicate
-  placeMessage(list, message);
-  list.scrollTop = list.scrollHeight;
+// New stream entries (from `joined`, live, or a gap fill): each seq once.
+function take(r, entries, complete) {
+  for (const entry of entries) {
+    if (!r.state.accept(entry.seq)) continue;
+    if (r.slug === current) show(entry, { live: true });
+    else if (entry.kind === "message" && !isMine(entry.author)) setUnread(r, r.unread + 1);
+  }
+  if (!complete && entries.length) fetchAfter(r.slug, entries.at(-1).seq);
+  if (r.slug === current) markRead();
+}
+
+// A history page: older messages to show, or a gap fill.
+function showPage(r, frame) {
+  if (!r?.state) return;
+  const older = frame.messages.length && frame.messages.at(-1).seq < oldestShown();
+  const height = list.scrollHeight;
+  for (const entry of frame.messages) {
+    if (entry.seq > r.state.low) r.state.accept(entry.seq);
+    if (r.slug === current) show(entry, { live: false });
+  }
+  if (older) list.scrollTop += list.scrollHeight - height; // keep the view still
+  else if (r.slug === current && frame.messages.length) list.scrollTop = list.scrollHeight;
+  if (!frame.complete && !older && frame.messages.length) fetchAfter(r.slug, frame.messages.at(-1).seq);
+  loadingOlder = false;
+}
+
+function show(entry, { live }) {
+  if (entry.kind !== "message") {
+    const target = list.querySelector(`li[data-seq="${entry.target}"]`);
+    if (target) setBody(target, { body: entry.body, deleted: entry.kind === "delete", edited: true });
+    return;
+  }
+  if (list.querySelector(`li[data-seq="${entry.seq}"]`)) return;
+  const stay = atBottom();
+  placeMessage(list, messageItem(entry, { mine: isMine(entry.author) }));
+  if (!live) return;
+  if (stay || isMine(entry.author)) list.scrollTop = list.scrollHeight;
+  else $("jump").hidden = false;
+  if (!isMine(entry.author)) $("announcer").textContent = `${entry.author.name}: ${entry.body}`;
+}
+
+// --- Read markers and unread counts -------------------------------------------
+
+function setUnread(r, count) {
+  r.unread = count;
+  const badge = document.querySelector(`a[data-room="${CSS.escape(r.slug)}"] .badge`);
+  if (badge) {
+    badge.textContent = count;
+    badge.hidden = count === 0;
+  }
+}
+
+// The open room, scrolled to the bottom in a visible tab, counts as read.
+function markRead() {
+  const r = rooms.get(current);
+  if (!r?.state || !atBottom() || document.hidden) return;
+  setUnread(r, 0);
+  if (!signedIn || r.readSent === r.state.high) return;
+  clearTimeout(readTimer);
+  readTimer = setTimeout(() => {
+    r.readSent = r.state.high;
+    connection.raw({ type: "read", room: r.slug, seq: r.state.high });
+  }, 300);
+}
+
+// --- The open room --------------------------------------------------------------
+
+function openRoom(slug) {
+  if (!slug || slug === current) return;
+  connect();
+  const previous = current;
+  current = slug;
+  const r = room(slug);
+  list.replaceChildren();
+  $("room-title").textContent = r.title;
+  $("composer").hidden = false;
+  $("jump").hidden = true;
+  typingTimers.clear();
+  renderTyping();
+  showPresence(r);
+  showInvite(r);
+  for (const a of document.querySelectorAll("a[data-room]")) {
+    if (a.dataset.room === slug) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  // Guests follow only the open room.
+  if (!signedIn && previous && previous !== slug) {
+    connection.raw({ type: "leave", room: previous });
+    connection.rooms.delete(previous);
+    rooms.get(previous).state = null;
+  }
+  if (r.state) connection.raw({ type: "history", room: slug, limit: 50 });
+  else follow(slug);
+  if (location.hash !== `#${slug}`) location.hash = slug;
+  $("body").focus();
+}
+
+function showPresence(r) {
+  const names = [...r.online.values()].map((a) => a.name + (a.guest ? " (guest)" : ""));
+  $("presence").textContent = names.length ? `Online: ${names.join(", ")}` : "";
+}
+
+function showInvite(r) {
+  $("invite").hidden = !(signedIn && r.private);
+  $("invite").action = `/rooms/${encodeURIComponent(r.slug)}/invite`;
 }
 
 function showTyping(name) {
@@ -65,41 +236,33 @@ function renderTyping() {
   $("typing").textContent = names.length ? `${names.join(", ")} ${names.length > 1 ? "are" : "is"} typing…` : "";
 }
 
-function openRoom(slug) {
-  if (!connection) {
-    connection = new Connection(socketUrl(), { onFrame, onStatus: (text) => { $("status").textContent = text; } });
-  }
-  state = new RoomState(slug);
-  list.replaceChildren();
-  $("room-title").textContent = slug;
-  $("composer").hidden = false;
-  for (const room of [...connection.rooms.keys()]) {
-    if (room !== slug) { connection.rooms.delete(room); connection.raw({ type: "leave", room }); }
-  }
-  const current = state;
-  connection.join(slug, () => (current.joined ? current.low : null));
-  location.hash = slug;
-  $("body").focus();
-}
+// --- Events ---------------------------------------------------------------------
 
-$("room-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  openRoom($("room-slug").value.trim());
-});
 $("room-list").addEventListener("click", (event) => {
-  const room = event.target.closest("a[data-room]")?.dataset.room;
-  if (room) { event.preventDefault(); openRoom(room); }
+  const slug = event.target.closest("a[data-room]")?.dataset.room;
+  if (slug) { event.preventDefault(); openRoom(slug); }
 });
+window.addEventListener("hashchange", () => openRoom(decodeURIComponent(location.hash.slice(1))));
+document.addEventListener("visibilitychange", markRead);
+
+list.addEventListener("scroll", () => {
+  if (atBottom()) { $("jump").hidden = true; markRead(); }
+  if (list.scrollTop < 80 && !loadingOlder && oldestShown() > 1) {
+    loadingOlder = true;
+    connection.raw({ type: "history", room: current, before: oldestShown(), limit: 50 });
+  }
+});
+$("jump").addEventListener("click", () => { list.scrollTop = list.scrollHeight; });
 
 let lastTyping = 0;
 $("body").addEventListener("input", () => {
-  if (state && Date.now() - lastTyping > 3000) {
+  if (current && Date.now() - lastTyping > 3000) {
     lastTyping = Date.now();
-    connection.raw({ type: "typing", room: state.slug });
+    connection.raw({ type: "typing", room: current });
   }
 });
 $("body").addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && !event.shiftKey) {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
     $("composer").requestSubmit();
   }
@@ -107,14 +270,46 @@ $("body").addEventListener("keydown", (event) => {
 $("composer").addEventListener("submit", (event) => {
   event.preventDefault();
   const body = $("body").value;
-  if (!state || !body.trim()) return;
-  const frame = connection.send(state.slug, body);
-  list.append(messageItem({ ...frame, author: { name: app.dataset.me || "you", guest: false } }, { pending: true }));
+  if (!current || !body.trim()) return;
+  const frame = connection.request({ type: "send", room: current, body });
+  list.append(messageItem({ ...frame, author: me }, { pending: true }));
   list.scrollTop = list.scrollHeight;
   $("body").value = "";
 });
 
-// Signed-in users come back to the room in the URL; guests pick a name first.
-if (location.hash.length > 1 && app.dataset.authenticated === "1") {
-  openRoom(decodeURIComponent(location.hash.slice(1)));
-}
+// Edit and delete one's own messages, in place.
+list.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-action]");
+  if (!button) return;
+  const li = button.closest("li");
+  const seq = Number(li.dataset.seq);
+  if (button.dataset.action === "delete") {
+    connection.request({ type: "delete", room: current, seq });
+    setBody(li, { deleted: true });
+    return;
+  }
+  const editor = document.createElement("form");
+  editor.className = "editor";
+  const input = document.createElement("textarea");
+  const original = li.bodyText;
+  input.value = original;
+  input.setAttribute("aria-label", "Edit message");
+  const save = document.createElement("button");
+  save.textContent = "Save";
+  editor.append(input, save);
+  li.querySelector(".body").replaceWith(editor);
+  input.focus();
+  editor.addEventListener("submit", (submit) => {
+    submit.preventDefault();
+    const body = document.createElement("div");
+    body.className = "body";
+    editor.replaceWith(body);
+    if (!input.value.trim() || input.value === original) return setBody(li, { body: original });
+    connection.request({ type: "edit", room: current, seq, body: input.value });
+    setBody(li, { body: input.value, edited: true });
+  });
+});
+
+// Signed-in users connect at once, for unread counts; guests when they pick a room.
+if (signedIn) connect();
+if (location.hash.length > 1 && (signedIn || $("guest-name"))) openRoom(decodeURIComponent(location.hash.slice(1)));

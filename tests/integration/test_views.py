@@ -41,3 +41,57 @@ def test_healthz_reports_the_database(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
+
+
+def test_sign_up_creates_and_signs_in_a_user(client):
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "username": "newbie",
+            "password1": "a-long-pass-phrase",
+            "password2": "a-long-pass-phrase",
+        },
+    )
+    assert response.status_code == 302
+    assert 'id="me">newbie<' in client.get("/").content.decode()
+
+
+def test_sign_up_refuses_a_weak_password(client, django_user_model):
+    response = client.post(
+        "/accounts/signup/", {"username": "weak", "password1": "123", "password2": "123"}
+    )
+    assert response.status_code == 200 and not django_user_model.objects.filter(username="weak")
+
+
+def test_create_a_private_room_and_invite_a_member(client, make_user):
+    from chat.models import Membership, Room
+
+    alice, bob = make_user("alice"), make_user("bob")
+    client.force_login(alice)
+    response = client.post("/rooms/new", {"slug": "den", "title": "The den", "private": "on"})
+    assert response.status_code == 302 and response.url == "/#den"
+    room = Room.objects.get(slug="den")
+    assert (room.title, room.private) == ("The den", True)
+    client.post("/rooms/den/invite", {"username": "bob"})
+    assert Membership.objects.filter(room=room, user=bob, role="member").exists()
+
+
+def test_only_owners_and_moderators_invite(client, make_user):
+    from chat.models import Membership
+    from chat.services.rooms import membership_create
+
+    alice, bob, eve = make_user("alice"), make_user("bob"), make_user("eve")
+    room = room_create(slug="den", creator=alice, private=True)
+    membership_create(room=room, user=bob)
+    client.force_login(bob)
+    response = client.post("/rooms/den/invite", {"username": "eve"}, follow=True)
+    assert "only the owner or a moderator may invite" in response.content.decode()
+    assert not Membership.objects.filter(room=room, user=eve).exists()
+
+
+def test_room_creation_validates_the_slug(client, make_user):
+    from chat.models import Room
+
+    client.force_login(make_user("alice"))
+    client.post("/rooms/new", {"slug": "Bad Slug!"})
+    assert not Room.objects.exists()
