@@ -31,8 +31,9 @@ MAX_FRAME_BYTES = 64 * 1024
 MAX_BODY_CHARS = 4000
 MAX_HISTORY_LIMIT = 100
 MAX_SEQ = 2**63 - 1
-SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,49}$"
-GUEST_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
+# The hyphens are escaped so that browsers' `pattern` attributes accept them too.
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,49}$"
+GUEST_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$"
 
 
 class ErrorCode(StrEnum):

@@ -89,11 +89,12 @@ async def rooms_last_seq(*, slugs: list[str]) -> dict[str, int]:
 
 async def rooms_visible(*, user: AbstractBaseUser | None) -> list[dict]:
     """Public rooms and the private rooms the user is a member of, by slug, each
-    with `member` and `unread`: others' messages after the user's read marker."""
+    with the user's `role` (None if not a member) and `unread`: others'
+    messages after the user's read marker."""
     if user is None or not user.is_authenticated:
         rooms = Room.objects.filter(private=False).order_by("slug")
-        return [_room_row(room, member=False, unread=0) async for room in rooms]
-    marker = Membership.objects.filter(room=OuterRef("pk"), user=user).values("last_read_seq")
+        return [_room_row(room, role=None, unread=0) async for room in rooms]
+    membership = Membership.objects.filter(room=OuterRef("pk"), user=user)
     unread = (
         Message.objects.filter(
             room=OuterRef("pk"),
@@ -109,24 +110,25 @@ async def rooms_visible(*, user: AbstractBaseUser | None) -> list[dict]:
     member_of = Membership.objects.filter(user=user).values("room")
     rooms = (
         Room.objects.filter(Q(private=False) | Q(pk__in=member_of))
-        .annotate(read=Subquery(marker))
+        .annotate(read=Subquery(membership.values("last_read_seq")))
+        .annotate(role=Subquery(membership.values("role")))
         .annotate(unread=Coalesce(Subquery(unread), 0))
         .order_by("slug")
     )
-    rows = []
-    async for room in rooms:
-        member = room.read is not None
-        rows.append(_room_row(room, member=member, unread=room.unread if member else 0))
-    return rows
+    return [
+        _room_row(room, role=room.role, unread=room.unread if room.role else 0)
+        async for room in rooms
+    ]
 
 
-def _room_row(room: Room, *, member: bool, unread: int) -> dict:
+def _room_row(room: Room, *, role: str | None, unread: int) -> dict:
     return {
         "slug": room.slug,
         "title": room.title,
         "private": room.private,
         "last_seq": room.last_seq,
-        "member": member,
+        "member": role is not None,
+        "role": role,
         "unread": unread,
     }
 

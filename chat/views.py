@@ -23,7 +23,15 @@ async def index(request: HttpRequest) -> HttpResponse:
     rooms = await rooms_visible(user=user)
     existing = {room["slug"] for room in rooms}
     rooms += [
-        {"slug": slug, "title": slug, "private": False, "last_seq": 0, "member": False, "unread": 0}
+        {
+            "slug": slug,
+            "title": slug,
+            "private": False,
+            "last_seq": 0,
+            "member": False,
+            "role": None,
+            "unread": 0,
+        }
         for slug in settings.CHAT_DEFAULT_ROOMS
         if slug not in existing
     ]

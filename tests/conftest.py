@@ -261,6 +261,11 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait()
 
+    def restart(self) -> "ServerProcess":
+        """Stop (SIGTERM) and start again on the same port."""
+        self.stop()
+        return self.start()
+
     def kill(self) -> None:
         """SIGKILL: the process gets no chance to clean up."""
         if self.proc and self.proc.poll() is None:

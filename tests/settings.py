@@ -53,4 +53,8 @@ else:
 # Consumer tests run on the in-memory layer; the Redis tests choose their own.
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 CHAT_ALLOW_GUESTS = False
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Fast hashes for test users; PBKDF2 too, for users who sign in to a server process.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]

@@ -12,7 +12,6 @@ let me = { name: app.dataset.me, guest: !signedIn };
 let connection = null;
 let current = null; // the open room's slug
 let loadingOlder = false;
-let readTimer = null;
 const typingTimers = new Map();
 
 // slug -> what the page knows of a room; `state` is set once the room is followed.
@@ -142,6 +141,7 @@ function showPage(r, frame) {
   else if (r.slug === current && frame.messages.length) list.scrollTop = list.scrollHeight;
   if (!frame.complete && !older && frame.messages.length) fetchAfter(r.slug, frame.messages.at(-1).seq);
   loadingOlder = false;
+  if (r.slug === current) markRead();
 }
 
 function show(entry, { live }) {
@@ -157,6 +157,7 @@ function show(entry, { live }) {
   if (stay || isMine(entry.author)) list.scrollTop = list.scrollHeight;
   else $("jump").hidden = false;
   if (!isMine(entry.author)) $("announcer").textContent = `${entry.author.name}: ${entry.body}`;
+  if (typingTimers.delete(entry.author.name)) renderTyping(); // they sent what they typed
 }
 
 // --- Read markers and unread counts -------------------------------------------
@@ -175,12 +176,9 @@ function markRead() {
   const r = rooms.get(current);
   if (!r?.state || !atBottom() || document.hidden) return;
   setUnread(r, 0);
-  if (!signedIn || r.readSent === r.state.high) return;
-  clearTimeout(readTimer);
-  readTimer = setTimeout(() => {
-    r.readSent = r.state.high;
-    connection.raw({ type: "read", room: r.slug, seq: r.state.high });
-  }, 300);
+  if (!signedIn || r.readSent === r.state.high || !connection.connected) return;
+  r.readSent = r.state.high;
+  connection.raw({ type: "read", room: r.slug, seq: r.state.high });
 }
 
 // --- The open room --------------------------------------------------------------
@@ -221,7 +219,7 @@ function showPresence(r) {
 }
 
 function showInvite(r) {
-  $("invite").hidden = !(signedIn && r.private);
+  $("invite").hidden = !(r.private && ["owner", "moderator"].includes(r.role));
   $("invite").action = `/rooms/${encodeURIComponent(r.slug)}/invite`;
 }
 
@@ -261,12 +259,14 @@ $("body").addEventListener("input", () => {
     connection.raw({ type: "typing", room: current });
   }
 });
-$("body").addEventListener("keydown", (event) => {
+// Enter sends (or saves an edit); Shift+Enter starts a new line.
+function enterSubmits(event) {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
-    $("composer").requestSubmit();
+    event.target.form.requestSubmit();
   }
-});
+}
+$("body").addEventListener("keydown", enterSubmits);
 $("composer").addEventListener("submit", (event) => {
   event.preventDefault();
   const body = $("body").value;
@@ -299,6 +299,7 @@ list.addEventListener("click", (event) => {
   editor.append(input, save);
   li.querySelector(".body").replaceWith(editor);
   input.focus();
+  input.addEventListener("keydown", enterSubmits);
   editor.addEventListener("submit", (submit) => {
     submit.preventDefault();
     const body = document.createElement("div");

@@ -61,7 +61,7 @@ export function messageItem(message, { pending = false, mine = false } = {}) {
       button.setAttribute("aria-label", `${button.textContent} message ${message.seq}`);
       actions.append(button);
     }
-    head.append(actions);
+    li.append(actions);
   }
   return li;
 }

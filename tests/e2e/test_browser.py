@@ -1,0 +1,208 @@
+"""The chat page in real Chromium against a real daphne process."""
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+from channels.db import database_sync_to_async
+
+from chat.auth import Actor
+from chat.models import Membership, Message, Room
+from tests.conftest import ROOT, WsClient
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TIMEOUT_MS = 15_000
+
+
+@pytest.fixture
+def server(start_server):
+    return start_server(DEBUG="1")
+
+
+@pytest.fixture(scope="session")
+def password_hash():
+    """ "pw" hashed as a server process (default settings) can check it; hashed once."""
+    from django.contrib.auth.hashers import make_password
+
+    return make_password("pw", hasher="pbkdf2_sha256")
+
+
+@pytest.fixture
+def users(make_user, password_hash):
+    made = make_user("alice"), make_user("bob")
+    for user in made:
+        user.password = password_hash
+        user.save(update_fields=["password"])
+    return made
+
+
+async def sign_in(browser, server, name, *, width=1100):
+    """A new browser context, signed in through the login form; collects page errors."""
+    context = await browser.new_context(viewport={"width": width, "height": 720})
+    page = await context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    await page.goto(f"{server.http_url}/accounts/login/")
+    await page.fill("#id_username", name)
+    await page.fill("#id_password", "pw")
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#room-list")
+    return page
+
+
+async def open_room(page, slug):
+    await page.click(f"a[data-room={slug}]")
+    await page.wait_for_selector(f"#room-title:text('{slug}')")
+
+
+async def say(page, text):
+    await page.fill("#body", text)
+    await page.press("#body", "Enter")
+
+
+def shown(page, text):
+    return page.locator("#messages li.message", has_text=text)
+
+
+async def test_two_people_chat_see_typing_presence_edits_and_deletes(browser, server, users):
+    alice = await sign_in(browser, server, "alice")
+    bob = await sign_in(browser, server, "bob", width=360)  # a phone
+    await open_room(alice, "lobby")
+    await open_room(bob, "lobby")
+    await alice.wait_for_selector("#presence:text('bob')")
+    assert "alice" in await bob.inner_text("#presence")
+
+    await say(alice, "hi bob, the docs are at https://example.com/docs.")
+    await shown(bob, "hi bob").wait_for()
+    link = bob.locator("#messages a[href='https://example.com/docs']")
+    assert await link.get_attribute("rel") == "noopener noreferrer"
+    await bob.type("#body", "hello")
+    await alice.wait_for_selector("#typing:text('bob is typing')")
+    await bob.press("#body", "Shift+Enter")
+    await bob.type("#body", "alice")
+    await bob.press("#body", "Enter")
+    await shown(alice, "hello").wait_for()
+    assert await shown(alice, "hello").locator(".body").inner_text() == "hello\nalice"
+    assert await alice.inner_text("#typing") == ""
+
+    mine = shown(alice, "hi bob")
+    await mine.hover()
+    await mine.locator("button[data-action=edit]").click()
+    await alice.fill("#messages .editor textarea", "hi bob, edited")
+    await alice.press("#messages .editor textarea", "Enter")
+    await shown(bob, "hi bob, edited").locator(".edited").wait_for()
+    await mine.hover()
+    await mine.locator("button[data-action=delete]").click()
+    await shown(bob, "Message deleted").wait_for()
+    assert await shown(bob, "hi bob").count() == 0
+    assert await shown(bob, "hello").locator("button[data-action=edit]").count() == 1, "own only"
+    assert await shown(bob, "Message deleted").locator("button").count() == 0
+
+    artifacts = Path(ROOT) / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    await alice.screenshot(path=artifacts / "room.png")
+    await bob.screenshot(path=artifacts / "room-phone.png")
+    assert alice.errors == [] and bob.errors == []
+
+
+async def test_unread_counts_rise_live_and_clear_on_reading(browser, server, users):
+    alice = await sign_in(browser, server, "alice")
+    await open_room(alice, "lobby")
+    await say(alice, "make me a member")  # alice and bob both follow the room from now on
+    bob = await sign_in(browser, server, "bob")
+    await open_room(bob, "lobby")
+    await bob.click("summary")
+    await bob.fill("#new-slug", "elsewhere")
+    await bob.click(".new-room button[type=submit]")
+    await bob.wait_for_selector("#room-title:text('elsewhere')")
+
+    badge = bob.locator("a[data-room=lobby] .badge")
+    for i in range(3):
+        await say(alice, f"news {i}")
+        await bob.wait_for_function(
+            f"document.querySelector('a[data-room=lobby] .badge').textContent === '{i + 1}'"
+        )
+    assert await badge.is_visible()
+    await open_room(bob, "lobby")
+    await badge.wait_for(state="hidden")
+    async with asyncio.timeout(10):  # the read marker reaches the database
+        while not await Membership.objects.filter(user__username="bob", last_read_seq=4).aexists():  # noqa: ASYNC110 - a database row, no event to wait on
+            await asyncio.sleep(0.05)
+    await bob.reload()  # no unread after a reload
+    await bob.wait_for_selector("#room-list")
+    assert await badge.is_hidden()
+
+
+async def test_html_from_users_is_shown_as_text(browser, server, users):
+    alice = await sign_in(browser, server, "alice")
+    bob = await sign_in(browser, server, "bob")
+    dialogs = []
+    for page in (alice, bob):
+        page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    await open_room(alice, "lobby")
+    await open_room(bob, "lobby")
+    attack = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+    await say(alice, attack)
+    await shown(bob, "onerror").wait_for()
+    assert await shown(bob, "onerror").locator(".body").inner_text() == attack
+    assert await bob.locator("#messages img, #messages script").count() == 0
+    await alice.reload()  # from history too
+    await open_room(alice, "lobby")
+    await shown(alice, "onerror").wait_for()
+    assert await alice.locator("#messages img, #messages script").count() == 0
+    assert dialogs == []
+
+
+async def test_a_server_restart_loses_and_doubles_nothing(browser, server, users):
+    alice = await sign_in(browser, server, "alice")
+    await open_room(alice, "lobby")
+    await say(alice, "before the restart")
+    await shown(alice, "before the restart").and_(alice.locator("[data-seq]")).wait_for()
+
+    server.stop()
+    await alice.wait_for_selector("#banner:text('Reconnecting')")
+    await say(alice, "typed while offline")
+    assert await alice.locator("#messages li.pending").count() == 1
+    # Stored while this page was away (by another process, say): it must come back.
+    room = await Room.objects.aget(slug="lobby")
+    await database_sync_to_async(message_store_as_bob)(room)
+
+    await asyncio.to_thread(server.restart)
+    await alice.wait_for_selector("#banner", state="hidden")
+    bob = await WsClient.open(server.ws_url + "?name=bo")
+    await bob.send({"type": "join", "room": "lobby"})
+    await bob.expect("joined")
+    await bob.send(
+        {
+            "type": "send",
+            "room": "lobby",
+            "body": "after the restart",
+            "client_id": str(uuid.uuid4()),
+        }
+    )
+    await shown(alice, "after the restart").wait_for()
+    await alice.locator("#messages li.pending").wait_for(state="detached")
+
+    bodies = await alice.locator("#messages li.message .body").all_inner_texts()
+    assert bodies == [
+        "before the restart", "stored meanwhile", "typed while offline", "after the restart"
+    ] or bodies == [
+        "before the restart", "stored meanwhile", "after the restart", "typed while offline"
+    ]  # fmt: skip
+    seqs = await alice.eval_on_selector_all(
+        "#messages li[data-seq]", "l => l.map(e => +e.dataset.seq)"
+    )
+    assert seqs == sorted(set(seqs)) and len(seqs) == 4
+    assert await Message.objects.filter(body="typed while offline").acount() == 1
+    assert alice.errors == []
+    await bob.close()
+
+
+def message_store_as_bob(room):
+    from chat.services.messages import message_store
+
+    message_store(
+        room_id=room.pk, actor=Actor(name="bob"), body="stored meanwhile", client_id=uuid.uuid4()
+    )
