@@ -275,6 +275,7 @@ $("composer").addEventListener("submit", (event) => {
   list.append(messageItem({ ...frame, author: me }, { pending: true }));
   list.scrollTop = list.scrollHeight;
   $("body").value = "";
+  lastTyping = 0; // others cleared "typing" on this message: announce the next one at once
 });
 
 // Edit and delete one's own messages, in place.
