@@ -197,6 +197,18 @@ async def connect(transactional_db: None) -> Any:
         await communicator.disconnect()
 
 
+@pytest.fixture
+async def alice_and_bob(connect: Any, make_user: Any) -> tuple[Client, Client]:
+    """Clients of two users, alice and bob, both joined to the lobby."""
+    alice, bob = await database_sync_to_async(lambda: (make_user("alice"), make_user("bob")))()
+    a, _ = await connect(user=alice)
+    b, _ = await connect(user=bob)
+    await a.join("lobby")
+    await b.join("lobby")
+    a.user, b.user = alice, bob
+    return a, b
+
+
 # --- Server processes ----------------------------------------------------------
 
 

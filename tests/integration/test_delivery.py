@@ -44,18 +44,14 @@ async def test_presence_lists_the_room_and_reports_comings_and_goings(connect, u
     assert (await a.expect("presence"))["left"] == who("bob")
 
 
-async def test_the_sweep_sends_a_stored_message_whose_broadcast_was_lost(connect, users):
-    alice, bob = users
-    a, _ = await connect(user=alice)
-    b, _ = await connect(user=bob)
-    await a.join("lobby")
-    await b.join("lobby")
+async def test_the_sweep_sends_a_stored_message_whose_broadcast_was_lost(alice_and_bob):
+    a, b = alice_and_bob
     await a.say("lobby", "one")
     await b.expect("message")
     # Stored and committed, but never broadcast: as if the layer lost it.
     room = await Room.objects.aget(slug="lobby")
     await database_sync_to_async(message_store)(
-        room_id=room.pk, actor=Actor(name="alice", user=alice), body="lost", client_id=uuid.uuid4()
+        room_id=room.pk, actor=Actor(name="alice", user=a.user), body="lost", client_id=uuid.uuid4()
     )
     assert await b.nothing()
 
@@ -70,7 +66,7 @@ async def test_the_sweep_sends_a_stored_message_whose_broadcast_was_lost(connect
     assert await a.nothing() and await b.nothing(), "a filled hole is not sent again"
 
 
-async def test_sockets_are_refused_while_the_layer_is_away(settings, users, transactional_db):
+async def test_sockets_are_refused_while_the_layer_is_away(settings, transactional_db):
     from chatsite.asgi import application
 
     settings.CHANNEL_LAYERS = {

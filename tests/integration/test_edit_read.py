@@ -19,12 +19,10 @@ def change(kind, seq, **fields):
     return {"type": kind, "room": "lobby", "seq": seq, "client_id": str(uuid.uuid4()), **fields}
 
 
-async def test_an_edit_is_a_stream_entry_that_members_see_and_since_recovers(connect, users):
-    alice, bob = users
-    a, _ = await connect(user=alice)
-    b, _ = await connect(user=bob)
-    await a.join("lobby")
-    await b.join("lobby")
+async def test_an_edit_is_a_stream_entry_that_members_see_and_since_recovers(
+    alice_and_bob, connect
+):
+    a, b = alice_and_bob
     await a.say("lobby", "helo")
     await b.expect("message")
 
@@ -35,19 +33,15 @@ async def test_an_edit_is_a_stream_entry_that_members_see_and_since_recovers(con
     seen = await b.expect("message")
     assert (seen["kind"], seen["seq"], seen["target"], seen["body"]) == ("edit", 2, 1, "hello")
 
-    late, _ = await connect(user=bob)
+    late, _ = await connect(user=b.user)
     joined = await late.join("lobby", since=1)
     assert [(m["kind"], m["target"]) for m in joined["messages"]] == [("edit", 1)]
     original = await Message.objects.aget(seq=1)
     assert original.body == "hello" and original.edited is not None
 
 
-async def test_a_delete_empties_the_message_everywhere(connect, users):
-    alice, bob = users
-    a, _ = await connect(user=alice)
-    b, _ = await connect(user=bob)
-    await a.join("lobby")
-    await b.join("lobby")
+async def test_a_delete_empties_the_message_everywhere(alice_and_bob):
+    a, b = alice_and_bob
     await a.say("lobby", "oops")
     await b.expect("message")
     await a.send(change("delete", 1))
@@ -96,24 +90,20 @@ async def test_a_deleted_message_cannot_be_edited(connect, users):
     assert (await a.expect("error"))["code"] == "bad_request"
 
 
-async def test_read_moves_the_marker_forward_only_and_not_past_the_end(connect, users):
-    alice, bob = users
-    a, _ = await connect(user=alice)
-    b, _ = await connect(user=bob)
-    await a.join("lobby")
-    await b.join("lobby")
+async def test_read_moves_the_marker_forward_only_and_not_past_the_end(alice_and_bob):
+    a, b = alice_and_bob
     for i in range(3):
         await a.say("lobby", f"m{i}")
         await b.expect("message")
-    rows = {row["slug"]: row for row in await rooms_visible(user=bob)}
+    rows = {row["slug"]: row for row in await rooms_visible(user=b.user)}
     assert rows["lobby"]["unread"] == 3
-    assert {row["slug"]: row for row in await rooms_visible(user=alice)}["lobby"]["unread"] == 0
+    assert {row["slug"]: row for row in await rooms_visible(user=a.user)}["lobby"]["unread"] == 0
 
     await b.send({"type": "read", "room": "lobby", "seq": 2})
     await b.send({"type": "read", "room": "lobby", "seq": 1})
     await b.send({"type": "read", "room": "lobby", "seq": 99})
     await b.send({"type": "ping"})
     await b.expect("pong")
-    marker = await Membership.objects.aget(room__slug="lobby", user=bob)
+    marker = await Membership.objects.aget(room__slug="lobby", user=b.user)
     assert marker.last_read_seq == 3
-    assert {row["slug"]: row for row in await rooms_visible(user=bob)}["lobby"]["unread"] == 0
+    assert {row["slug"]: row for row in await rooms_visible(user=b.user)}["lobby"]["unread"] == 0
