@@ -153,7 +153,7 @@ class ChatClient:
             await self._take(room, frame["messages"], complete=frame["complete"])
             if all(tracker is not None for tracker in self.rooms.values()):
                 self.joined.set()
-        elif kind == "history":
+        elif kind == "history" and frame["after"] is not None:  # this client fetches forward only
             await self._take(frame["room"], frame["messages"], complete=frame["complete"])
         elif kind == "message":
             tracker = self.rooms.get(frame["room"])

@@ -336,6 +336,9 @@ class AckEvent(_Frame):
 class HistoryEvent(_Frame):
     type: Literal["history"] = "history"
     room: str
+    # The request's cursors, echoed so a client knows which page this is.
+    before: int | None = None
+    after: int | None = None
     messages: list[MessageOut]
     # True when this page reaches the end of the room's history in the
     # direction asked: seq 1 for `before`, last_seq for `after`.

@@ -76,6 +76,8 @@ async def history_page(
         complete = not messages or messages[0].seq == 1
     return protocol.HistoryEvent(
         room=room.slug,
+        before=before,
+        after=after,
         messages=[message_frame(m, room=room.slug) for m in messages],
         complete=complete,
     )

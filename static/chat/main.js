@@ -128,19 +128,22 @@ function take(r, entries, complete) {
   if (r.slug === current) markRead();
 }
 
-// A history page: older messages to show, or a gap fill.
+// A history page: older messages (scrolling up), the latest page, or a gap fill.
 function showPage(r, frame) {
   if (!r?.state) return;
-  const older = frame.messages.length && frame.messages.at(-1).seq < oldestShown();
   const height = list.scrollHeight;
   for (const entry of frame.messages) {
     if (entry.seq > r.state.low) r.state.accept(entry.seq);
     if (r.slug === current) show(entry, { live: false });
   }
-  if (older) list.scrollTop += list.scrollHeight - height; // keep the view still
-  else if (r.slug === current && frame.messages.length) list.scrollTop = list.scrollHeight;
-  if (!frame.complete && !older && frame.messages.length) fetchAfter(r.slug, frame.messages.at(-1).seq);
-  loadingOlder = false;
+  if (frame.before !== null) {
+    list.scrollTop += list.scrollHeight - height; // older messages above: keep the view still
+    loadingOlder = false;
+  } else if (frame.after === null) {
+    list.scrollTop = list.scrollHeight; // the latest page
+  } else if (!frame.complete && frame.messages.length) {
+    fetchAfter(r.slug, frame.messages.at(-1).seq); // a long gap: the next page
+  }
   if (r.slug === current) markRead();
 }
 

@@ -133,6 +133,7 @@ async def test_history_pages_backwards_and_forwards(connect, alice):
     await client.send({"type": "history", "room": "lobby", "before": 5, "limit": 2})
     page = await client.expect("history")
     assert ([m["seq"] for m in page["messages"]], page["complete"]) == ([3, 4], False)
+    assert (page["before"], page["after"]) == (5, None), "the cursors are echoed"
     await client.send({"type": "history", "room": "lobby", "before": 3, "limit": 5})
     page = await client.expect("history")
     assert ([m["seq"] for m in page["messages"]], page["complete"]) == ([1, 2], True)
