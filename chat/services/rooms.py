@@ -34,6 +34,13 @@ def membership_create(
 
 def _room_enter(*, slug: str, user: AbstractBaseUser | None) -> None:
     """Create a missing public room, and record a user's membership of a public room."""
+    # Joins are frequent (clients rejoin every room on each reconnect): read
+    # first, and take a write transaction only when something is missing.
+    room = Room.objects.filter(slug=slug).only("private").first()
+    if room is not None and (
+        user is None or room.private or Membership.objects.filter(room=room, user=user).exists()
+    ):
+        return
     with transaction.atomic():
         room, created = Room.objects.get_or_create(
             slug=slug, defaults={"title": slug, "creator": user}

@@ -13,6 +13,7 @@ let connection = null;
 let current = null; // the open room's slug
 let loadingOlder = false;
 const typingTimers = new Map();
+const READ_EVERY_MS = 2000;
 
 // slug -> what the page knows of a room; `state` is set once the room is followed.
 const rooms = new Map();
@@ -175,13 +176,22 @@ function setUnread(r, count) {
 }
 
 // The open room, scrolled to the bottom in a visible tab, counts as read.
+// The marker goes to the server at most every 2 s, always with the latest seq.
 function markRead() {
   const r = rooms.get(current);
   if (!r?.state || !atBottom() || document.hidden) return;
   setUnread(r, 0);
-  if (!signedIn || r.readSent === r.state.high || !connection.connected) return;
-  r.readSent = r.state.high;
-  connection.raw({ type: "read", room: r.slug, seq: r.state.high });
+  if (!signedIn || r.readTimer) return;
+  const send = () => {
+    r.readTimer = null;
+    if (r.readSent === r.state.high || !connection.connected) return;
+    r.readSent = r.state.high;
+    r.readAt = Date.now();
+    connection.raw({ type: "read", room: r.slug, seq: r.state.high });
+  };
+  const wait = (r.readAt ?? 0) + READ_EVERY_MS - Date.now();
+  if (wait <= 0) send();
+  else r.readTimer = setTimeout(send, wait);
 }
 
 // --- The open room --------------------------------------------------------------
