@@ -80,3 +80,25 @@ async def test_sockets_are_refused_while_the_layer_is_away(settings, transaction
     )
     connected, code = await communicator.connect(timeout=10)
     assert (connected, code) == (False, 1013)
+
+
+@pytest.mark.redis
+async def test_a_join_while_redis_is_away_is_unavailable_and_works_after(
+    settings, redis_process, connect, make_user
+):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [redis_process.url]},
+        }
+    }
+    settings.REDIS_URL = redis_process.url
+    client, _ = await connect(user=await database_sync_to_async(make_user)("alice"))
+    redis_process.stop()
+    await client.send({"type": "join", "room": "lobby"})
+    error = await client.expect("error")
+    assert (error["code"], error["ref"], error["retry_after"]) == ("unavailable", "join", 1.0)
+    await client.send({"type": "ping"})
+    assert (await client.expect("pong"))["type"] == "pong", "the socket survived"
+    redis_process.start()
+    assert (await client.join("lobby"))["room"] == "lobby"
