@@ -25,8 +25,3 @@ class SeqTracker:
     def high(self) -> int:
         """The highest seq held."""
         return max(self.above, default=self.low)
-
-    def missing(self, upto: int | None = None) -> list[int]:
-        """The seqs not held between low and `upto` (default: the highest held)."""
-        upto = self.high if upto is None else upto
-        return [seq for seq in range(self.low + 1, upto + 1) if seq not in self.above]

@@ -42,7 +42,6 @@ async def index(request: HttpRequest) -> HttpResponse:
         "max_body_chars": protocol.MAX_BODY_CHARS,
         "slug_pattern": protocol.SLUG_PATTERN.strip("^$"),
         "guest_pattern": protocol.GUEST_NAME_PATTERN.strip("^$"),
-        "room_form": RoomForm(),
     }
     return render(request, "chat/index.html", context)
 

@@ -25,11 +25,4 @@ export class RoomState {
   get high() {
     return this.above.size ? Math.max(...this.above) : this.low;
   }
-
-  // The seqs not held between low and `upto` (default: the highest held).
-  missing(upto = this.high) {
-    const holes = [];
-    for (let seq = this.low + 1; seq <= upto; seq += 1) if (!this.above.has(seq)) holes.push(seq);
-    return holes;
-  }
 }
