@@ -24,7 +24,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
 from chat import protocol
-from chat.selectors import token_user
+from chat.models import ApiToken
+from chat.selectors import token_get
 
 TOKEN_PREFIX = "chat_"
 
@@ -74,6 +75,14 @@ def token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+async def token_authenticate(authorization: str) -> ApiToken | None:
+    """The API token named by an `Authorization: Bearer <token>` header value, or None."""
+    scheme, _, raw = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        return None
+    return await token_get(key_hash=token_hash(raw.strip()))
+
+
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == name:
@@ -93,19 +102,18 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
 
 
 class ChatAuthMiddleware(BaseMiddleware):
-    """Sets scope["user"] and scope["auth"] ("token", "session" or "none"), and
-    refuses handshakes with a bad token or a disallowed origin."""
+    """Sets scope["user"], scope["auth"] ("token", "session" or "none") and, for
+    a token, scope["token_id"]; refuses handshakes with a bad token or a
+    disallowed origin."""
 
     async def __call__(self, scope, receive, send):
         scope = dict(scope)
         authorization = _header(scope, b"authorization")
         if authorization is not None:
-            scheme, _, raw = authorization.partition(" ")
-            bearer = scheme.lower() == "bearer" and raw.strip()
-            user = await token_user(key_hash=token_hash(raw.strip())) if bearer else None
-            if user is None:
+            token = await token_authenticate(authorization)
+            if token is None:
                 return await WebsocketDenier()(scope, receive, send)
-            scope["user"], scope["auth"] = user, "token"
+            scope["user"], scope["auth"], scope["token_id"] = token.user, "token", token.pk
         else:
             user = await get_user(scope)
             scope["user"] = user

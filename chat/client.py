@@ -6,6 +6,11 @@ reconnects, by the same rules as the browser (static/chat/):
 - a `message` past a hole, or an incomplete page, fetches the rest with `history`;
 - a message seq already held is dropped;
 - each `send` keeps its client_id until acked, and is resent after a reconnect.
+
+`on_message(message)` sees each room's messages once each, in seq order. A
+refused handshake (HTTP 401/403) or a close saying the credentials no longer
+hold (4401, 4400) stops the client, with `failure` saying why: retrying would
+not help.
 """
 
 import asyncio
@@ -17,10 +22,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import websockets
+import websockets.exceptions
 
 from chat.roomstate import SeqTracker
 
 logger = logging.getLogger(__name__)
+FATAL_CLOSE_CODES = {4400, 4401}
+FATAL_HANDSHAKE_STATUSES = {401, 403}
 CONNECT_ERRORS = (OSError, TimeoutError, websockets.exceptions.WebSocketException)
 IDLE_PING = 25.0  # seconds of silence before a `ping`
 PONG_TIMEOUT = 10.0  # further seconds of silence before reconnecting
@@ -34,15 +42,19 @@ class ChatClient:
         rooms: Iterable[str],
         headers: dict[str, str] | None = None,
         on_frame: Callable[[dict[str, Any]], None] | None = None,
+        on_message: Callable[[dict[str, Any]], None] | None = None,
         backoff: tuple[float, float] = (0.25, 5.0),
     ) -> None:
         # Several URLs (replicas): the next one is tried after each failed connection.
         self.urls = [urls] if isinstance(urls, str) else list(urls)
         self.headers = headers or {}
         self.on_frame = on_frame
+        self.on_message = on_message
+        self.failure: str | None = None
         self.backoff = backoff
         self.rooms: dict[str, SeqTracker | None] = dict.fromkeys(rooms)  # None: not joined yet
         self.messages: dict[str, dict[int, dict[str, Any]]] = {room: {} for room in self.rooms}
+        self._delivered: dict[str, int] = {}  # per room: the seq on_message has reached
         self.outbox: dict[str, dict[str, Any]] = {}  # client_id -> send frame, until acked
         self.acked: dict[str, int] = {}  # client_id -> seq
         # dropped: seqs already held (expected after a reconnect, when `since`
@@ -79,8 +91,17 @@ class ChatClient:
                             await self._handle(json.loads(text))
                     finally:
                         keepalive.cancel()
+            except websockets.exceptions.InvalidStatus as exc:
+                if exc.response.status_code in FATAL_HANDSHAKE_STATUSES:
+                    self.failure = f"handshake refused: HTTP {exc.response.status_code}"
+                    break
+                logger.debug("handshake failed: %r", exc)
             except CONNECT_ERRORS as exc:
                 logger.debug("connection lost: %r", exc)
+            if self.ws is not None and self.ws.close_code in FATAL_CLOSE_CODES:
+                self.failure = f"closed by the server: {self.ws.close_code} {self.ws.close_reason}"
+                self.ws = None
+                break
             self.ws = None
             self.joined.clear()
             if self._stopped:
@@ -150,6 +171,7 @@ class ChatClient:
             if self.rooms[room] is None:
                 first = frame["messages"][0]["seq"] - 1 if frame["messages"] else frame["last_seq"]
                 self.rooms[room] = SeqTracker(low=first)
+                self._delivered[room] = first
             await self._take(room, frame["messages"], complete=frame["complete"])
             if all(tracker is not None for tracker in self.rooms.values()):
                 self.joined.set()
@@ -169,6 +191,9 @@ class ChatClient:
             task = asyncio.create_task(self._retry_later(frame))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        elif kind == "error" and frame["ref"] in self.outbox:
+            # Refused for good (too long, a room it may not use): resending would not help.
+            self.outbox.pop(frame["ref"])
         if self.on_frame is not None:
             self.on_frame(frame)
         async with self._changed:
@@ -187,6 +212,10 @@ class ChatClient:
                 self.messages[room][message["seq"]] = message
             else:
                 self.stats["dropped"] += 1
+        while self._delivered[room] < tracker.low:
+            self._delivered[room] += 1
+            if self.on_message is not None:
+                self.on_message(self.messages[room][self._delivered[room]])
         if not complete and messages:
             await self._fetch_after(room, messages[-1]["seq"])
 

@@ -13,7 +13,7 @@ from chat.models import Message
 from chat.ratelimit import TokenBucket
 from chat.roomstate import SeqTracker
 from chat.selectors import history_page
-from chat.services.broadcast import LAYER_ERRORS
+from chat.services.broadcast import LAYER_ERRORS, user_subscribe, user_unsubscribe
 from chat.services.messages import message_send
 from chat.services.presence import typing_notify
 from chat.services.rooms import membership_read, room_join, room_leave
@@ -52,6 +52,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             await self.close(code=code)
             return
+        if self.actor.user_id is not None:
+            await user_subscribe(user_id=self.actor.user_id, channel=self.channel_name)
         delivery.socket_register(self)
         await self.send_frame(protocol.HelloEvent(user=self.actor.author))
         if slug := self.scope["url_route"]["kwargs"].get("room"):
@@ -59,6 +61,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         delivery.socket_unregister(self)
+        if getattr(self, "actor", None) and self.actor.user_id is not None:
+            await user_unsubscribe(user_id=self.actor.user_id, channel=self.channel_name)
         for slug in list(getattr(self, "rooms", ())):
             await room_leave(actor=self.actor, slug=slug, channel=self.channel_name)
 
@@ -180,6 +184,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if event["seq"] is not None and not tracker.accept(event["seq"]):
             return  # already sent, in `joined` or by the sweep
         await self.send(text_data=event["text"])
+
+    async def token_revoked(self, event: dict) -> None:
+        """A token was revoked (`token_revoke`): close if this socket was opened with it."""
+        if event["token_id"] == self.scope.get("token_id"):
+            await self.end_session("the API token of this connection was revoked")
+
+    async def end_session(self, detail: str) -> None:
+        """Tell the client why, and close with 4401: its credentials no longer hold."""
+        error = protocol.ChatError(protocol.ErrorCode.UNAUTHORIZED, detail)
+        await self.send_frame(protocol.error_event(error))
+        await self.close(code=protocol.CloseCode.UNAUTHORIZED)
 
     async def fill(self, slug: str) -> None:
         """Send stored messages this socket missed: called by the sweep."""

@@ -8,10 +8,12 @@ message silently. Every CHAT_SWEEP_SECONDS, a task in each server process:
    asks each socket that lags behind the last_seq seen one sweep earlier to
    fill the hole from the database (one sweep of grace lets in-flight
    broadcasts land first, so the fill rarely sends what is already coming);
-2. refreshes the presence of its sockets, and reports others' expired ones.
+2. refreshes the presence of its sockets, and reports others' expired ones;
+3. closes sockets whose API token was revoked (one query), in case the
+   layer lost the revocation event.
 
 So every committed message reaches every joined socket within about two
-sweeps, whatever the layer did.
+sweeps, and a revoked token's sockets close within one, whatever the layer did.
 """
 
 import asyncio
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from chat.selectors import rooms_last_seq
+from chat.selectors import rooms_last_seq, tokens_alive
 from chat.services.presence import presence_refresh
 
 if TYPE_CHECKING:
@@ -63,6 +65,7 @@ async def sweep(previous: dict[str, int]) -> dict[str, int]:
     returns this sweep's, for the next."""
     loop = asyncio.get_running_loop()
     sockets = [s for s in list(_sockets) if getattr(s, "loop", None) is loop]
+    await _close_revoked(sockets)
     present: dict[str, list] = {}
     for socket in sockets:
         for slug in socket.rooms:
@@ -81,3 +84,14 @@ async def sweep(previous: dict[str, int]) -> dict[str, int]:
     except Exception as exc:
         logger.warning("presence refresh failed: %s", exc)
     return await rooms_last_seq(slugs=list(present))
+
+
+async def _close_revoked(sockets: list["ChatConsumer"]) -> None:
+    tokens = {s.scope["token_id"] for s in sockets if s.scope.get("token_id") is not None}
+    if not tokens:
+        return
+    alive = await tokens_alive(ids=tokens)
+    for socket in sockets:
+        if socket.scope.get("token_id") not in alive | {None}:
+            socket_unregister(socket)
+            await socket.end_session("the API token of this connection was revoked")

@@ -25,3 +25,7 @@ class RoomForm(forms.Form):
 
 class InviteForm(forms.Form):
     username = forms.CharField(max_length=150)
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, required=False, help_text="What it is for, e.g. 'bot'.")

@@ -43,6 +43,8 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     RATE_LIMITED = "rate_limited"
     TOO_LARGE = "too_large"
+    # HTTP API only: the thing to create exists already (a room's slug).
+    CONFLICT = "conflict"
     # The server cannot do this now (the channel layer is away): retry after `retry_after`.
     UNAVAILABLE = "unavailable"
     # A fault on the server's side, never the client's: logged with a traceback.
@@ -53,8 +55,8 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     # The server cannot serve the socket now (the channel layer is away): reconnect later.
     TRY_AGAIN_LATER = 1013
-    # The handshake was accepted but the connection may not go on: no user and
-    # guests are not allowed, or the guest name is not allowed.
+    # The connection may not go on: no user and guests are not allowed, or the
+    # API token it was opened with has been revoked.
     UNAUTHORIZED = 4401
     BAD_REQUEST = 4400
 
@@ -106,7 +108,11 @@ Body = Annotated[
 
 
 class _Frame(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # Outbound frames always carry every field (null when unset), so the
+    # schema marks fields with defaults as required in serialization mode.
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, json_schema_serialization_defaults_required=True
+    )
 
 
 # --- Client to server -------------------------------------------------------
@@ -161,21 +167,30 @@ class ReadFrame(_Frame):
     seq: Seq
 
 
-class HistoryFrame(_Frame):
-    """A page of history: the newest before `before`, the oldest after `after`,
-    or the newest of all when neither is given."""
+class HistoryCursor(BaseModel):
+    """Which page of history: the newest before `before`, the oldest after
+    `after`, or the newest of all when neither is given. Also the query of
+    `GET /api/v1/rooms/{slug}/messages`."""
 
-    type: Literal["history"]
-    room: Slug
+    model_config = ConfigDict(extra="forbid")
+
     before: Annotated[int, Field(ge=1, le=MAX_SEQ)] | None = None
     after: Seq | None = None
     limit: Annotated[int, Field(ge=1, le=MAX_HISTORY_LIMIT)] | None = None
 
     @model_validator(mode="after")
-    def _one_direction(self) -> "HistoryFrame":
+    def _one_direction(self) -> "HistoryCursor":
         if self.before is not None and self.after is not None:
             raise ValueError("give before or after, not both")
         return self
+
+
+class HistoryFrame(_Frame, HistoryCursor):
+    """A page of history: the newest before `before`, the oldest after `after`,
+    or the newest of all when neither is given."""
+
+    type: Literal["history"]
+    room: Slug
 
 
 class TypingFrame(_Frame):
@@ -235,12 +250,16 @@ def _error_from_validation(exc: ValidationError, text: str) -> ChatError:
             ErrorCode.BAD_REQUEST, f"unknown frame type; expected one of: {allowed}", ref=ref
         )
     # The first location item is the frame type (the union's tag); drop it.
-    field = ".".join(str(part) for part in first["loc"][1:]) or "frame"
-    code = ErrorCode.TOO_LARGE if kind in _TOO_LARGE_ERRORS else ErrorCode.BAD_REQUEST
-    if kind == "string_pattern_mismatch":
+    return _field_error(first, first["loc"][1:], default="frame", ref=ref)
+
+
+def _field_error(error: dict, loc: tuple, *, default: str, ref: str | None = None) -> ChatError:
+    field = ".".join(str(part) for part in loc) or default
+    code = ErrorCode.TOO_LARGE if error["type"] in _TOO_LARGE_ERRORS else ErrorCode.BAD_REQUEST
+    if error["type"] == "string_pattern_mismatch":
         message = "not allowed: use 1-50 of a-z, 0-9, '_' and '-', starting with a letter or digit"
     else:
-        message = first["msg"].removeprefix("Value error, ")
+        message = error["msg"].removeprefix("Value error, ")
     return ChatError(code, f"{field}: {message}", ref=ref)
 
 
@@ -396,3 +415,106 @@ def error_event(error: ChatError) -> ErrorEvent:
     return ErrorEvent(
         code=error.code, detail=error.detail, ref=error.ref, retry_after=error.retry_after
     )
+
+
+# --- HTTP API (/api/v1/) ------------------------------------------------------
+# Request bodies are validated here too, strictly and with the same field
+# types as frames. django-ninja hands a body over as parsed JSON, in which a
+# UUID is still a string, so UUID fields alone accept strings.
+
+Title = Annotated[str, Field(max_length=200), AfterValidator(_clean_text)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class RoomCreate(_Request):
+    slug: Slug
+    title: Title = ""
+    private: bool = False
+
+
+class RoomUpdate(_Request):
+    """Change a room's title or privacy: its owner or a moderator."""
+
+    title: Annotated[Title, AfterValidator(_non_blank)] | None = None
+    private: bool | None = None
+
+
+class MessagePost(_Request):
+    """Post a message. The same `client_id` posted twice stores one message."""
+
+    body: Body
+    client_id: Annotated[UUID, Field(strict=False)]
+
+
+class ReadMarker(_Request):
+    seq: Seq
+
+
+class TokenCreate(_Request):
+    name: Annotated[str, Field(max_length=100), AfterValidator(_clean_text)] = ""
+
+
+class RoomOut(_Frame):
+    slug: str
+    title: str
+    private: bool
+    last_seq: int
+    # The caller's role, or null when not a member (a public room read by anyone).
+    role: Literal["owner", "moderator", "member"] | None
+    # The caller's read marker, and others' messages after it.
+    last_read_seq: int
+    unread: int
+
+
+class MemberOut(_Frame):
+    username: str
+    role: Literal["owner", "moderator", "member"]
+    joined: datetime
+
+
+class TokenOut(_Frame):
+    id: int
+    name: str
+    # The token's first characters, to tell tokens apart; not a secret.
+    prefix: str
+    created: datetime
+
+
+class TokenCreated(TokenOut):
+    # The secret: shown once, never stored.
+    token: str
+
+
+class ApiError(_Frame):
+    """Every HTTP API error: the same codes as the `error` frame."""
+
+    code: ErrorCode
+    detail: str
+    retry_after: float | None = None
+
+
+HTTP_STATUS = {
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.TOO_LARGE: 413,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.UNAVAILABLE: 503,
+}
+
+
+# django-ninja's names for where a request's input came from, not field names.
+_REQUEST_PARTS = {"body", "query", "path", "payload", "cursor"}
+
+
+def error_from_validation(errors: list[dict]) -> ChatError:
+    """A request's validation errors (django-ninja's list) as one ChatError."""
+    first = errors[0]
+    loc = tuple(part for part in first["loc"] if part not in _REQUEST_PARTS)
+    return _field_error(first, loc, default="request")

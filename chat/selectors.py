@@ -89,13 +89,17 @@ async def rooms_last_seq(*, slugs: list[str]) -> dict[str, int]:
     return {slug: last_seq async for slug, last_seq in rows}
 
 
-async def rooms_visible(*, user: AbstractBaseUser | None) -> list[dict]:
-    """Public rooms and the private rooms the user is a member of, by slug, each
-    with the user's `role` (None if not a member) and `unread`: others'
-    messages after the user's read marker."""
+async def rooms_visible(
+    *, user: AbstractBaseUser | None, slug: str | None = None
+) -> list[protocol.RoomOut]:
+    """Public rooms and the private rooms the user is a member of (or only room
+    `slug`, if visible), by slug, each with the user's `role` (None if not a
+    member), read marker and `unread`: others' messages after that marker."""
+    rooms = Room.objects.order_by("slug")
+    if slug is not None:
+        rooms = rooms.filter(slug=slug)
     if user is None or not user.is_authenticated:
-        rooms = Room.objects.filter(private=False).order_by("slug")
-        return [_room_row(room, role=None, unread=0) async for room in rooms]
+        return [_room_out(room, role=None) async for room in rooms.filter(private=False)]
     membership = Membership.objects.filter(room=OuterRef("pk"), user=user)
     unread = (
         Message.objects.filter(
@@ -111,35 +115,63 @@ async def rooms_visible(*, user: AbstractBaseUser | None) -> list[dict]:
     )
     member_of = Membership.objects.filter(user=user).values("room")
     rooms = (
-        Room.objects.filter(Q(private=False) | Q(pk__in=member_of))
+        rooms.filter(Q(private=False) | Q(pk__in=member_of))
         .annotate(read=Subquery(membership.values("last_read_seq")))
         .annotate(role=Subquery(membership.values("role")))
         .annotate(unread=Coalesce(Subquery(unread), 0))
-        .order_by("slug")
     )
     return [
-        _room_row(room, role=room.role, unread=room.unread if room.role else 0)
+        _room_out(room, role=room.role, read=room.read or 0, unread=room.unread if room.role else 0)
         async for room in rooms
     ]
 
 
-def _room_row(room: Room, *, role: str | None, unread: int) -> dict:
-    return {
-        "slug": room.slug,
-        "title": room.title,
-        "private": room.private,
-        "last_seq": room.last_seq,
-        "member": role is not None,
-        "role": role,
-        "unread": unread,
-    }
+def _room_out(room: Room, *, role: str | None, read: int = 0, unread: int = 0) -> protocol.RoomOut:
+    return protocol.RoomOut(
+        slug=room.slug,
+        title=room.title,
+        private=room.private,
+        last_seq=room.last_seq,
+        role=role,
+        last_read_seq=read,
+        unread=unread,
+    )
 
 
-async def token_user(*, key_hash: str) -> AbstractBaseUser | None:
-    """The active user whose API token has this hash, or None."""
-    token = (
+async def room_get_visible(*, slug: str, actor: "Actor") -> protocol.RoomOut:
+    """One room as `rooms_visible` shows it; not_found or forbidden as for reading."""
+    await room_get_readable(slug=slug, actor=actor)
+    return (await rooms_visible(user=actor.user, slug=slug))[0]
+
+
+async def room_members(*, slug: str, actor: "Actor") -> list[protocol.MemberOut]:
+    """The members of a room the actor may read, by username."""
+    room = await room_get_readable(slug=slug, actor=actor)
+    members = room.memberships.select_related("user").order_by("user__username")
+    return [
+        protocol.MemberOut(username=m.user.get_username(), role=m.role, joined=m.joined)
+        async for m in members
+    ]
+
+
+async def token_get(*, key_hash: str) -> ApiToken | None:
+    """The API token with this hash, with its user, if that user is active."""
+    return (
         await ApiToken.objects.select_related("user")
         .filter(key_hash=key_hash, user__is_active=True)
         .afirst()
     )
-    return None if token is None else token.user
+
+
+async def tokens_list(*, user: AbstractBaseUser) -> list[protocol.TokenOut]:
+    """The user's API tokens, newest first (their secrets are not kept)."""
+    tokens = ApiToken.objects.filter(user=user).order_by("-created", "-pk")
+    return [
+        protocol.TokenOut(id=t.pk, name=t.name, prefix=t.prefix, created=t.created)
+        async for t in tokens
+    ]
+
+
+async def tokens_alive(*, ids: set[int]) -> set[int]:
+    """Which of these token ids still exist (for sockets opened with them), in one query."""
+    return {pk async for pk in ApiToken.objects.filter(pk__in=ids).values_list("pk", flat=True)}

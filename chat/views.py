@@ -4,16 +4,16 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.db import IntegrityError, connection
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from chat import protocol
-from chat.forms import InviteForm, RoomForm, SignupForm
-from chat.models import Room
-from chat.selectors import rooms_visible
+from chat.forms import InviteForm, RoomForm, SignupForm, TokenForm
+from chat.selectors import rooms_visible, tokens_list
 from chat.services.rooms import membership_invite, room_create
+from chat.services.tokens import atoken_create, token_revoke
 from chat.services.users import user_signup
 
 
@@ -21,24 +21,19 @@ async def index(request: HttpRequest) -> HttpResponse:
     """The chat app: the room list with unread counts, and the room view."""
     user = await request.auser()
     rooms = await rooms_visible(user=user)
-    existing = {room["slug"] for room in rooms}
+    existing = {room.slug for room in rooms}
     rooms += [
-        {
-            "slug": slug,
-            "title": slug,
-            "private": False,
-            "last_seq": 0,
-            "member": False,
-            "role": None,
-            "unread": 0,
-        }
+        protocol.RoomOut(
+            slug=slug, title=slug, private=False, last_seq=0, role=None, last_read_seq=0, unread=0
+        )
         for slug in settings.CHAT_DEFAULT_ROOMS
         if slug not in existing
     ]
     context = {
         "user": user,
         "allow_guests": settings.CHAT_ALLOW_GUESTS,
-        "rooms": sorted(rooms, key=lambda room: room["slug"]),
+        "rooms": sorted(rooms, key=lambda room: room.slug),
+        "rooms_data": [room.model_dump() for room in rooms],
         "max_body_chars": protocol.MAX_BODY_CHARS,
         "slug_pattern": protocol.SLUG_PATTERN.strip("^$"),
         "guest_pattern": protocol.GUEST_NAME_PATTERN.strip("^$"),
@@ -66,8 +61,8 @@ def room_new(request: HttpRequest) -> HttpResponse:
         return redirect("index")
     try:
         room = room_create(creator=request.user, **form.cleaned_data)
-    except IntegrityError:
-        messages.error(request, f"The room '{form.cleaned_data['slug']}' exists already.")
+    except protocol.ChatError as error:
+        messages.error(request, error.detail)
         return redirect("index")
     return redirect(f"/#{room.slug}")
 
@@ -75,17 +70,43 @@ def room_new(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def room_invite(request: HttpRequest, slug: str) -> HttpResponse:
-    room = get_object_or_404(Room, slug=slug)
     form = InviteForm(request.POST)
     if form.is_valid():
+        username = form.cleaned_data["username"]
         try:
-            membership_invite(
-                room=room, inviter=request.user, username=form.cleaned_data["username"]
-            )
-            messages.success(request, f"{form.cleaned_data['username']} can now use {room.slug}.")
+            membership_invite(slug=slug, inviter=request.user, username=username)
+            messages.success(request, f"{username} can now use {slug}.")
         except protocol.ChatError as error:
             messages.error(request, error.detail)
-    return redirect(f"/#{room.slug}")
+    return redirect(f"/#{slug}")
+
+
+@login_required
+async def tokens(request: HttpRequest) -> HttpResponse:
+    """Settings: the user's API tokens. Creating one shows its secret, once."""
+    user = await request.auser()
+    form = TokenForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        created = await atoken_create(user=user, name=form.cleaned_data["name"])
+        form = TokenForm()
+    context = {
+        "user": user,
+        "form": form,
+        "created": created,
+        "tokens": await tokens_list(user=user),
+    }
+    return render(request, "chat/tokens.html", context)
+
+
+@require_POST
+@login_required
+async def token_delete(request: HttpRequest, token_id: int) -> HttpResponse:
+    try:
+        await token_revoke(user=await request.auser(), token_id=token_id)
+    except protocol.ChatError:
+        pass  # revoked already, maybe in another tab: the list shows what is left
+    return redirect("tokens")
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    # For its static files: the API docs load Swagger UI from here, not a CDN.
+    "ninja",
     "chat",
 ]
 

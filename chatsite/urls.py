@@ -2,13 +2,17 @@ from django.contrib import admin
 from django.urls import include, path
 
 from chat import views
+from chat.api import api
 
 urlpatterns = [
     path("", views.index, name="index"),
     path("healthz", views.healthz, name="healthz"),
+    path("api/v1/", api.urls),
     path("accounts/signup/", views.signup, name="signup"),
     path("rooms/new", views.room_new, name="room_new"),
     path("rooms/<slug:slug>/invite", views.room_invite, name="room_invite"),
+    path("settings/tokens", views.tokens, name="tokens"),
+    path("settings/tokens/<int:token_id>/revoke", views.token_delete, name="token_delete"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+import jsonschema.protocols
 import pytest
 import redis
 import websockets
@@ -28,6 +30,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from chat import spec
 from chat.services.tokens import token_create
 
 CI = os.environ.get("CI") == "true"
@@ -100,8 +103,33 @@ def guests_allowed(settings: Any) -> None:
 SKIP = frozenset({"presence"})
 
 
+def _frame_validators() -> dict[str, jsonschema.protocols.Validator]:
+    """A JSON Schema validator per server frame type, from the AsyncAPI document."""
+    document = spec.asyncapi_document()
+    components = {"components": document["components"]}
+    validators = {}
+    for message in document["operations"]["send"]["messages"]:
+        name = message["$ref"].rsplit("/", 1)[1]
+        payload = document["components"]["messages"][name]
+        schema = {**payload["payload"], **components}
+        validators[payload["name"]] = jsonschema.Draft202012Validator(
+            schema, format_checker=jsonschema.FormatChecker()
+        )
+    return validators
+
+
+FRAME_VALIDATORS = _frame_validators()
+
+
+def check_server_frame(frame: dict[str, Any]) -> None:
+    """Fail unless the frame matches its schema in the published AsyncAPI document."""
+    assert frame.get("type") in FRAME_VALIDATORS, f"undocumented frame type: {frame}"
+    FRAME_VALIDATORS[frame["type"]].validate(frame)
+
+
 class Frames:
-    """JSON frames over some transport; subclasses provide send_text and recv_text."""
+    """JSON frames over some transport; subclasses provide send_text and recv_text.
+    Every frame received is checked against the AsyncAPI document."""
 
     async def send(self, frame: dict[str, Any] | str) -> None:
         await self.send_text(frame if isinstance(frame, str) else json.dumps(frame))
@@ -109,9 +137,11 @@ class Frames:
     async def recv(self, timeout: float = TIMEOUT, skip: frozenset[str] = SKIP) -> dict[str, Any]:
         """The next frame whose type is not skipped."""
         async with asyncio.timeout(timeout):
-            while (frame := json.loads(await self.recv_text()))["type"] in skip:
-                pass
-        return frame
+            while True:
+                frame = json.loads(await self.recv_text())
+                check_server_frame(frame)
+                if frame["type"] not in skip:
+                    return frame
 
     async def expect(self, type_: str, timeout: float = TIMEOUT) -> dict[str, Any]:
         """The next frame (of the types not skipped), which must be of this type."""
@@ -183,7 +213,7 @@ async def connect(transactional_db: None) -> Any:
         if origin is not None:
             all_headers.append((b"origin", origin.encode()))
         if user is not None:
-            token = await database_sync_to_async(token_create)(user=user)
+            token = (await database_sync_to_async(token_create)(user=user)).token
             all_headers.append((b"authorization", f"Bearer {token}".encode()))
         communicator = WebsocketCommunicator(application, path, headers=all_headers)
         connected, _ = await communicator.connect(timeout=TIMEOUT)

@@ -1,4 +1,5 @@
-"""Room groups on the channel layer. Group names are built here and nowhere else."""
+"""Groups on the channel layer: one per room, and one per signed-in user's
+sockets. Group names are built here and nowhere else."""
 
 import logging
 
@@ -17,6 +18,11 @@ LAYER_ERRORS = (redis.exceptions.RedisError, OSError, ChannelFull)
 def room_group(slug: str) -> str:
     """The channel-layer group of a room's sockets."""
     return f"room.{slug}"
+
+
+def user_group(user_id: int) -> str:
+    """The channel-layer group of one user's sockets."""
+    return f"user.{user_id}"
 
 
 async def room_subscribe(*, slug: str, channel: str) -> None:
@@ -68,3 +74,26 @@ async def room_broadcast(
         logger.warning("broadcast to %s lost: channel layer unavailable (%s)", room, exc)
         return False
     return True
+
+
+async def user_subscribe(*, user_id: int, channel: str) -> None:
+    """Add a socket to its user's group. Raises the layer's error: the caller
+    refuses the socket rather than keep one it could not reach."""
+    await get_channel_layer().group_add(user_group(user_id), channel)
+
+
+async def user_unsubscribe(*, user_id: int, channel: str) -> None:
+    try:
+        await get_channel_layer().group_discard(user_group(user_id), channel)
+    except LAYER_ERRORS as exc:
+        logger.warning("unsubscribing a user's socket: channel layer unavailable (%s)", exc)
+
+
+async def token_revoked_broadcast(*, user_id: int, token_id: int) -> None:
+    """Tell the user's sockets that a token is revoked: those opened with it close.
+    Best effort: the sweep closes any socket this misses (chat/delivery.py)."""
+    event = {"type": "token.revoked", "token_id": token_id}
+    try:
+        await get_channel_layer().group_send(user_group(user_id), event)
+    except LAYER_ERRORS as exc:
+        logger.warning("token revocation not broadcast: channel layer unavailable (%s)", exc)

@@ -4,7 +4,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from chat import protocol
 from chat.auth import Actor
@@ -17,11 +17,47 @@ from chat.services.presence import presence_enter, presence_leave
 def room_create(
     *, slug: str, creator: AbstractBaseUser, title: str = "", private: bool = False
 ) -> Room:
-    """Create a room with its creator as owner. Fails if the slug is taken."""
-    with transaction.atomic():
-        room = Room.objects.create(slug=slug, title=title or slug, private=private, creator=creator)
-        Membership.objects.create(room=room, user=creator, role=Membership.Role.OWNER)
+    """Create a room with its creator as owner; `conflict` if the slug is taken."""
+    try:
+        with transaction.atomic():
+            room = Room.objects.create(
+                slug=slug, title=title or slug, private=private, creator=creator
+            )
+            Membership.objects.create(room=room, user=creator, role=Membership.Role.OWNER)
+    except IntegrityError:
+        raise protocol.ChatError(
+            protocol.ErrorCode.CONFLICT, f"the room '{slug}' exists already"
+        ) from None
     return room
+
+
+aroom_create = database_sync_to_async(room_create)
+
+
+def _room_managed(*, slug: str, user: AbstractBaseUser) -> Room:
+    """The room, if the user is its owner or a moderator; else not_found or forbidden."""
+    room = Room.objects.filter(slug=slug).first()
+    if room is None:
+        raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no room '{slug}'")
+    roles = (Membership.Role.OWNER, Membership.Role.MODERATOR)
+    if not Membership.objects.filter(room=room, user=user, role__in=roles).exists():
+        raise protocol.ChatError(
+            protocol.ErrorCode.FORBIDDEN, "only the room's owner or a moderator may do this"
+        )
+    return room
+
+
+@database_sync_to_async
+def room_update(
+    *, slug: str, user: AbstractBaseUser, title: str | None = None, private: bool | None = None
+) -> None:
+    """Change a room's title or privacy, if the user is its owner or a moderator."""
+    room = _room_managed(slug=slug, user=user)
+    if title is not None:
+        room.title = title
+    if private is not None:
+        room.private = private
+    room.save(update_fields=["title", "private"])
 
 
 def membership_create(
@@ -100,14 +136,29 @@ async def membership_read(*, actor: Actor, slug: str, seq: int) -> None:
         ).aupdate(last_read_seq=seq)
 
 
-def membership_invite(*, room: Room, inviter: AbstractBaseUser, username: str) -> Membership:
+def membership_invite(*, slug: str, inviter: AbstractBaseUser, username: str) -> Membership:
     """Add a user to a room, if the inviter is its owner or a moderator."""
-    roles = (Membership.Role.OWNER, Membership.Role.MODERATOR)
-    if not Membership.objects.filter(room=room, user=inviter, role__in=roles).exists():
-        raise protocol.ChatError(
-            protocol.ErrorCode.FORBIDDEN, "only the owner or a moderator may invite"
-        )
+    room = _room_managed(slug=slug, user=inviter)
     user = get_user_model().objects.filter(username=username, is_active=True).first()
     if user is None:
         raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no user {username!r}")
     return membership_create(room=room, user=user)
+
+
+amembership_invite = database_sync_to_async(membership_invite)
+
+
+@database_sync_to_async
+def membership_remove(*, slug: str, user: AbstractBaseUser, username: str) -> None:
+    """Take a member out of a room: oneself, or anyone but the owner if the user
+    is the owner or a moderator. The owner cannot leave their own room."""
+    if username != user.get_username():
+        room = _room_managed(slug=slug, user=user)
+    else:
+        room = Room.objects.filter(slug=slug).first()
+    membership = Membership.objects.filter(room=room, user__username=username).first()
+    if room is None or membership is None:
+        raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"{username!r} is not a member")
+    if membership.role == Membership.Role.OWNER:
+        raise protocol.ChatError(protocol.ErrorCode.FORBIDDEN, "the owner cannot be removed")
+    membership.delete()

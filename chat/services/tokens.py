@@ -1,13 +1,33 @@
-"""API tokens for non-browser clients."""
+"""API tokens for non-browser clients: created, listed (selectors) and revoked."""
 
+from channels.db import database_sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
 
+from chat import protocol
 from chat.auth import token_generate, token_hash
 from chat.models import ApiToken
+from chat.services.broadcast import token_revoked_broadcast
 
 
-def token_create(*, user: AbstractBaseUser, name: str = "") -> str:
-    """Create a token for the user and return its secret, which is not stored."""
+def token_create(*, user: AbstractBaseUser, name: str = "") -> protocol.TokenCreated:
+    """Create a token for the user. The reply holds its secret, which is not stored."""
     raw = token_generate()
-    ApiToken.objects.create(user=user, name=name, key_hash=token_hash(raw), prefix=raw[:12])
-    return raw
+    token = ApiToken.objects.create(user=user, name=name, key_hash=token_hash(raw), prefix=raw[:12])
+    return protocol.TokenCreated(
+        id=token.pk, name=token.name, prefix=token.prefix, created=token.created, token=raw
+    )
+
+
+atoken_create = database_sync_to_async(token_create)
+
+
+async def token_revoke(*, user: AbstractBaseUser, token_id: int) -> None:
+    """Delete one of the user's tokens, and close the sockets opened with it.
+
+    Sockets close at once through the channel layer, or at the next sweep
+    (CHAT_SWEEP_SECONDS) if that message is lost.
+    """
+    deleted, _ = await ApiToken.objects.filter(user=user, pk=token_id).adelete()
+    if not deleted:
+        raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no token {token_id}")
+    await token_revoked_broadcast(user_id=user.pk, token_id=token_id)

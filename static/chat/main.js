@@ -21,7 +21,7 @@ for (const row of JSON.parse($("rooms-data").textContent)) rooms.set(row.slug, {
 
 function room(slug) {
   if (!rooms.has(slug)) {
-    rooms.set(slug, { slug, title: slug, private: false, member: false, unread: 0, online: new Map() });
+    rooms.set(slug, { slug, title: slug, private: false, role: null, unread: 0, online: new Map() });
     const li = document.createElement("li");
     const a = document.createElement("a");
     a.href = `#${slug}`;
@@ -52,7 +52,7 @@ function connect() {
   if (!signedIn && guestName) url.searchParams.set("name", guestName);
   connection = new Connection(url, { onFrame, onStatus });
   // Signed-in users follow every room they belong to, for live unread counts.
-  for (const r of rooms.values()) if (r.member) follow(r.slug);
+  for (const r of rooms.values()) if (r.role) follow(r.slug);
 }
 
 function follow(slug) {

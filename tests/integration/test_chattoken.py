@@ -47,3 +47,17 @@ async def test_the_printed_token_authenticates_a_socket(transactional_db):
     hello = await communicator.receive_json_from()
     assert hello["user"] == {"name": "robot", "guest": False}
     await communicator.disconnect()
+
+
+def test_lists_and_revokes_tokens(make_user):
+    make_user("botty")
+    first = chattoken("botty", "--name", "one")
+    chattoken("botty", "--name", "two")
+    lines = chattoken("botty", "--list").splitlines()
+    assert [line.split("\t")[3] for line in lines] == ["two", "one"]
+    assert all(first not in line for line in lines)
+    token_id = ApiToken.objects.get(name="one").pk
+    chattoken("botty", "--revoke", str(token_id))
+    assert list(ApiToken.objects.values_list("name", flat=True)) == ["two"]
+    with pytest.raises(CommandError, match="no token"):
+        chattoken("botty", "--revoke", str(token_id))

@@ -95,9 +95,9 @@ async def test_read_moves_the_marker_forward_only_and_not_past_the_end(alice_and
     for i in range(3):
         await a.say("lobby", f"m{i}")
         await b.expect("message")
-    rows = {row["slug"]: row for row in await rooms_visible(user=b.user)}
-    assert rows["lobby"]["unread"] == 3
-    assert {row["slug"]: row for row in await rooms_visible(user=a.user)}["lobby"]["unread"] == 0
+    rows = {row.slug: row for row in await rooms_visible(user=b.user)}
+    assert rows["lobby"].unread == 3 and rows["lobby"].last_read_seq == 0
+    assert {row.slug: row for row in await rooms_visible(user=a.user)}["lobby"].unread == 0
 
     await b.send({"type": "read", "room": "lobby", "seq": 2})
     await b.send({"type": "read", "room": "lobby", "seq": 1})
@@ -106,4 +106,4 @@ async def test_read_moves_the_marker_forward_only_and_not_past_the_end(alice_and
     await b.expect("pong")
     marker = await Membership.objects.aget(room__slug="lobby", user=b.user)
     assert marker.last_read_seq == 3
-    assert {row["slug"]: row for row in await rooms_visible(user=b.user)}["lobby"]["unread"] == 0
+    assert {row.slug: row for row in await rooms_visible(user=b.user)}["lobby"].unread == 0

@@ -85,7 +85,7 @@ def test_only_owners_and_moderators_invite(client, make_user):
     membership_create(room=room, user=bob)
     client.force_login(bob)
     response = client.post("/rooms/den/invite", {"username": "eve"}, follow=True)
-    assert "only the owner or a moderator may invite" in response.content.decode()
+    assert "only the room&#x27;s owner or a moderator may do this" in response.content.decode()
     assert not Membership.objects.filter(room=room, user=eve).exists()
 
 
@@ -95,3 +95,27 @@ def test_room_creation_validates_the_slug(client, make_user):
     client.force_login(make_user("alice"))
     client.post("/rooms/new", {"slug": "Bad Slug!"})
     assert not Room.objects.exists()
+
+
+def test_the_tokens_page_creates_shows_once_lists_and_revokes(client, make_user):
+    from chat.auth import token_hash
+    from chat.models import ApiToken
+
+    assert client.get("/settings/tokens").status_code == 302  # sign in first
+    alice = make_user("alice")
+    client.force_login(alice)
+    page = client.post("/settings/tokens", {"name": "<b>bot</b>"}).content.decode()
+    token = ApiToken.objects.get(user=alice)
+    secret = page.split('<code id="new-token">')[1].split("</code>")[0]
+    assert token_hash(secret) == token.key_hash
+    assert "&lt;b&gt;bot&lt;/b&gt;" in page and "<b>bot</b>" not in page
+    listed = client.get("/settings/tokens").content.decode()
+    assert f'data-token="{token.pk}"' in listed and secret not in listed
+
+    bob = make_user("bob")
+    client.force_login(bob)
+    client.post(f"/settings/tokens/{token.pk}/revoke")
+    assert ApiToken.objects.filter(pk=token.pk).exists()  # not bob's to revoke
+    client.force_login(alice)
+    client.post(f"/settings/tokens/{token.pk}/revoke")
+    assert not ApiToken.objects.exists()

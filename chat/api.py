@@ -1,0 +1,199 @@
+"""The HTTP API under /api/v1/, on django-ninja: each view validates its input
+(with the schemas in chat/protocol.py) and calls one service or selector.
+
+Requests authenticate with `Authorization: Bearer <token>`, or with the
+session cookie and Django's CSRF token (for the browser). Errors have the
+shape of the WebSocket `error` frame: `{"code", "detail", "retry_after"}`.
+"""
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from ninja import NinjaAPI, Query, Status
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.responses import codes_4xx
+from ninja.security import HttpBearer, SessionAuth
+
+from chat import protocol, spec
+from chat.auth import Actor, token_authenticate
+from chat.selectors import history_page, room_get_visible, room_members, rooms_visible, tokens_list
+from chat.services.messages import message_send
+from chat.services.rooms import (
+    amembership_invite,
+    aroom_create,
+    membership_read,
+    membership_remove,
+    room_update,
+)
+from chat.services.tokens import atoken_create, token_revoke
+
+
+class BearerToken(HttpBearer):
+    async def authenticate(self, request: HttpRequest, token: str):
+        api_token = await token_authenticate(f"Bearer {token}")
+        return None if api_token is None else api_token.user
+
+
+class SessionCookie(SessionAuth):
+    """The browser's session; Django's CSRF check applies once a session signs in."""
+
+    def __call__(self, request: HttpRequest):
+        if not request.user.is_authenticated:
+            return None  # so a request with no credentials is 401, not a CSRF failure
+        return super().__call__(request)
+
+
+api = NinjaAPI(
+    title="Chat HTTP API",
+    version="1",
+    description="Rooms, history, messages, read markers and API tokens. "
+    "The WebSocket protocol is described by /api/v1/asyncapi.json.",
+    auth=[BearerToken(), SessionCookie()],
+    urls_namespace="api",
+)
+Errors = {codes_4xx: protocol.ApiError}
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor(name=request.auth.get_username(), user=request.auth)
+
+
+def _error(error: protocol.ChatError) -> HttpResponse:
+    body = protocol.ApiError(code=error.code, detail=error.detail, retry_after=error.retry_after)
+    return HttpResponse(
+        body.model_dump_json(),
+        status=protocol.HTTP_STATUS[error.code],
+        content_type="application/json",
+    )
+
+
+@api.exception_handler(protocol.ChatError)
+def _chat_error(request: HttpRequest, exc: protocol.ChatError) -> HttpResponse:
+    return _error(exc)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return _error(protocol.error_from_validation(exc.errors))
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # Raised by django-ninja itself: a failed CSRF check, or a body that is not JSON.
+    code = {status: code for code, status in protocol.HTTP_STATUS.items()}.get(
+        exc.status_code, protocol.ErrorCode.BAD_REQUEST
+    )
+    return _error(protocol.ChatError(code, str(exc)))
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthorized(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    detail = "send Authorization: Bearer <token>, or sign in (with the CSRF token)"
+    return _error(protocol.ChatError(protocol.ErrorCode.UNAUTHORIZED, detail))
+
+
+# --- Rooms ------------------------------------------------------------------
+
+
+@api.get("/rooms", response={200: list[protocol.RoomOut], **Errors}, tags=["rooms"])
+async def rooms_list(request: HttpRequest):
+    """Public rooms and the private rooms the caller is a member of."""
+    return await rooms_visible(user=request.auth)
+
+
+@api.post("/rooms", response={201: protocol.RoomOut, **Errors}, tags=["rooms"])
+async def room_new(request: HttpRequest, payload: protocol.RoomCreate):
+    """Create a room, with the caller as its owner. `conflict` if the slug is taken."""
+    await aroom_create(creator=request.auth, **payload.model_dump())
+    return Status(201, await room_get_visible(slug=payload.slug, actor=_actor(request)))
+
+
+@api.get("/rooms/{slug}", response={200: protocol.RoomOut, **Errors}, tags=["rooms"])
+async def room_detail(request: HttpRequest, slug: protocol.Slug):
+    return await room_get_visible(slug=slug, actor=_actor(request))
+
+
+@api.patch("/rooms/{slug}", response={200: protocol.RoomOut, **Errors}, tags=["rooms"])
+async def room_change(request: HttpRequest, slug: protocol.Slug, payload: protocol.RoomUpdate):
+    """Change the title or privacy: the room's owner or a moderator."""
+    await room_update(slug=slug, user=request.auth, **payload.model_dump(exclude_unset=True))
+    return await room_get_visible(slug=slug, actor=_actor(request))
+
+
+@api.get(
+    "/rooms/{slug}/members", response={200: list[protocol.MemberOut], **Errors}, tags=["rooms"]
+)
+async def members_list(request: HttpRequest, slug: protocol.Slug):
+    return await room_members(slug=slug, actor=_actor(request))
+
+
+@api.put("/rooms/{slug}/members/{username}", response={204: None, **Errors}, tags=["rooms"])
+async def member_add(request: HttpRequest, slug: protocol.Slug, username: str):
+    """Make a user a member: the room's owner or a moderator. Idempotent."""
+    await amembership_invite(slug=slug, inviter=request.auth, username=username)
+    return Status(204, None)
+
+
+@api.delete("/rooms/{slug}/members/{username}", response={204: None, **Errors}, tags=["rooms"])
+async def member_remove(request: HttpRequest, slug: protocol.Slug, username: str):
+    """Leave a room, or (owner or moderator) remove someone else."""
+    await membership_remove(slug=slug, user=request.auth, username=username)
+    return Status(204, None)
+
+
+# --- Messages and read markers ---------------------------------------------------
+
+
+@api.get(
+    "/rooms/{slug}/messages", response={200: protocol.HistoryEvent, **Errors}, tags=["messages"]
+)
+async def messages_list(
+    request: HttpRequest, slug: protocol.Slug, cursor: Query[protocol.HistoryCursor]
+):
+    """A page of history, by seq: `before` pages back, `after` pages forward."""
+    return await history_page(actor=_actor(request), slug=slug, **cursor.model_dump())
+
+
+@api.post("/rooms/{slug}/messages", response={201: protocol.AckEvent, **Errors}, tags=["messages"])
+async def message_post(request: HttpRequest, slug: protocol.Slug, payload: protocol.MessagePost):
+    """Post a message; it reaches the room's sockets like one sent on a socket.
+    Posting the same `client_id` again returns the first message's seq."""
+    ack = await message_send(
+        actor=_actor(request), slug=slug, body=payload.body, client_id=payload.client_id
+    )
+    return Status(201, ack)
+
+
+@api.put("/rooms/{slug}/read", response={204: None, **Errors}, tags=["messages"])
+async def read_marker(request: HttpRequest, slug: protocol.Slug, payload: protocol.ReadMarker):
+    """Move the caller's read marker forward to `seq` (never back)."""
+    await membership_read(actor=_actor(request), slug=slug, seq=payload.seq)
+    return Status(204, None)
+
+
+# --- Tokens -----------------------------------------------------------------------
+
+
+@api.get("/tokens", response={200: list[protocol.TokenOut], **Errors}, tags=["tokens"])
+async def tokens_get(request: HttpRequest):
+    return await tokens_list(user=request.auth)
+
+
+@api.post("/tokens", response={201: protocol.TokenCreated, **Errors}, tags=["tokens"])
+async def token_new(request: HttpRequest, payload: protocol.TokenCreate):
+    """Create a token. Its secret is in this reply only."""
+    return Status(201, await atoken_create(user=request.auth, name=payload.name))
+
+
+@api.delete("/tokens/{token_id}", response={204: None, **Errors}, tags=["tokens"])
+async def token_delete(request: HttpRequest, token_id: int):
+    """Revoke a token: it no longer authenticates, and its open sockets close."""
+    await token_revoke(user=request.auth, token_id=token_id)
+    return Status(204, None)
+
+
+# --- The WebSocket protocol's description -------------------------------------------
+
+
+@api.get("/asyncapi.json", auth=None, include_in_schema=False)
+def asyncapi(request: HttpRequest) -> JsonResponse:
+    """The AsyncAPI 3.0 document of the WebSocket protocol."""
+    return JsonResponse(spec.asyncapi_document())
