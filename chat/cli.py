@@ -95,19 +95,22 @@ async def run(args: argparse.Namespace) -> int:
     while (line := await _next_line(lines, connection)) is not None:
         if line.strip():
             await client.send(args.room, line)
-    if not connection.done():
-        try:
-            await client.wait_for(
-                lambda: client.joined.is_set() and not client.outbox, timeout=DRAIN_SECONDS
-            )
-        except TimeoutError:
-            _print(f"gave up: {len(client.outbox)} message(s) not acknowledged", sys.stderr)
-        await client.stop()
+    settled = asyncio.create_task(
+        client.wait_for(lambda: client.joined.is_set() and not client.outbox, DRAIN_SECONDS)
+    )
+    await asyncio.wait({settled, connection}, return_when=asyncio.FIRST_COMPLETED)
+    ok = settled.done() and settled.exception() is None
+    settled.cancel()
+    await client.stop()
     await connection
     if client.failure:
         _print(f"chat-client: {client.failure}", sys.stderr)
-        return 1
-    return 0 if not client.outbox else 1
+    elif not ok:
+        _print(
+            f"chat-client: gave up after {DRAIN_SECONDS:.0f} s: not joined, or not acked",
+            sys.stderr,
+        )
+    return 0 if ok else 1
 
 
 async def _next_line(lines: asyncio.Queue[str | None], connection: asyncio.Task) -> str | None:
