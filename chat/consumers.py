@@ -3,11 +3,12 @@
 import asyncio
 import json
 import logging
+import time
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import delivery, protocol
+from chat import delivery, lifecycle, metrics, protocol
 from chat.auth import actor_from_scope
 from chat.models import Message
 from chat.ratelimit import TokenBucket
@@ -30,6 +31,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             await super().__call__(scope, receive, send)
         except LAYER_ERRORS as exc:
+            metrics.LAYER_FAILURES.labels("connect").inc()
             logger.warning("socket refused: channel layer unavailable (%s)", exc)
             await send({"type": "websocket.close", "code": protocol.CloseCode.TRY_AGAIN_LATER})
 
@@ -38,10 +40,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # seq is never sent twice, and holes are filled by the sweep (chat/delivery.py).
         self.rooms: dict[str, SeqTracker] = {}
         self.loop = asyncio.get_running_loop()
+        self.closed = asyncio.Event()  # set on disconnect: the drain waits on it
         self.send_bucket = TokenBucket(
             burst=settings.CHAT_SEND_BURST, per_minute=settings.CHAT_SEND_PER_MINUTE
         )
         await self.accept()
+        if lifecycle.draining():
+            await self.close(code=protocol.CloseCode.SERVICE_RESTART)
+            return
         try:
             self.actor = actor_from_scope(self.scope)
         except protocol.ChatError as error:
@@ -55,16 +61,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.actor.user_id is not None:
             await user_subscribe(user_id=self.actor.user_id, channel=self.channel_name)
         delivery.socket_register(self)
+        metrics.SOCKETS.inc()
         await self.send_frame(protocol.HelloEvent(user=self.actor.author))
         if slug := self.scope["url_route"]["kwargs"].get("room"):
             await self.handle_text(json.dumps({"type": "join", "room": slug}))
 
     async def disconnect(self, code: int) -> None:
-        delivery.socket_unregister(self)
-        if getattr(self, "actor", None) and self.actor.user_id is not None:
-            await user_unsubscribe(user_id=self.actor.user_id, channel=self.channel_name)
-        for slug in list(getattr(self, "rooms", ())):
-            await room_leave(actor=self.actor, slug=slug, channel=self.channel_name)
+        if delivery.socket_unregister(self):
+            metrics.SOCKETS.dec()
+        try:
+            if getattr(self, "actor", None) and self.actor.user_id is not None:
+                await user_unsubscribe(user_id=self.actor.user_id, channel=self.channel_name)
+            for slug in list(getattr(self, "rooms", ())):
+                await room_leave(actor=self.actor, slug=slug, channel=self.channel_name)
+        finally:
+            if hasattr(self, "closed"):
+                self.closed.set()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
@@ -80,8 +92,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         frame = None
         try:
             frame = protocol.parse_frame(text)
+            metrics.FRAMES_IN.labels(frame.type).inc()
             await getattr(self, f"on_{frame.type}")(frame)
         except protocol.ChatError as error:
+            if frame is None:
+                metrics.FRAMES_IN.labels("invalid").inc()
             if error.ref is None and frame is not None:
                 error.ref = str(getattr(frame, "client_id", frame.type))
             await self.send_frame(protocol.error_event(error))
@@ -93,6 +108,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_frame(protocol.error_event(error))
 
     async def send_frame(self, frame: protocol.ServerFrame) -> None:
+        metrics.FRAMES_OUT.labels(frame.type).inc()
         await self.send(text_data=protocol.encode(frame))
 
     def require_joined(self, slug: str) -> None:
@@ -116,6 +132,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             actor=self.actor, slug=frame.room, since=frame.since, channel=self.channel_name
         )
         self.rooms[frame.room] = SeqTracker(low=joined.last_seq)
+        metrics.JOINS.labels(frame.room).inc()
+        if frame.since is not None:
+            metrics.RESUMES.inc()
         await self.send_frame(joined)
         await self.send_frame(presence)
 
@@ -184,11 +203,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if event["seq"] is not None and not tracker.accept(event["seq"]):
             return  # already sent, in `joined` or by the sweep
         await self.send(text_data=event["text"])
+        metrics.FRAMES_OUT.labels(event["frame"]).inc()
+        if event["seq"] is not None:
+            metrics.BROADCAST_LATENCY.observe(time.time() - event["committed"])
 
     async def token_revoked(self, event: dict) -> None:
         """A token was revoked (`token_revoke`): close if this socket was opened with it."""
         if event["token_id"] == self.scope.get("token_id"):
             await self.end_session("the API token of this connection was revoked")
+
+    async def restart(self) -> None:
+        """This process is stopping: the client should reconnect (to another one)."""
+        await self.close(code=protocol.CloseCode.SERVICE_RESTART)
 
     async def end_session(self, detail: str) -> None:
         """Tell the client why, and close with 4401: its credentials no longer hold."""

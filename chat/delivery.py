@@ -10,7 +10,8 @@ message silently. Every CHAT_SWEEP_SECONDS, a task in each server process:
    broadcasts land first, so the fill rarely sends what is already coming);
 2. refreshes the presence of its sockets, and reports others' expired ones;
 3. closes sockets whose API token was revoked (one query), in case the
-   layer lost the revocation event.
+   layer lost the revocation event;
+4. enqueues the periodic background jobs that are due (chat/jobs.py).
 
 So every committed message reaches every joined socket within about two
 sweeps, and a revoked token's sockets close within one, whatever the layer did.
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from chat import jobs, lifecycle
 from chat.selectors import rooms_last_seq, tokens_alive
 from chat.services.presence import presence_refresh
 
@@ -38,16 +40,27 @@ _tasks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = (
 
 
 def socket_register(consumer: "ChatConsumer") -> None:
-    """Track a connected socket, and start this process's sweep if it is not running."""
+    """Track a connected socket, and start this process's sweep (and its drain
+    on SIGTERM) if they are not running."""
     _sockets.add(consumer)
     loop = asyncio.get_running_loop()
     task = _tasks.get(loop)
     if task is None or task.done():
         _tasks[loop] = loop.create_task(_sweep_forever(), name="chat-sweep")
+        lifecycle.drain_install(loop)
 
 
-def socket_unregister(consumer: "ChatConsumer") -> None:
+def socket_unregister(consumer: "ChatConsumer") -> bool:
+    """Stop tracking a socket; True if it was tracked."""
+    tracked = consumer in _sockets
     _sockets.discard(consumer)
+    return tracked
+
+
+def sockets_open() -> list["ChatConsumer"]:
+    """This event loop's connected sockets."""
+    loop = asyncio.get_running_loop()
+    return [s for s in list(_sockets) if getattr(s, "loop", None) is loop]
 
 
 async def _sweep_forever() -> None:
@@ -63,8 +76,8 @@ async def _sweep_forever() -> None:
 async def sweep(previous: dict[str, int]) -> dict[str, int]:
     """One sweep. `previous` is the last_seq per room read by the sweep before;
     returns this sweep's, for the next."""
-    loop = asyncio.get_running_loop()
-    sockets = [s for s in list(_sockets) if getattr(s, "loop", None) is loop]
+    await jobs.jobs_schedule()
+    sockets = sockets_open()
     await _close_revoked(sockets)
     present: dict[str, list] = {}
     for socket in sockets:

@@ -53,6 +53,9 @@ class ErrorCode(StrEnum):
 
 class CloseCode(IntEnum):
     NORMAL = 1000
+    # This server process is stopping (a restart or deploy): reconnect now, with
+    # `since`; the proxy sends the new connection to another process.
+    SERVICE_RESTART = 1012
     # The server cannot serve the socket now (the channel layer is away): reconnect later.
     TRY_AGAIN_LATER = 1013
     # The connection may not go on: no user and guests are not allowed, or the

@@ -4,13 +4,15 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from chat import protocol
 from chat.forms import InviteForm, RoomForm, SignupForm, TokenForm
+from chat.lifecycle import draining, health_checks
+from chat.metrics import metrics_allowed
 from chat.selectors import rooms_visible, tokens_list
 from chat.services.rooms import membership_invite, room_create
 from chat.services.tokens import atoken_create, token_revoke
@@ -109,15 +111,25 @@ async def token_delete(request: HttpRequest, token_id: int) -> HttpResponse:
     return redirect("tokens")
 
 
-def healthz(request: HttpRequest) -> JsonResponse:
-    """200 with {"status": "ok"} when the database answers, else 503."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks = {"database": "ok"}
-    except Exception as exc:
-        checks = {"database": f"error: {type(exc).__name__}"}
-    healthy = all(value == "ok" for value in checks.values())
+async def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when the database and Redis (if configured) answer, else 503; the
+    JSON names each check."""
+    checks = await health_checks()
+    healthy = all(value in ("ok", "not configured") for value in checks.values())
     return JsonResponse(
         {"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503
     )
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """For the proxy: 200 while this process takes new clients, 503 once it is stopping."""
+    if draining():
+        return JsonResponse({"status": "stopping"}, status=503)
+    return JsonResponse({"status": "ok"})
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics, for internal addresses or CHAT_METRICS_TOKEN only."""
+    if not metrics_allowed(request):
+        return HttpResponse(status=404)
+    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

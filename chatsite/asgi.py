@@ -1,4 +1,5 @@
-"""The ASGI application: Django for HTTP, the chat consumer for WebSockets."""
+"""The ASGI application: Django for HTTP, the chat consumer for WebSockets,
+and the background jobs consumer for `manage.py runworker chat-jobs`."""
 
 import os
 
@@ -8,11 +9,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 django_http = get_asgi_application()
 
 # Imported after Django is set up: these load models.
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from chat.auth import ChatAuthMiddlewareStack  # noqa: E402
+from chat.jobs import JOBS_CHANNEL, JobsConsumer  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -21,5 +23,6 @@ application = ProtocolTypeRouter(
         # proxy, the proxy serves the collected files.
         "http": ASGIStaticFilesHandler(django_http) if settings.SERVE_STATIC else django_http,
         "websocket": ChatAuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        "channel": ChannelNameRouter({JOBS_CHANNEL: JobsConsumer.as_asgi()}),
     }
 )

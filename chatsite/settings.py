@@ -163,3 +163,11 @@ CHAT_SWEEP_SECONDS = float(os.environ.get("CHAT_SWEEP_SECONDS") or 10)
 CHAT_PRESENCE_TTL = env_int("CHAT_PRESENCE_TTL", 30)
 CHAT_SEND_BURST = env_int("CHAT_SEND_BURST", 10)
 CHAT_SEND_PER_MINUTE = env_int("CHAT_SEND_PER_MINUTE", 120)
+# Message text older than this many days is erased by the worker (the entries
+# stay, as deleted, so seqs stay gapless); 0 keeps everything.
+CHAT_RETENTION_DAYS = env_int("CHAT_RETENTION_DAYS", 0)
+# On SIGTERM, how long a process waits for its sockets to close (code 1012)
+# before it exits; keep it under daphne's --application-close-timeout (10 s).
+CHAT_DRAIN_SECONDS = float(os.environ.get("CHAT_DRAIN_SECONDS") or 5)
+# /metrics answers private and loopback addresses, and this bearer token.
+CHAT_METRICS_TOKEN = os.environ.get("CHAT_METRICS_TOKEN", "")

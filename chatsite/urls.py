@@ -7,6 +7,8 @@ from chat.api import api
 urlpatterns = [
     path("", views.index, name="index"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics, name="metrics"),
     path("api/v1/", api.urls),
     path("accounts/signup/", views.signup, name="signup"),
     path("rooms/new", views.room_new, name="room_new"),

@@ -2,12 +2,13 @@
 sockets. Group names are built here and nowhere else."""
 
 import logging
+import time
 
 import redis.exceptions
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
-from chat import protocol
+from chat import metrics, protocol
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ async def room_subscribe(*, slug: str, channel: str) -> None:
     try:
         await layer.group_add(room_group(slug), channel)
     except LAYER_ERRORS as exc:
+        metrics.LAYER_FAILURES.labels("group_add").inc()
         await room_unsubscribe(slug=slug, channel=channel)
         logger.warning("cannot join %s: channel layer unavailable (%s)", slug, exc)
         raise protocol.ChatError(
@@ -44,6 +46,7 @@ async def room_unsubscribe(*, slug: str, channel: str) -> None:
     try:
         await get_channel_layer().group_discard(room_group(slug), channel)
     except LAYER_ERRORS as exc:
+        metrics.LAYER_FAILURES.labels("group_discard").inc()
         logger.warning("leaving %s: channel layer unavailable (%s)", slug, exc)
 
 
@@ -66,11 +69,14 @@ async def room_broadcast(
         "room": room,
         "seq": seq,
         "exclude": exclude,
+        "frame": frame.type,
         "text": protocol.encode(frame),
+        "committed": time.time(),  # for the latency metric: wall clock, shared by the hosts
     }
     try:
         await get_channel_layer().group_send(room_group(room), event)
     except LAYER_ERRORS as exc:
+        metrics.LAYER_FAILURES.labels("group_send").inc()
         logger.warning("broadcast to %s lost: channel layer unavailable (%s)", room, exc)
         return False
     return True
@@ -86,6 +92,7 @@ async def user_unsubscribe(*, user_id: int, channel: str) -> None:
     try:
         await get_channel_layer().group_discard(user_group(user_id), channel)
     except LAYER_ERRORS as exc:
+        metrics.LAYER_FAILURES.labels("group_discard").inc()
         logger.warning("unsubscribing a user's socket: channel layer unavailable (%s)", exc)
 
 
@@ -96,4 +103,5 @@ async def token_revoked_broadcast(*, user_id: int, token_id: int) -> None:
     try:
         await get_channel_layer().group_send(user_group(user_id), event)
     except LAYER_ERRORS as exc:
+        metrics.LAYER_FAILURES.labels("group_send").inc()
         logger.warning("token revocation not broadcast: channel layer unavailable (%s)", exc)

@@ -1,12 +1,13 @@
 """Sending messages: gapless per-room seq, idempotent by client_id, broadcast after commit."""
 
+from datetime import timedelta
 from uuid import UUID
 
 from channels.db import database_sync_to_async
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from chat import protocol
+from chat import metrics, protocol
 from chat.auth import Actor
 from chat.models import Message, Room
 from chat.selectors import message_frame, room_get_readable
@@ -50,7 +51,8 @@ def message_store(
                 body=body,
                 client_id=client_id,
             )
-            return entry, True
+        metrics.MESSAGES_STORED.inc()
+        return entry, True
     except IntegrityError:
         # The unique (room, client_id) constraint backs the lookup above; if a
         # duplicate ever got past the lock, the first stored copy wins.
@@ -106,3 +108,14 @@ async def message_send(
     if created:
         await room_broadcast(room=slug, frame=message_frame(entry, room=slug), seq=entry.seq)
     return protocol.AckEvent(client_id=client_id, room=slug, seq=entry.seq)
+
+
+@database_sync_to_async
+def messages_expire(*, older_than: timedelta) -> int:
+    """Erase the text of stream entries older than this; returns how many.
+
+    The entries stay, marked deleted, so each room's seqs stay gapless and
+    clients' gap detection holds.
+    """
+    cutoff = timezone.now() - older_than
+    return Message.objects.filter(created__lt=cutoff, deleted=False).update(body="", deleted=True)

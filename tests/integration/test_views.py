@@ -37,10 +37,33 @@ def test_login_page_renders(client):
     assert response.status_code == 200 and b'name="password"' in response.content
 
 
-def test_healthz_reports_the_database(client):
+def test_healthz_names_each_check(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
+    assert response.json() == {
+        "status": "ok", "checks": {"database": "ok", "redis": "not configured"},
+    }  # fmt: skip
+
+
+def test_readyz_is_503_once_the_process_is_stopping(client, monkeypatch):
+    from chat import lifecycle
+
+    assert client.get("/readyz").status_code == 200
+    monkeypatch.setattr(lifecycle, "_draining", True)
+    assert client.get("/readyz").json() == {"status": "stopping"}
+    assert client.get("/readyz").status_code == 503
+
+
+def test_metrics_answer_internal_addresses_and_the_token_only(client, settings):
+    settings.CHAT_METRICS_TOKEN = "s3cret"
+    assert b"chat_sockets_open" in client.get("/metrics", REMOTE_ADDR="10.0.0.5").content
+    assert client.get("/metrics", REMOTE_ADDR="8.8.8.8").status_code == 404
+    allowed = client.get(
+        "/metrics", REMOTE_ADDR="8.8.8.8", headers={"Authorization": "Bearer s3cret"}
+    )
+    assert allowed.status_code == 200 and b"chat_messages_stored_total" in allowed.content
+    wrong = client.get("/metrics", REMOTE_ADDR="8.8.8.8", headers={"Authorization": "Bearer x"})
+    assert wrong.status_code == 404
 
 
 def test_sign_up_creates_and_signs_in_a_user(client):
