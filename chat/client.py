@@ -65,6 +65,9 @@ class ChatClient:
         self._tasks: set[asyncio.Task] = set()
         self.ws: websockets.ClientConnection | None = None
         self.joined = asyncio.Event()
+        # False from a (re)connect until the outbox has been resent: a new send
+        # waits for the resend, so a sender's messages keep their order.
+        self._resumed = False
         self._changed = asyncio.Condition()
         self._stopped = False
 
@@ -103,6 +106,7 @@ class ChatClient:
                 self.ws = None
                 break
             self.ws = None
+            self._resumed = False
             self.joined.clear()
             if self._stopped:
                 break
@@ -124,7 +128,8 @@ class ChatClient:
             "client_id": client_id or str(uuid.uuid4()),
         }
         self.outbox[frame["client_id"]] = frame
-        await self._send(frame)
+        if self._resumed:
+            await self._send(frame)
         return frame["client_id"]
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float) -> None:  # noqa: ASYNC109
@@ -161,8 +166,12 @@ class ChatClient:
         for room, tracker in self.rooms.items():
             since = None if tracker is None else tracker.low
             await self._send({"type": "join", "room": room, "since": since})
-        for frame in list(self.outbox.values()):
-            await self._send(frame)
+        resent: set[str] = set()
+        while pending := [f for cid, f in self.outbox.items() if cid not in resent]:
+            for frame in pending:
+                resent.add(frame["client_id"])
+                await self._send(frame)
+        self._resumed = True
 
     async def _handle(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]

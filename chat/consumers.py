@@ -33,7 +33,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except LAYER_ERRORS as exc:
             metrics.LAYER_FAILURES.labels("connect").inc()
             logger.warning("socket refused: channel layer unavailable (%s)", exc)
-            await send({"type": "websocket.close", "code": protocol.CloseCode.TRY_AGAIN_LATER})
+            await send({"type": "websocket.close", "code": int(protocol.CloseCode.TRY_AGAIN_LATER)})
 
     async def connect(self) -> None:
         # Per joined room, the seqs this socket has been sent, in any frame: a
@@ -106,6 +106,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 protocol.ErrorCode.INTERNAL_ERROR, "the server failed; try again"
             )
             await self.send_frame(protocol.error_event(error))
+
+    async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        # Under daphne, autobahn accepts only a plain int, not an IntEnum member.
+        await super().close(code=None if code is None else int(code), reason=reason)
 
     async def send_frame(self, frame: protocol.ServerFrame) -> None:
         metrics.FRAMES_OUT.labels(frame.type).inc()

@@ -33,6 +33,30 @@ def draining() -> bool:
     return _draining
 
 
+def close_codes_allow() -> None:
+    """Let daphne send the registered close codes 1012 and 1013.
+
+    autobahn (daphne's WebSocket library) refuses to send any code but 1000
+    and 3000-4999, a check older than IANA's registration of 1012 "service
+    restart" and 1013 "try again later", which clients act on. Those two go
+    straight to the frame writer; everything else still takes the checked path.
+    """
+    from daphne.ws_protocol import WebSocketProtocol
+
+    check = WebSocketProtocol.serverClose
+    if getattr(check, "allows_1012", False):
+        return
+
+    def server_close(self, code=None):
+        if code in (1012, 1013):
+            self.sendCloseFrame(code=code, isReply=False)
+        else:
+            check(self, code)
+
+    server_close.allows_1012 = True
+    WebSocketProtocol.serverClose = server_close
+
+
 def drain_install(loop: asyncio.AbstractEventLoop) -> None:
     """Drain on SIGTERM, under daphne (whose reactor otherwise stops at once,
     dropping every socket without a close code). Once per event loop."""
@@ -53,11 +77,16 @@ async def _drain(reactor) -> None:
 
     sockets: list[ChatConsumer] = sockets_open()
     logger.info("SIGTERM: closing %d sockets with 1012, then stopping", len(sockets))
-    await asyncio.gather(*(socket.restart() for socket in sockets), return_exceptions=True)
-    closed = [socket.closed.wait() for socket in sockets]
-    if closed:
-        await asyncio.wait(closed, timeout=settings.CHAT_DRAIN_SECONDS)
-    reactor.stop()
+    try:
+        await asyncio.gather(*(socket.restart() for socket in sockets), return_exceptions=True)
+        closed = asyncio.gather(*(socket.closed.wait() for socket in sockets))
+        await asyncio.wait_for(closed, timeout=settings.CHAT_DRAIN_SECONDS)
+    except TimeoutError:
+        logger.warning(
+            "stopping with sockets still closing after %s s", settings.CHAT_DRAIN_SECONDS
+        )
+    finally:
+        reactor.stop()
 
 
 def _database_check() -> None:

@@ -13,9 +13,12 @@ from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  #
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from chat import lifecycle  # noqa: E402
 from chat.auth import ChatAuthMiddlewareStack  # noqa: E402
 from chat.jobs import JOBS_CHANNEL, JobsConsumer  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
+
+lifecycle.close_codes_allow()
 
 application = ProtocolTypeRouter(
     {

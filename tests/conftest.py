@@ -258,12 +258,20 @@ def database_url() -> str:
 
 
 class ServerProcess:
-    """A real daphne serving chatsite.asgi:application on a free port."""
+    """A real daphne serving chatsite.asgi:application on a free port; `argv(port)`
+    gives another command line for it (as docker-compose.yml's does)."""
 
-    def __init__(self, *, log_path: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        *,
+        log_path: Path,
+        env: dict[str, str],
+        argv: Callable[[int], list[str]] | None = None,
+    ) -> None:
         self.port = free_port()
         self.log_path = log_path
         self.env = env
+        self.argv = argv
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -275,7 +283,7 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "ServerProcess":
-        command = [
+        command = self.argv(self.port) if self.argv else [
             sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
             "--websocket-max-message-size", "65536", "--websocket-max-frame-size", "65536",
             "chatsite.asgi:application",

@@ -1,5 +1,6 @@
 """Real daphne processes, real `websockets` clients, over TCP."""
 
+import json
 import urllib.request
 import uuid
 
@@ -100,3 +101,13 @@ def test_make_run_serves_the_page_and_its_modules(start_server, lobby):
     with urllib.request.urlopen(server.http_url + "/static/chat/main.js") as response:
         assert response.status == 200
         assert "import { Connection }" in response.read().decode()
+
+
+async def test_a_real_server_closes_with_the_documented_codes(start_server):
+    server = start_server()
+    async with websockets.connect(server.ws_url + "?name=-bad") as ws:
+        error = json.loads(await ws.recv())
+        assert (error["type"], error["code"]) == ("error", "bad_request")
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    assert ws.close_code == 4400
