@@ -5,9 +5,11 @@ A WebSocket handshake is authenticated by, in order:
 2. Django's session cookie, for browsers.
 3. Nothing: a guest, if `CHAT_ALLOW_GUESTS` is on (checked by the consumer).
 
-Origins: a handshake that carries an `Origin` must come from an allowed host.
-Browsers always send one. A handshake without one is refused only when it was
-authenticated by the session cookie, the case cross-site hijacking abuses.
+Origins: a handshake that carries an `Origin` must come from an allowed
+origin: one of CHAT_ALLOWED_ORIGINS, or by default a page under ALLOWED_HOSTS.
+Browsers always send one. A handshake without one (or with `null`, from a
+sandboxed page) is refused only when the session cookie authenticated it, the
+case cross-site hijacking abuses.
 """
 
 import hashlib
@@ -93,8 +95,10 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
 def origin_allowed(scope: dict[str, Any]) -> bool:
     """Whether the handshake's Origin may open a socket with the credentials it used."""
     origin = _header(scope, b"origin")
-    if origin is None:
+    if origin is None or origin == "null":
         return scope.get("auth") != "session"
+    if settings.CHAT_ALLOWED_ORIGINS:
+        return origin.lower().rstrip("/") in settings.CHAT_ALLOWED_ORIGINS
     hosts = settings.ALLOWED_HOSTS
     if settings.DEBUG and not hosts:
         hosts = ["localhost", "127.0.0.1", "[::1]"]

@@ -41,6 +41,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.rooms: dict[str, SeqTracker] = {}
         self.loop = asyncio.get_running_loop()
         self.closed = asyncio.Event()  # set on disconnect: the drain waits on it
+        # The session this socket was authenticated by, to close it on log-out.
+        self.session_key = (
+            self.scope["session"].session_key if self.scope.get("auth") == "session" else None
+        )
         self.send_bucket = TokenBucket(
             burst=settings.CHAT_SEND_BURST, per_minute=settings.CHAT_SEND_PER_MINUTE
         )
@@ -211,10 +215,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if event["seq"] is not None:
             metrics.BROADCAST_LATENCY.observe(time.time() - event["committed"])
 
-    async def token_revoked(self, event: dict) -> None:
-        """A token was revoked (`token_revoke`): close if this socket was opened with it."""
-        if event["token_id"] == self.scope.get("token_id"):
-            await self.end_session("the API token of this connection was revoked")
+    async def credentials_revoked(self, event: dict) -> None:
+        """A token was revoked, a session ended or the user was deactivated
+        (`credentials_revoked_broadcast`): close if this socket relied on it."""
+        token, session = event["token_id"], event["session_key"]
+        if (
+            (token is None and session is None)
+            or (token is not None and token == self.scope.get("token_id"))
+            or (session is not None and session == self.session_key)
+        ):
+            await self.end_session(event["reason"])
 
     async def restart(self) -> None:
         """This process is stopping: the client should reconnect (to another one)."""

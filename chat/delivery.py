@@ -9,12 +9,14 @@ message silently. Every CHAT_SWEEP_SECONDS, a task in each server process:
    fill the hole from the database (one sweep of grace lets in-flight
    broadcasts land first, so the fill rarely sends what is already coming);
 2. refreshes the presence of its sockets, and reports others' expired ones;
-3. closes sockets whose API token was revoked (one query), in case the
-   layer lost the revocation event;
+3. closes sockets whose credentials no longer hold (a revoked token, an
+   ended session, a deactivated user: a query each), in case the layer lost
+   the event that closes them at once;
 4. enqueues the periodic background jobs that are due (chat/jobs.py).
 
 So every committed message reaches every joined socket within about two
-sweeps, and a revoked token's sockets close within one, whatever the layer did.
+sweeps, and a socket whose credentials were revoked closes within one,
+whatever the layer did.
 """
 
 import asyncio
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 from chat import jobs, lifecycle
-from chat.selectors import rooms_last_seq, tokens_alive
+from chat.selectors import credentials_valid, rooms_last_seq
 from chat.services.presence import presence_refresh
 
 if TYPE_CHECKING:
@@ -78,7 +80,7 @@ async def sweep(previous: dict[str, int]) -> dict[str, int]:
     returns this sweep's, for the next."""
     await jobs.jobs_schedule()
     sockets = sockets_open()
-    await _close_revoked(sockets)
+    await _close_unauthorized(sockets)
     present: dict[str, list] = {}
     for socket in sockets:
         for slug in socket.rooms:
@@ -99,12 +101,24 @@ async def sweep(previous: dict[str, int]) -> dict[str, int]:
     return await rooms_last_seq(slugs=list(present))
 
 
-async def _close_revoked(sockets: list["ChatConsumer"]) -> None:
-    tokens = {s.scope["token_id"] for s in sockets if s.scope.get("token_id") is not None}
-    if not tokens:
+async def _close_unauthorized(sockets: list["ChatConsumer"]) -> None:
+    users = {s.actor.user_id for s in sockets if s.actor.user_id is not None}
+    if not users:
         return
-    alive = await tokens_alive(ids=tokens)
+    tokens = {s.scope["token_id"] for s in sockets if s.scope.get("token_id") is not None}
+    sessions = {s.session_key for s in sockets if s.session_key is not None}
+    active, alive, live = await credentials_valid(users=users, tokens=tokens, sessions=sessions)
     for socket in sockets:
-        if socket.scope.get("token_id") not in alive | {None}:
-            socket_unregister(socket)
-            await socket.end_session("the API token of this connection was revoked")
+        token, session = socket.scope.get("token_id"), socket.session_key
+        if socket.actor.user_id is None:
+            continue
+        if socket.actor.user_id not in active:
+            reason = "this account was deactivated"
+        elif token is not None and token not in alive:
+            reason = "the API token of this connection was revoked"
+        elif session is not None and session not in live:
+            reason = "signed out: this session has ended"
+        else:
+            continue
+        socket_unregister(socket)
+        await socket.end_session(reason)

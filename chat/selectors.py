@@ -3,9 +3,12 @@
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.sessions.models import Session
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from chat import protocol
 from chat.models import ApiToken, Membership, Message, Room
@@ -172,6 +175,20 @@ async def tokens_list(*, user: AbstractBaseUser) -> list[protocol.TokenOut]:
     ]
 
 
-async def tokens_alive(*, ids: set[int]) -> set[int]:
-    """Which of these token ids still exist (for sockets opened with them), in one query."""
-    return {pk async for pk in ApiToken.objects.filter(pk__in=ids).values_list("pk", flat=True)}
+async def credentials_valid(
+    *, users: set[int], tokens: set[int], sessions: set[str]
+) -> tuple[set[int], set[int], set[str]]:
+    """Which of these users are active, tokens exist and sessions are unexpired:
+    what open sockets were authenticated with. One query for each kind asked."""
+    active, alive, live = set(), set(), set()
+    if users:
+        rows = get_user_model().objects.filter(pk__in=users, is_active=True)
+        active = {pk async for pk in rows.values_list("pk", flat=True)}
+    if tokens:
+        alive = {
+            pk async for pk in ApiToken.objects.filter(pk__in=tokens).values_list("pk", flat=True)
+        }
+    if sessions:
+        rows = Session.objects.filter(session_key__in=sessions, expire_date__gt=timezone.now())
+        live = {key async for key in rows.values_list("session_key", flat=True)}
+    return active, alive, live

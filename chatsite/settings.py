@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -36,15 +37,29 @@ def env_int(name: str, default: int) -> int:
 
 
 SECRET_KEY = os.environ.get("SECRET_KEY") or DEV_SECRET_KEY
+DEBUG = env_bool("DEBUG")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# WebSocket handshakes are accepted from these origins (`https://chat.example.com`);
+# empty: from any page under ALLOWED_HOSTS.
+CHAT_ALLOWED_ORIGINS = [o.lower().rstrip("/") for o in env_list("CHAT_ALLOWED_ORIGINS", "")]
+
+# Served on public names (not only this machine), the site must not run with a
+# known key or in debug mode: refuse to start rather than warn.
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
+PUBLIC = not set(ALLOWED_HOSTS) <= LOCAL_HOSTS
+if PUBLIC and (SECRET_KEY == DEV_SECRET_KEY or SECRET_KEY.startswith("change-me")):
+    raise ImproperlyConfigured(
+        f"ALLOWED_HOSTS names public hosts ({', '.join(ALLOWED_HOSTS)}): set SECRET_KEY to"
+        " a long random value, not the development key or .env.example's placeholder"
+    )
+if PUBLIC and DEBUG:
+    raise ImproperlyConfigured("DEBUG is on and ALLOWED_HOSTS names public hosts: turn DEBUG off")
 if SECRET_KEY == DEV_SECRET_KEY:
     warnings.warn(
         "SECRET_KEY is not set: using the development key. Set SECRET_KEY in production.",
         stacklevel=1,
     )
-
-DEBUG = env_bool("DEBUG")
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "daphne",
@@ -132,6 +147,23 @@ LOGOUT_REDIRECT_URL = "index"
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# HTTPS=1 when users reach the site over TLS (terminated by the proxy, which
+# sets X-Forwarded-Proto): cookies are then Secure, and browsers told to keep
+# to HTTPS. The proxy, not Django, redirects plain HTTP.
+HTTPS = env_bool("HTTPS")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 3600)
+SILENCED_SYSTEM_CHECKS = [
+    # SECURE_SSL_REDIRECT: the TLS-terminating proxy redirects plain HTTP.
+    "security.W008",
+    # HSTS includeSubDomains and preload commit other hosts of the domain:
+    # the operator's decision, not this app's.
+    "security.W005",
+    "security.W021",
+]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

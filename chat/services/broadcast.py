@@ -96,12 +96,20 @@ async def user_unsubscribe(*, user_id: int, channel: str) -> None:
         logger.warning("unsubscribing a user's socket: channel layer unavailable (%s)", exc)
 
 
-async def token_revoked_broadcast(*, user_id: int, token_id: int) -> None:
-    """Tell the user's sockets that a token is revoked: those opened with it close.
+async def credentials_revoked_broadcast(
+    *, user_id: int, reason: str, token_id: int | None = None, session_key: str | None = None
+) -> None:
+    """Tell a user's sockets that credentials no longer hold: those opened with
+    this token, or this session, or (given neither) all of them, close.
     Best effort: the sweep closes any socket this misses (chat/delivery.py)."""
-    event = {"type": "token.revoked", "token_id": token_id}
+    event = {
+        "type": "credentials.revoked",
+        "token_id": token_id,
+        "session_key": session_key,
+        "reason": reason,
+    }
     try:
         await get_channel_layer().group_send(user_group(user_id), event)
     except LAYER_ERRORS as exc:
         metrics.LAYER_FAILURES.labels("group_send").inc()
-        logger.warning("token revocation not broadcast: channel layer unavailable (%s)", exc)
+        logger.warning("revocation not broadcast: channel layer unavailable (%s)", exc)

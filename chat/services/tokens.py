@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from chat import protocol
 from chat.auth import token_generate, token_hash
 from chat.models import ApiToken
-from chat.services.broadcast import token_revoked_broadcast
+from chat.services.broadcast import credentials_revoked_broadcast
 
 
 def token_create(*, user: AbstractBaseUser, name: str = "") -> protocol.TokenCreated:
@@ -30,4 +30,6 @@ async def token_revoke(*, user: AbstractBaseUser, token_id: int) -> None:
     deleted, _ = await ApiToken.objects.filter(user=user, pk=token_id).adelete()
     if not deleted:
         raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no token {token_id}")
-    await token_revoked_broadcast(user_id=user.pk, token_id=token_id)
+    await credentials_revoked_broadcast(
+        user_id=user.pk, token_id=token_id, reason="the API token of this connection was revoked"
+    )

@@ -428,3 +428,21 @@ async def test_any_socket_from_a_foreign_origin_is_refused(alice, transactional_
     )
     connected, _ = await communicator.connect()
     assert not connected
+
+
+async def test_an_explicit_origin_list_replaces_the_hosts(alice, settings, transactional_db):
+    from channels.testing import WebsocketCommunicator
+
+    from chatsite.asgi import application
+
+    settings.CHAT_ALLOWED_ORIGINS = ["https://chat.example.com"]
+    cookie = await database_sync_to_async(session_cookie)(alice)
+    for origin, allowed in [
+        (b"https://chat.example.com", True),
+        (b"http://chat.example.com", False),  # another scheme is another origin
+        (b"http://localhost", False),  # allowed by ALLOWED_HOSTS, but not listed
+    ]:
+        headers = [(b"cookie", cookie), (b"origin", origin)]
+        communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+        assert (await communicator.connect())[0] is allowed, origin
+        await communicator.disconnect()

@@ -351,3 +351,38 @@ async def test_the_worker_erases_text_past_the_retention_period(deployment, make
     await layer.flush()
     rows = [(m.seq, m.body, m.deleted) async for m in Message.objects.order_by("seq")]
     assert rows == [(1, "", True), (2, "0 days old", False)]
+
+
+def manage_check(*args: str, **env_overrides: str) -> subprocess.CompletedProcess:
+    """`manage.py check` with web's compose environment (.env.example), changed by overrides."""
+    _, env = service("web", overrides={})
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", *args], cwd=ROOT, env=env, capture_output=True
+    )
+
+
+def test_check_deploy_is_clean_under_the_compose_settings_served_over_https():
+    strong = "k" + uuid.uuid4().hex + uuid.uuid4().hex
+    result = manage_check(
+        "--deploy", "--fail-level", "WARNING",
+        SECRET_KEY=strong, ALLOWED_HOSTS="chat.example.com", HTTPS="1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"no issues" in result.stdout
+    # Over plain HTTP the cookies cannot be Secure, and the check says so.
+    plain = manage_check("--deploy", SECRET_KEY=strong, ALLOWED_HOSTS="chat.example.com")
+    assert b"security.W012" in plain.stderr and b"security.W016" in plain.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "complaint"),
+    [
+        ({"SECRET_KEY": "", "ALLOWED_HOSTS": "chat.example.com"}, b"set SECRET_KEY"),
+        ({"ALLOWED_HOSTS": "chat.example.com"}, b"set SECRET_KEY"),  # .env.example's placeholder
+        ({"ALLOWED_HOSTS": "chat.example.com", "DEBUG": "1", "SECRET_KEY": "k" * 60}, b"DEBUG"),
+    ],
+)
+def test_public_hosts_refuse_a_known_key_or_debug(env, complaint):
+    result = manage_check(**env)
+    assert result.returncode != 0 and complaint in result.stderr
