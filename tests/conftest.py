@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 import jsonschema.protocols
 import pytest
@@ -237,6 +238,43 @@ async def alice_and_bob(connect: Any, make_user: Any) -> tuple[Client, Client]:
     await b.join("lobby")
     a.user, b.user = alice, bob
     return a, b
+
+
+# --- HTTP API clients ---------------------------------------------------------
+
+
+class Api:
+    """An httpx client into chatsite.asgi.application, as one user (or nobody)."""
+
+    def __init__(self, token: str | None) -> None:
+        from chatsite.asgi import application
+
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application),
+            base_url="http://localhost",
+            headers=headers,
+        )
+
+    async def __call__(self, method: str, path: str, json: Any = None, **kw: Any) -> httpx.Response:
+        return await self.http.request(method, "/api/v1" + path, json=json, **kw)
+
+
+@pytest.fixture
+async def api(make_user: Any) -> Any:
+    """api(user=None) -> an Api client authenticated with a new token of the user."""
+    clients: list[Api] = []
+
+    async def make(user: Any = None) -> Api:
+        token = None
+        if user is not None:
+            token = (await database_sync_to_async(token_create)(user=user)).token
+        clients.append(Api(token))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        await client.http.aclose()
 
 
 # --- Server processes ----------------------------------------------------------

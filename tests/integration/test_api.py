@@ -2,7 +2,6 @@
 with the WebSocket side on the same application where they meet."""
 
 import uuid
-from typing import Any
 
 import httpx
 import pytest
@@ -11,43 +10,9 @@ from channels.db import database_sync_to_async
 from chat import delivery
 from chat.models import ApiToken, Membership, Message, Room
 from chat.services.rooms import membership_create, room_create
-from chat.services.tokens import token_create
+from tests.conftest import Api
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-class Api:
-    """An httpx client into chatsite.asgi.application, as one user (or nobody)."""
-
-    def __init__(self, token: str | None) -> None:
-        from chatsite.asgi import application
-
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application),
-            base_url="http://localhost",
-            headers=headers,
-        )
-
-    async def __call__(self, method: str, path: str, json: Any = None, **kw: Any) -> httpx.Response:
-        return await self.http.request(method, "/api/v1" + path, json=json, **kw)
-
-
-@pytest.fixture
-async def api(make_user):
-    """api(user=None) -> an Api client authenticated with a new token of the user."""
-    clients: list[Api] = []
-
-    async def make(user: Any = None) -> Api:
-        token = None
-        if user is not None:
-            token = (await database_sync_to_async(token_create)(user=user)).token
-        clients.append(Api(token))
-        return clients[-1]
-
-    yield make
-    for client in clients:
-        await client.http.aclose()
 
 
 @pytest.fixture
