@@ -157,7 +157,11 @@ async def message_post(request: HttpRequest, slug: protocol.Slug, payload: proto
     """Post a message; it reaches the room's sockets like one sent on a socket.
     Posting the same `client_id` again returns the first message's seq."""
     ack = await message_send(
-        actor=_actor(request), slug=slug, body=payload.body, client_id=payload.client_id
+        actor=_actor(request),
+        slug=slug,
+        body=payload.body,
+        client_id=payload.client_id,
+        address=request.META.get("REMOTE_ADDR"),
     )
     return Status(201, ack)
 

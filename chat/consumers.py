@@ -11,10 +11,10 @@ from django.conf import settings
 from chat import delivery, lifecycle, metrics, protocol
 from chat.auth import actor_from_scope
 from chat.models import Message
-from chat.ratelimit import TokenBucket
 from chat.roomstate import SeqTracker
 from chat.selectors import history_page
 from chat.services.broadcast import LAYER_ERRORS, user_subscribe, user_unsubscribe
+from chat.services.limits import socket_admit, socket_release
 from chat.services.messages import message_send
 from chat.services.presence import typing_notify
 from chat.services.rooms import membership_read, room_join, room_leave
@@ -45,9 +45,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.session_key = (
             self.scope["session"].session_key if self.scope.get("auth") == "session" else None
         )
-        self.send_bucket = TokenBucket(
-            burst=settings.CHAT_SEND_BURST, per_minute=settings.CHAT_SEND_PER_MINUTE
-        )
+        # The client's address (the real one behind a proxy: daphne --proxy-headers).
+        self.address = (self.scope.get("client") or [None])[0]
+        self.admitted = False  # counted against the user's open sockets
         await self.accept()
         if lifecycle.draining():
             await self.close(code=protocol.CloseCode.SERVICE_RESTART)
@@ -63,6 +63,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=code)
             return
         if self.actor.user_id is not None:
+            try:
+                await socket_admit(user_id=self.actor.user_id, channel=self.channel_name)
+            except protocol.ChatError as error:
+                await self.send_frame(protocol.error_event(error))
+                await self.close(code=protocol.CloseCode.TOO_MANY_CONNECTIONS)
+                return
+            self.admitted = True
             await user_subscribe(user_id=self.actor.user_id, channel=self.channel_name)
         delivery.socket_register(self)
         metrics.SOCKETS.inc()
@@ -74,7 +81,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if delivery.socket_unregister(self):
             metrics.SOCKETS.dec()
         try:
-            if getattr(self, "actor", None) and self.actor.user_id is not None:
+            if getattr(self, "admitted", False):
+                await socket_release(user_id=self.actor.user_id, channel=self.channel_name)
                 await user_unsubscribe(user_id=self.actor.user_id, channel=self.channel_name)
             for slug in list(getattr(self, "rooms", ())):
                 await room_leave(actor=self.actor, slug=slug, channel=self.channel_name)
@@ -123,19 +131,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if slug not in self.rooms:
             raise protocol.ChatError(protocol.ErrorCode.BAD_REQUEST, f"join room '{slug}' first")
 
-    def require_sending(self, slug: str) -> None:
-        """Joined, and within the send rate (sends, edits and deletes share it)."""
-        self.require_joined(slug)
-        if (retry_after := self.send_bucket.take()) is not None:
-            raise protocol.ChatError(
-                protocol.ErrorCode.RATE_LIMITED,
-                "sending too fast",
-                retry_after=round(retry_after, 3),
-            )
-
     # --- Frames from the client --------------------------------------------
 
     async def on_join(self, frame: protocol.JoinFrame) -> None:
+        cap = settings.CHAT_MAX_ROOMS_PER_SOCKET
+        if frame.room not in self.rooms and len(self.rooms) >= cap:
+            raise protocol.ChatError(
+                protocol.ErrorCode.BAD_REQUEST, f"a socket may join at most {cap} rooms"
+            )
         joined, presence = await room_join(
             actor=self.actor, slug=frame.room, since=frame.since, channel=self.channel_name
         )
@@ -154,25 +157,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def on_send(self, frame: protocol.SendFrame) -> None:
-        self.require_sending(frame.room)
+        self.require_joined(frame.room)
         ack = await message_send(
-            actor=self.actor, slug=frame.room, body=frame.body, client_id=frame.client_id
-        )
+            actor=self.actor, slug=frame.room, body=frame.body, client_id=frame.client_id,
+            address=self.address,
+        )  # fmt: skip
         await self.send_frame(ack)
 
     async def on_edit(self, frame: protocol.EditFrame) -> None:
-        self.require_sending(frame.room)
+        self.require_joined(frame.room)
         ack = await message_send(
             actor=self.actor, slug=frame.room, body=frame.body, client_id=frame.client_id,
-            kind=Message.Kind.EDIT, target=frame.seq,
+            kind=Message.Kind.EDIT, target=frame.seq, address=self.address,
         )  # fmt: skip
         await self.send_frame(ack)
 
     async def on_delete(self, frame: protocol.DeleteFrame) -> None:
-        self.require_sending(frame.room)
+        self.require_joined(frame.room)
         ack = await message_send(
             actor=self.actor, slug=frame.room, body="", client_id=frame.client_id,
-            kind=Message.Kind.DELETE, target=frame.seq,
+            kind=Message.Kind.DELETE, target=frame.seq, address=self.address,
         )  # fmt: skip
         await self.send_frame(ack)
 

@@ -8,7 +8,8 @@ message silently. Every CHAT_SWEEP_SECONDS, a task in each server process:
    asks each socket that lags behind the last_seq seen one sweep earlier to
    fill the hole from the database (one sweep of grace lets in-flight
    broadcasts land first, so the fill rarely sends what is already coming);
-2. refreshes the presence of its sockets, and reports others' expired ones;
+2. refreshes the presence of its sockets, and reports others' expired ones,
+   and keeps its signed-in sockets counted (chat/services/limits.py);
 3. closes sockets whose credentials no longer hold (a revoked token, an
    ended session, a deactivated user: a query each), in case the layer lost
    the event that closes them at once;
@@ -28,6 +29,8 @@ from django.conf import settings
 
 from chat import jobs, lifecycle
 from chat.selectors import credentials_valid, rooms_last_seq
+from chat.services.broadcast import LAYER_ERRORS
+from chat.services.limits import sockets_refresh
 from chat.services.presence import presence_refresh
 
 if TYPE_CHECKING:
@@ -81,6 +84,12 @@ async def sweep(previous: dict[str, int]) -> dict[str, int]:
     await jobs.jobs_schedule()
     sockets = sockets_open()
     await _close_unauthorized(sockets)
+    try:
+        await sockets_refresh(
+            sockets=[(s.actor.user_id, s.channel_name) for s in sockets if s.admitted]
+        )
+    except LAYER_ERRORS as exc:
+        logger.warning("socket count refresh failed: %s", exc)
     present: dict[str, list] = {}
     for socket in sockets:
         for slug in socket.rooms:

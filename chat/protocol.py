@@ -62,6 +62,8 @@ class CloseCode(IntEnum):
     # API token it was opened with has been revoked.
     UNAUTHORIZED = 4401
     BAD_REQUEST = 4400
+    # The user has CHAT_MAX_SOCKETS_PER_USER connections open already.
+    TOO_MANY_CONNECTIONS = 4429
 
 
 class ChatError(Exception):

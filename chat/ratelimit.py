@@ -18,12 +18,16 @@ class TokenBucket:
         self.tokens = self.capacity
         self.updated = clock()
 
-    def take(self) -> float | None:
-        """Spend one token. Returns None if allowed, else the seconds until one is free."""
+    def wait(self) -> float:
+        """Seconds until a token is free: 0.0 if one is now."""
         now = self.clock()
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return None
-        return (1.0 - self.tokens) / self.rate
+        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
+
+    def take(self) -> float | None:
+        """Spend one token. Returns None if allowed, else the seconds until one is free."""
+        if (wait := self.wait()) > 0:
+            return wait
+        self.tokens -= 1.0
+        return None

@@ -193,8 +193,14 @@ CHAT_HISTORY_PAGE = env_int("CHAT_HISTORY_PAGE", 50)
 # CHAT_PRESENCE_TTL seconds without a refresh (a killed process's sockets).
 CHAT_SWEEP_SECONDS = float(os.environ.get("CHAT_SWEEP_SECONDS") or 10)
 CHAT_PRESENCE_TTL = env_int("CHAT_PRESENCE_TTL", 30)
+# Sends (and edits and deletes) per user, and per client address (higher:
+# people behind one NAT share an address), across all processes.
 CHAT_SEND_BURST = env_int("CHAT_SEND_BURST", 10)
 CHAT_SEND_PER_MINUTE = env_int("CHAT_SEND_PER_MINUTE", 120)
+CHAT_IP_SEND_BURST = env_int("CHAT_IP_SEND_BURST", 30)
+CHAT_IP_SEND_PER_MINUTE = env_int("CHAT_IP_SEND_PER_MINUTE", 600)
+CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20)
+CHAT_MAX_ROOMS_PER_SOCKET = env_int("CHAT_MAX_ROOMS_PER_SOCKET", 100)
 # Message text older than this many days is erased by the worker (the entries
 # stay, as deleted, so seqs stay gapless); 0 keeps everything.
 CHAT_RETENTION_DAYS = env_int("CHAT_RETENTION_DAYS", 0)

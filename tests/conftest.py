@@ -72,6 +72,16 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
 
 
 @pytest.fixture(autouse=True)
+def fresh_limits() -> Iterator[None]:
+    """Each test starts with empty in-process rate buckets and socket counts."""
+    from chat.services import limits
+
+    limits._buckets.clear()
+    limits._sockets_here.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def fresh_channel_layers() -> Iterator[None]:
     """Each test gets new layer instances: their queues belong to one event loop."""
     channel_layers.backends.clear()
@@ -373,6 +383,9 @@ def start_server(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..
             DATABASE_URL=database_url(),
             SECRET_KEY="test-only-secret-key",
             CHAT_ALLOW_GUESTS="1",
+            # Every test client comes from 127.0.0.1: one address, for the whole run.
+            CHAT_IP_SEND_BURST="100000",
+            CHAT_IP_SEND_PER_MINUTE="6000000",
             **extra_env,
         )
         if redis_url:

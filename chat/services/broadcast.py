@@ -1,12 +1,17 @@
 """Groups on the channel layer: one per room, and one per signed-in user's
-sockets. Group names are built here and nowhere else."""
+sockets. Group names are built here and nowhere else. Also this process's
+Redis client, for the state shared beside the layer (presence, rate limits)."""
 
+import asyncio
 import logging
 import time
+import weakref
 
+import redis.asyncio
 import redis.exceptions
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from chat import metrics, protocol
 
@@ -14,6 +19,21 @@ logger = logging.getLogger(__name__)
 
 # What a channel layer raises when its backend (Redis) is away or full.
 LAYER_ERRORS = (redis.exceptions.RedisError, OSError, ChannelFull)
+
+
+_redis: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def redis_client() -> redis.asyncio.Redis | None:
+    """This event loop's Redis client, or None without REDIS_URL."""
+    if not settings.REDIS_URL:
+        return None
+    loop = asyncio.get_running_loop()
+    if loop not in _redis:
+        _redis[loop] = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+    return _redis[loop]
 
 
 def room_group(slug: str) -> str:

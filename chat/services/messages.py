@@ -12,6 +12,7 @@ from chat.auth import Actor
 from chat.models import Message, Room
 from chat.selectors import message_frame, room_get_readable
 from chat.services.broadcast import room_broadcast
+from chat.services.limits import send_allow
 
 
 def message_store(
@@ -98,10 +99,13 @@ async def message_send(
     client_id: UUID,
     kind: str = Message.Kind.MESSAGE,
     target: int | None = None,
+    address: str | None = None,
 ) -> protocol.AckEvent:
     """Store and broadcast a stream entry (a message, or an edit or delete of
-    message `target`); the ack carries its seq. Resends are not re-broadcast."""
+    message `target`) from a client at `address`, within the send rates; the
+    ack carries its seq. Resends are not re-broadcast."""
     room = await room_get_readable(slug=slug, actor=actor)
+    await send_allow(actor=actor, address=address)
     entry, created = await _message_store_async(
         room_id=room.pk, actor=actor, body=body, client_id=client_id, kind=kind, target=target
     )

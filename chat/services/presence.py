@@ -8,27 +8,21 @@ live in a Redis sorted set per room (score = expiry time); without it, in this
 process's memory.
 """
 
-import asyncio
 import logging
 import time
-import weakref
 from collections import defaultdict
 
-import redis.asyncio
 from django.conf import settings
 
 from chat import protocol
 from chat.auth import Actor
 from chat.selectors import room_get_readable
-from chat.services.broadcast import LAYER_ERRORS, room_broadcast
+from chat.services.broadcast import LAYER_ERRORS, redis_client, room_broadcast
 
 logger = logging.getLogger(__name__)
 SEP = "\x1f"
 
 _memory: dict[str, dict[str, float]] = defaultdict(dict)
-_redis: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis]" = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def _entry(*, channel: str, actor: Actor) -> str:
@@ -45,22 +39,13 @@ def _authors(entries: list[str]) -> list[protocol.Author]:
     return [unique[key] for key in sorted(unique)]
 
 
-def _client() -> redis.asyncio.Redis | None:
-    if not settings.REDIS_URL:
-        return None
-    loop = asyncio.get_running_loop()
-    if loop not in _redis:
-        _redis[loop] = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
-    return _redis[loop]
-
-
 def _key(slug: str) -> str:
     return f"{settings.CHANNEL_LAYER_PREFIX}:presence:{slug}"
 
 
 async def _store_add(slug: str, entries: list[str]) -> None:
     expires = time.time() + settings.CHAT_PRESENCE_TTL
-    if (client := _client()) is None:
+    if (client := redis_client()) is None:
         _memory[slug].update(dict.fromkeys(entries, expires))
     elif entries:
         # The key outlives its last refresh by one TTL: idle rooms leave nothing behind.
@@ -71,7 +56,7 @@ async def _store_add(slug: str, entries: list[str]) -> None:
 
 
 async def _store_remove(slug: str, entry: str) -> None:
-    if (client := _client()) is None:
+    if (client := redis_client()) is None:
         _memory[slug].pop(entry, None)
     else:
         await client.zrem(_key(slug), entry)
@@ -79,7 +64,7 @@ async def _store_remove(slug: str, entry: str) -> None:
 
 async def _store_online(slug: str) -> list[str]:
     now = time.time()
-    if (client := _client()) is None:
+    if (client := redis_client()) is None:
         return [entry for entry, expires in _memory[slug].items() if expires > now]
     return [entry.decode() for entry in await client.zrangebyscore(_key(slug), now, "+inf")]
 
@@ -87,7 +72,7 @@ async def _store_online(slug: str) -> list[str]:
 async def _store_pop_expired(slug: str) -> list[str]:
     """Remove and return the entries whose expiry has passed (once, across processes)."""
     now = time.time()
-    if (client := _client()) is None:
+    if (client := redis_client()) is None:
         expired = [entry for entry, expires in _memory[slug].items() if expires <= now]
         for entry in expired:
             del _memory[slug][entry]

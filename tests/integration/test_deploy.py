@@ -264,7 +264,10 @@ async def test_a_rolling_restart_loses_and_doubles_nothing(deployment, make_user
     await database_sync_to_async(lambda: room_create(slug="lobby", creator=make_user("o")))()
     # One fast sender: above the default rate limit, whose refusals it would
     # retry later, out of order.
-    fast = {"CHAT_SEND_BURST": "1000", "CHAT_SEND_PER_MINUTE": "60000"}
+    fast = {
+        "CHAT_SEND_BURST": "1000", "CHAT_SEND_PER_MINUTE": "60000",
+        "CHAT_IP_SEND_BURST": "1000", "CHAT_IP_SEND_PER_MINUTE": "60000",
+    }  # fmt: skip
     web1 = await asyncio.to_thread(deployment.web, **fast)
     web2 = await asyncio.to_thread(deployment.web, **fast)
     url = (await asyncio.to_thread(deployment.proxy, web1, web2)).replace("http", "ws")

@@ -1,0 +1,162 @@
+"""Limits shared by every process: send rates per user and per address, and
+open sockets per user.
+
+A token bucket per user (CHAT_SEND_BURST, CHAT_SEND_PER_MINUTE) and per
+client address (CHAT_IP_SEND_BURST, CHAT_IP_SEND_PER_MINUTE) caps sends,
+edits and deletes, whatever the socket or HTTP request they come through.
+With REDIS_URL the buckets live in Redis and are updated by one script, so
+that all replicas share them; without it, in this process.
+"""
+
+from django.conf import settings
+
+from chat import protocol
+from chat.auth import Actor
+from chat.ratelimit import TokenBucket
+from chat.services.broadcast import LAYER_ERRORS, redis_client
+
+# Takes a token from every bucket in KEYS, or from none: returns "0", or the
+# seconds until each has one. ARGV: burst and rate (tokens/s) per key.
+_TAKE = """
+local time = redis.call('TIME')
+local now = tonumber(time[1]) + tonumber(time[2]) / 1000000
+local wait, tokens = 0, {}
+for i, key in ipairs(KEYS) do
+  local burst, rate = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local state = redis.call('HMGET', key, 'tokens', 'at')
+  local have = tonumber(state[1]) or burst
+  local at = tonumber(state[2]) or now
+  tokens[i] = math.min(burst, have + math.max(0, now - at) * rate)
+  if tokens[i] < 1 then wait = math.max(wait, (1 - tokens[i]) / rate) end
+end
+if wait > 0 then return tostring(wait) end
+for i, key in ipairs(KEYS) do
+  local burst, rate = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  redis.call('HSET', key, 'tokens', tokens[i] - 1, 'at', now)
+  redis.call('EXPIRE', key, math.ceil(burst / rate) + 1)
+end
+return '0'
+"""
+_buckets: dict[str, TokenBucket] = {}  # without Redis
+_MAX_BUCKETS = 100_000
+
+
+def _limits(*, actor: Actor, address: str | None) -> dict[str, tuple[int, int]]:
+    """The buckets a send draws on, with each one's (burst, per minute)."""
+    prefix = f"{settings.CHANNEL_LAYER_PREFIX}:rate"
+    limits = {}
+    if actor.user_id is not None:  # a guest's name is not an identity: its address is
+        limits[f"{prefix}:user:{actor.user_id}"] = (
+            settings.CHAT_SEND_BURST,
+            settings.CHAT_SEND_PER_MINUTE,
+        )
+    if address:
+        limits[f"{prefix}:ip:{address}"] = (
+            settings.CHAT_IP_SEND_BURST,
+            settings.CHAT_IP_SEND_PER_MINUTE,
+        )
+    return limits
+
+
+async def send_allow(*, actor: Actor, address: str | None) -> None:
+    """Take one send from the actor's and the address's buckets, or raise
+    `rate_limited` with `retry_after` (and take nothing)."""
+    limits = _limits(actor=actor, address=address)
+    if not limits:
+        return
+    client = redis_client()
+    if client is None:
+        wait = _take_here(limits)
+    else:
+        args = [
+            value for burst, per_minute in limits.values() for value in (burst, per_minute / 60)
+        ]
+        try:
+            wait = float(await client.eval(_TAKE, len(limits), *limits, *args))
+        except LAYER_ERRORS:
+            wait = _take_here(limits)  # Redis away: limit per process rather than not at all
+    if wait > 0:
+        raise protocol.ChatError(
+            protocol.ErrorCode.RATE_LIMITED, "sending too fast", retry_after=round(wait, 3)
+        )
+
+
+def _take_here(limits: dict[str, tuple[int, int]]) -> float:
+    if len(_buckets) > _MAX_BUCKETS:
+        _buckets.clear()  # a flood of addresses must not grow memory: start over
+    buckets = [
+        _buckets.setdefault(key, TokenBucket(burst=burst, per_minute=per_minute))
+        for key, (burst, per_minute) in limits.items()
+    ]
+    waits = [bucket.wait() for bucket in buckets]
+    if any(waits):
+        return max(waits)
+    for bucket in buckets:
+        bucket.take()
+    return 0.0
+
+
+# --- Open sockets per user ------------------------------------------------------
+# Each signed-in user's sockets, across processes: a Redis sorted set of
+# channel names scored by expiry, refreshed by each process's sweep, so a
+# killed process's sockets stop counting after CHAT_PRESENCE_TTL.
+
+_sockets_here: dict[int, set[str]] = {}  # without Redis
+
+
+def _sockets_key(user_id: int) -> str:
+    return f"{settings.CHANNEL_LAYER_PREFIX}:sockets:user:{user_id}"
+
+
+async def socket_admit(*, user_id: int, channel: str) -> None:
+    """Count a new socket of the user, or raise `forbidden` if they have
+    CHAT_MAX_SOCKETS_PER_USER open already (the socket is then not counted)."""
+    cap = settings.CHAT_MAX_SOCKETS_PER_USER
+    client = redis_client()
+    if client is None:
+        open_now = _sockets_here.setdefault(user_id, set())
+        count = len(open_now)
+        if count < cap:
+            open_now.add(channel)
+    else:
+        key, now = _sockets_key(user_id), await _now(client)
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, "-inf", now)
+            pipe.zcard(key)
+            _, count = await pipe.execute()
+        if count < cap:
+            await client.zadd(key, {channel: now + settings.CHAT_PRESENCE_TTL})
+            await client.expire(key, settings.CHAT_PRESENCE_TTL)
+    if count >= cap:
+        raise protocol.ChatError(
+            protocol.ErrorCode.FORBIDDEN, f"at most {cap} open connections per user"
+        )
+
+
+async def socket_release(*, user_id: int, channel: str) -> None:
+    client = redis_client()
+    if client is None:
+        _sockets_here.get(user_id, set()).discard(channel)
+        return
+    try:
+        await client.zrem(_sockets_key(user_id), channel)
+    except LAYER_ERRORS:
+        pass  # the entry expires on its own
+
+
+async def sockets_refresh(*, sockets: list[tuple[int, str]]) -> None:
+    """Keep this process's sockets (user id, channel) counted: called by the sweep."""
+    client = redis_client()
+    if client is None or not sockets:
+        return
+    expiry = await _now(client) + settings.CHAT_PRESENCE_TTL
+    async with client.pipeline(transaction=False) as pipe:
+        for user_id, channel in sockets:
+            pipe.zadd(_sockets_key(user_id), {channel: expiry})
+            pipe.expire(_sockets_key(user_id), settings.CHAT_PRESENCE_TTL)
+        await pipe.execute()
+
+
+async def _now(client) -> float:
+    seconds, micros = await client.time()
+    return seconds + micros / 1_000_000
