@@ -386,8 +386,8 @@ def start_server(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..
             # Every test client comes from 127.0.0.1: one address, for the whole run.
             CHAT_IP_SEND_BURST="100000",
             CHAT_IP_SEND_PER_MINUTE="6000000",
-            **extra_env,
         )
+        env.update(extra_env)
         if redis_url:
             env["REDIS_URL"] = redis_url
         server = ServerProcess(log_path=tmp_path / f"server-{len(servers)}.log", env=env)

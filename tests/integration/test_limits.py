@@ -1,0 +1,144 @@
+"""Limits that hold across processes: send rates per user and per address,
+open sockets per user, rooms per socket; and memory under a join/leave flood."""
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from channels.db import database_sync_to_async
+
+from chat.services.rooms import room_create
+from chat.services.tokens import token_create
+from tests.conftest import REDIS_URL, TIMEOUT, WsClient
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def send(room: str = "lobby", body: str = "hi") -> dict:
+    return {"type": "send", "room": room, "body": body, "client_id": str(uuid.uuid4())}
+
+
+async def answer(client: WsClient) -> dict:
+    """The ack or error for the last send (skipping the sender's own copy)."""
+    while (frame := await client.recv())["type"] == "message":
+        pass
+    return frame
+
+
+@pytest.fixture
+async def token(make_user):
+    """An API token of alice, who owns the lobby."""
+
+    def setup() -> str:
+        user = make_user("alice")
+        room_create(slug="lobby", creator=user)
+        return token_create(user=user).token
+
+    return await database_sync_to_async(setup)()
+
+
+@pytest.mark.redis
+async def test_a_users_send_rate_is_shared_by_every_process_and_http(start_server, token):
+    env = {
+        "CHAT_SEND_BURST": "3",
+        "CHAT_SEND_PER_MINUTE": "1",
+        "CHANNEL_LAYER_PREFIX": uuid.uuid4().hex,  # buckets of this test's own
+    }
+    a, b = start_server(redis_url=REDIS_URL, **env), start_server(redis_url=REDIS_URL, **env)
+    headers = {"Authorization": f"Bearer {token}"}
+    on_a = await WsClient.open(a.ws_url, additional_headers=headers)
+    on_b = await WsClient.open(b.ws_url, additional_headers=headers)
+    for client in (on_a, on_b):
+        await client.send({"type": "join", "room": "lobby"})
+        await client.expect("joined")
+    for _ in range(3):
+        await on_a.send(send())
+        assert (await answer(on_a))["type"] == "ack"
+    await on_b.send(send())
+    refused = await answer(on_b)
+    assert refused["code"] == "rate_limited" and 0 < refused["retry_after"] <= 60
+    async with httpx.AsyncClient(base_url=b.http_url, headers=headers) as http:
+        body = {"body": "over http", "client_id": str(uuid.uuid4())}
+        posted = await http.post("/api/v1/rooms/lobby/messages", json=body)
+    assert posted.status_code == 429 and posted.json()["code"] == "rate_limited"
+
+
+async def test_guests_at_one_address_share_its_send_rate(start_server, token):
+    server = start_server(CHAT_IP_SEND_BURST="3", CHAT_IP_SEND_PER_MINUTE="1")
+    guests = [await WsClient.open(server.ws_url + f"?name={name}") for name in ("ada", "bo")]
+    for guest in guests:
+        await guest.send({"type": "join", "room": "lobby"})
+        await guest.expect("joined")
+    for _ in range(3):
+        await guests[0].send(send())
+        assert (await answer(guests[0]))["type"] == "ack"
+    await guests[1].send(send())  # another name, the same address
+    assert (await answer(guests[1]))["code"] == "rate_limited"
+
+
+@pytest.mark.redis
+async def test_a_user_may_open_so_many_sockets_across_processes(start_server, token):
+    env = {"CHAT_MAX_SOCKETS_PER_USER": "2", "CHANNEL_LAYER_PREFIX": uuid.uuid4().hex}
+    a, b = start_server(redis_url=REDIS_URL, **env), start_server(redis_url=REDIS_URL, **env)
+    headers = {"Authorization": f"Bearer {token}"}
+    first = await WsClient.open(a.ws_url, additional_headers=headers)
+    await WsClient.open(b.ws_url, additional_headers=headers)
+    async with websockets.connect(b.ws_url, additional_headers=headers) as third:
+        error = json.loads(await third.recv())
+        assert (error["type"], error["code"]) == ("error", "forbidden")
+        with pytest.raises(websockets.exceptions.ConnectionClosed):
+            await third.recv()
+    assert third.close_code == 4429
+    await first.close()
+    # The slot frees once the server has handled the close: try until it has.
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            async with websockets.connect(a.ws_url, additional_headers=headers) as again:
+                if json.loads(await again.recv())["type"] == "hello":
+                    break
+
+
+async def test_a_socket_may_join_so_many_rooms(connect, make_user, settings):
+    settings.CHAT_MAX_ROOMS_PER_SOCKET = 2
+    user = await database_sync_to_async(make_user)("alice")
+    client, _ = await connect(user=user)
+    await client.join("one")
+    await client.join("two")
+    await client.send({"type": "join", "room": "three"})
+    error = await client.expect("error")
+    assert error["code"] == "bad_request" and "at most 2 rooms" in error["detail"]
+    await client.join("two")  # a rejoin is not another room
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+async def test_a_join_and_leave_flood_does_not_grow_memory(start_server, token, record_property):
+    server = start_server()
+    client = await WsClient.open(
+        server.ws_url, additional_headers={"Authorization": f"Bearer {token}"}
+    )
+    rooms = [f"flood-{i}" for i in range(50)]
+
+    async def cycles(count: int) -> None:
+        for i in range(count):
+            await client.send({"type": "join", "room": rooms[i % len(rooms)]})
+            await client.expect("joined")
+            await client.send({"type": "leave", "room": rooms[i % len(rooms)]})
+            await client.expect("left")
+
+    await cycles(1_000)  # warm up: caches, rooms, connections
+    before = rss_kib(server.proc.pid)
+    await cycles(10_000)
+    after = rss_kib(server.proc.pid)
+    record_property("rss_kib", {"before": before, "after": after})
+    print(f"RSS across 10,000 join/leave cycles: {before} KiB -> {after} KiB")
+    assert after - before < 8 * 1024, (before, after)
