@@ -143,7 +143,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             actor=self.actor, slug=frame.room, since=frame.since, channel=self.channel_name
         )
         self.rooms[frame.room] = SeqTracker(low=joined.last_seq)
-        metrics.JOINS.labels(frame.room).inc()
+        metrics.JOINS.labels(metrics.room_label(frame.room)).inc()
         if frame.since is not None:
             metrics.RESUMES.inc()
         await self.send_frame(joined)

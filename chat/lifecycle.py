@@ -19,6 +19,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 
+from chat import metrics, protocol
+
 if TYPE_CHECKING:
     from chat.consumers import ChatConsumer
 
@@ -55,6 +57,48 @@ def close_codes_allow() -> None:
 
     server_close.allows_1012 = True
     WebSocketProtocol.serverClose = server_close
+
+
+def outbound_bound() -> None:
+    """Disconnect a client that stops reading, before its backlog grows without bound.
+
+    daphne writes every frame into the connection's buffer at once, whether or
+    not the client reads. When more than CHAT_MAX_OUTBOUND_BYTES wait there,
+    the socket gets a close frame 4008 "too slow" (behind the backlog: a client
+    that reads again sees it) and is dropped 10 s later if it has not answered.
+    Nothing is lost: the client comes back and catches up with `since`.
+    """
+    from daphne.ws_protocol import WebSocketProtocol
+
+    send = WebSocketProtocol.serverSend
+    if getattr(send, "bounded", False):
+        return
+
+    def server_send(self, content, binary=False):
+        if self.state not in (self.STATE_CONNECTING, self.STATE_OPEN):
+            return  # closing or closed: autobahn would raise; the client recovers with `since`
+        waiting = _buffered(self.transport)
+        if self.state == self.STATE_OPEN and waiting > settings.CHAT_MAX_OUTBOUND_BYTES:
+            metrics.SLOW_CLIENTS.inc()
+            logger.info("closing a socket that stopped reading: %d bytes waiting", waiting)
+            # autobahn drops the connection if the close is not answered in time:
+            # time enough for a client that reads again to reach the close frame.
+            self.closeHandshakeTimeout = 10
+            self.sendCloseFrame(code=int(protocol.CloseCode.TOO_SLOW), isReply=False)
+            return
+        send(self, content, binary)
+
+    server_send.bounded = True
+    WebSocketProtocol.serverSend = server_send
+
+
+def _buffered(transport) -> int:
+    """Bytes written to a Twisted TCP transport and not yet sent."""
+    return (
+        len(getattr(transport, "dataBuffer", b""))
+        - getattr(transport, "offset", 0)
+        + getattr(transport, "_tempDataLen", 0)
+    )
 
 
 def drain_install(loop: asyncio.AbstractEventLoop) -> None:

@@ -26,9 +26,25 @@ BROADCAST_LATENCY = Histogram(
     "From a message's commit to its send on a socket, per socket",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+SLOW_CLIENTS = Counter(
+    "chat_slow_clients_total", "Sockets closed (4008) because the client stopped reading"
+)
 LAYER_FAILURES = Counter(
     "chat_layer_failures_total", "Channel-layer (Redis) operations that failed", ["operation"]
 )
+
+
+_ROOM_LABELS_MAX = 1000
+_room_labels: set[str] = set()
+
+
+def room_label(slug: str) -> str:
+    """The room, as a label: the first 1,000 rooms seen, then "other", so a
+    flood of new rooms cannot grow the metrics without bound."""
+    if slug in _room_labels or len(_room_labels) < _ROOM_LABELS_MAX:
+        _room_labels.add(slug)
+        return slug
+    return "other"
 
 
 def metrics_allowed(request: HttpRequest) -> bool:

@@ -62,6 +62,9 @@ class CloseCode(IntEnum):
     # API token it was opened with has been revoked.
     UNAUTHORIZED = 4401
     BAD_REQUEST = 4400
+    # The client stopped reading and its backlog passed CHAT_MAX_OUTBOUND_BYTES:
+    # reconnect and catch up with `since`.
+    TOO_SLOW = 4008
     # The user has CHAT_MAX_SOCKETS_PER_USER connections open already.
     TOO_MANY_CONNECTIONS = 4429
 
@@ -409,6 +412,19 @@ ServerFrame = (
     | PongEvent
     | ErrorEvent
 )
+
+
+def fit_page(messages: list[MessageOut], *, oldest: bool) -> list[MessageOut]:
+    """As many of a page's messages as fit in one frame (MAX_FRAME_BYTES, which
+    daphne enforces on what it sends too), keeping the oldest or the newest.
+    One message always fits: a body is at most 4,000 characters."""
+    budget, kept = MAX_FRAME_BYTES - 1024, []  # 1 KiB for the frame around them
+    for message in messages if oldest else reversed(messages):
+        budget -= len(message.model_dump_json().encode()) + 1
+        if budget < 0 and kept:
+            break
+        kept.append(message)
+    return kept if oldest else kept[::-1]
 
 
 def encode(frame: ServerFrame) -> str:

@@ -73,16 +73,15 @@ async def history_page(
     limit = limit or settings.CHAT_HISTORY_PAGE
     upto = room.last_seq
     messages = await messages_page(room=room, before=before, after=after, upto=upto, limit=limit)
+    frames = protocol.fit_page(
+        [message_frame(m, room=room.slug) for m in messages], oldest=after is not None
+    )
     if after is not None:
-        complete = (messages[-1].seq if messages else after) >= upto
+        complete = (frames[-1].seq if frames else after) >= upto
     else:
-        complete = not messages or messages[0].seq == 1
+        complete = not frames or frames[0].seq == 1
     return protocol.HistoryEvent(
-        room=room.slug,
-        before=before,
-        after=after,
-        messages=[message_frame(m, room=room.slug) for m in messages],
-        complete=complete,
+        room=room.slug, before=before, after=after, messages=frames, complete=complete
     )
 
 

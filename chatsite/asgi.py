@@ -19,6 +19,7 @@ from chat.jobs import JOBS_CHANNEL, JobsConsumer  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
 lifecycle.close_codes_allow()
+lifecycle.outbound_bound()
 
 application = ProtocolTypeRouter(
     {

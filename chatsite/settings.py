@@ -201,6 +201,9 @@ CHAT_IP_SEND_BURST = env_int("CHAT_IP_SEND_BURST", 30)
 CHAT_IP_SEND_PER_MINUTE = env_int("CHAT_IP_SEND_PER_MINUTE", 600)
 CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20)
 CHAT_MAX_ROOMS_PER_SOCKET = env_int("CHAT_MAX_ROOMS_PER_SOCKET", 100)
+# A socket whose unsent backlog passes this many bytes (the client stopped
+# reading) is closed with 4008, so slow clients cannot grow memory.
+CHAT_MAX_OUTBOUND_BYTES = env_int("CHAT_MAX_OUTBOUND_BYTES", 1024 * 1024)
 # Message text older than this many days is erased by the worker (the entries
 # stay, as deleted, so seqs stay gapless); 0 keeps everything.
 CHAT_RETENTION_DAYS = env_int("CHAT_RETENTION_DAYS", 0)

@@ -106,13 +106,16 @@ async def room_join(
     await room.arefresh_from_db(fields=["last_seq"])
     limit = settings.CHAT_HISTORY_PAGE
     messages = await messages_page(room=room, after=since, upto=room.last_seq, limit=limit)
-    complete = since is None or (messages[-1].seq if messages else since) >= room.last_seq
+    frames = protocol.fit_page(
+        [message_frame(m, room=slug) for m in messages], oldest=since is not None
+    )
+    complete = since is None or (frames[-1].seq if frames else since) >= room.last_seq
     joined = protocol.JoinedEvent(
         room=slug,
         title=room.title,
         private=room.private,
         last_seq=room.last_seq,
-        messages=[message_frame(m, room=slug) for m in messages],
+        messages=frames,
         complete=complete,
     )
     return joined, await presence_enter(slug=slug, actor=actor, channel=channel)

@@ -3,6 +3,8 @@ open sockets per user, rooms per socket; and memory under a join/leave flood."""
 
 import asyncio
 import json
+import re
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -142,3 +144,50 @@ async def test_a_join_and_leave_flood_does_not_grow_memory(start_server, token, 
     record_property("rss_kib", {"before": before, "after": after})
     print(f"RSS across 10,000 join/leave cycles: {before} KiB -> {after} KiB")
     assert after - before < 8 * 1024, (before, after)
+
+
+def metric(server, name: str) -> float:
+    with urllib.request.urlopen(server.http_url + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    match = re.search(rf"^{name} (\S+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+async def test_a_client_that_stops_reading_is_closed_and_recovers_with_since(start_server, token):
+    server = start_server(CHAT_MAX_OUTBOUND_BYTES=str(256 * 1024))
+    # max_queue=1: once one frame waits, websockets stops reading the socket,
+    # so the server's backlog grows as for a client that hung.
+    slow = await websockets.connect(server.ws_url + "?name=slow", max_queue=1)
+    assert json.loads(await slow.recv())["type"] == "hello"
+    await slow.send(json.dumps({"type": "join", "room": "lobby"}))
+    sender = await WsClient.open(server.ws_url + "?name=sender")
+    await sender.send({"type": "join", "room": "lobby"})
+    await sender.expect("joined")
+
+    body, sent = "x" * 4000, 0
+    while not await asyncio.to_thread(metric, server, "chat_slow_clients_total"):
+        for _ in range(200):
+            await sender.send(send(body=body))
+            sent += 1
+            await answer(sender)  # its ack, one at a time
+        assert sent < 20_000, "the slow client was never disconnected"
+
+    seqs = []
+    with pytest.raises(websockets.exceptions.ConnectionClosed):
+        while True:  # what was sent before the close, then the close
+            frame = json.loads(await slow.recv())
+            if frame["type"] == "joined":
+                seqs += [m["seq"] for m in frame["messages"]]
+            elif frame["type"] == "message":
+                seqs.append(frame["seq"])
+    assert slow.close_code == 4008
+    assert seqs == list(range(seqs[0], seqs[-1] + 1)) and seqs[-1] < sent
+
+    back = await WsClient.open(server.ws_url + "?name=slow")
+    await back.send({"type": "join", "room": "lobby", "since": seqs[-1]})
+    joined = await back.expect("joined")
+    recovered = [m["seq"] for m in joined["messages"]]
+    while recovered[-1] < joined["last_seq"]:
+        await back.send({"type": "history", "room": "lobby", "after": recovered[-1], "limit": 100})
+        recovered += [m["seq"] for m in (await back.expect("history"))["messages"]]
+    assert recovered == list(range(seqs[-1] + 1, sent + 1))  # all the rest, once each

@@ -147,3 +147,22 @@ def test_outbound_frames_encode_every_field():
         "retry_after": 0.5,
     }
     assert json.loads(protocol.encode(protocol.PongEvent())) == {"type": "pong"}
+
+
+def test_pages_are_cut_to_fit_one_frame_keeping_the_end_asked_for():
+    from datetime import UTC, datetime
+
+    def message(seq: int) -> protocol.MessageOut:
+        return protocol.MessageOut(
+            room="r", seq=seq, id=seq, author=protocol.Author(name="a", guest=False),
+            body="é" * protocol.MAX_BODY_CHARS, client_id=uuid.uuid4(), created=datetime.now(UTC),
+        )  # fmt: skip
+
+    page = [message(seq) for seq in range(1, 51)]
+    newest = protocol.fit_page(page, oldest=False)
+    oldest = protocol.fit_page(page, oldest=True)
+    assert 1 < len(newest) < 50 and newest[-1].seq == 50
+    assert oldest[0].seq == 1 and len(oldest) == len(newest)
+    frame = protocol.HistoryEvent(room="r", messages=newest, complete=False)
+    assert len(protocol.encode(frame).encode()) <= protocol.MAX_FRAME_BYTES
+    assert protocol.fit_page(page[:3], oldest=True) == page[:3]  # small pages are whole
