@@ -111,3 +111,34 @@ async def test_a_real_server_closes_with_the_documented_codes(start_server):
         with pytest.raises(ConnectionClosed):
             await ws.recv()
     assert ws.close_code == 4400
+
+
+async def test_no_token_cookie_or_body_reaches_the_logs(start_server, lobby, make_user):
+    import httpx
+    from channels.db import database_sync_to_async
+
+    from chat.services.tokens import token_create
+
+    token = (await database_sync_to_async(token_create)(user=lobby.creator)).token
+    server = start_server()  # the default LOG_LEVEL, INFO
+    headers = {"Authorization": f"Bearer {token}"}
+    secret_body = f"confidential-{uuid.uuid4()}"
+    client = await WsClient.open(server.ws_url, additional_headers=headers)
+    await client.send({"type": "join", "room": "lobby"})
+    await client.expect("joined")
+    await say(client, secret_body)
+    await next_of(client, "ack")
+    await client.send({"type": "send", "room": "nope!", "body": secret_body, "client_id": "x"})
+    await next_of(client, "error")
+    async with httpx.AsyncClient(base_url=server.http_url, headers=headers) as http:
+        body = {"body": secret_body + "-http", "client_id": str(uuid.uuid4())}
+        assert (await http.post("/api/v1/rooms/lobby/messages", json=body)).status_code == 201
+        await http.post("/api/v1/rooms/lobby/messages", json={"body": secret_body})  # invalid
+        cookie = {"sessionid": "s3ss10n-" + uuid.uuid4().hex, "csrftoken": uuid.uuid4().hex}
+        await http.get("/", cookies=cookie)
+    await client.close()
+    server.stop()
+    log = server.log_path.read_text()
+    assert "POST /api/v1/rooms/lobby/messages" in log  # the log is there, and has requests
+    for secret in (token, secret_body, cookie["sessionid"], cookie["csrftoken"]):
+        assert secret not in log

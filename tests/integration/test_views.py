@@ -141,3 +141,27 @@ def test_the_tokens_page_creates_shows_once_lists_and_revokes(client, make_user)
     client.force_login(alice)
     client.post(f"/settings/tokens/{token.pk}/revoke")
     assert not ApiToken.objects.exists()
+
+
+def test_the_admin_shows_user_text_as_text(client, make_user):
+    import uuid
+
+    from chat.models import Message
+
+    admin = make_user("root", is_staff=True, is_superuser=True)
+    room = room_create(slug="lobby", creator=admin, title="<script>alert('title')</script>")
+    message = Message.objects.create(
+        room=room, seq=1, author_name="<b>guest</b>", body="<img src=x onerror=alert(1)>",
+        client_id=uuid.uuid4(),
+    )  # fmt: skip
+    client.force_login(admin)
+    pages = [
+        client.get("/admin/chat/room/").content.decode(),
+        client.get(f"/admin/chat/room/{room.pk}/change/").content.decode(),
+        client.get("/admin/chat/message/").content.decode(),
+        client.get(f"/admin/chat/message/{message.pk}/change/").content.decode(),
+    ]
+    everything = "".join(pages)
+    assert "<script>alert('title')</script>" not in everything
+    assert "<img src=x onerror" not in everything and "<b>guest</b>" not in everything
+    assert "&lt;script&gt;" in everything and "&lt;img src=x onerror" in everything
