@@ -213,6 +213,8 @@ async def test_soak_with_churn_has_no_gaps_and_no_duplicates(pair):
                     victim.ws.transport.abort()
             await asyncio.sleep(0.25)  # pacing: about 25 messages a second in all
         await asyncio.gather(*visitors)
+        for member in members:  # count the sends once all are acked
+            await member.wait_for(lambda m=member: not m.outbox, timeout=60)
         sent = sum(len(c.acked) for c in members) + churned
         await assert_every_member_holds_every_message_once(members, sent, visitor_acks)
 
