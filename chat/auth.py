@@ -59,7 +59,9 @@ def actor_from_scope(scope: dict[str, Any]) -> Actor:
         return Actor(name=user.get_username(), user=user)
     if not settings.CHAT_ALLOW_GUESTS:
         raise protocol.ChatError(
-            protocol.ErrorCode.UNAUTHORIZED, "sign in or send a bearer token: guests are off"
+            protocol.ErrorCode.UNAUTHORIZED,
+            "sign in or send a bearer token: guests are off",
+            close=protocol.CloseCode.UNAUTHORIZED,
         )
     names = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("name")
     if names:

@@ -5,8 +5,8 @@
 It prints the room's recent history, then live messages, each once and in seq
 order, across reconnects (chat/client.py does the recovery). Each line read
 from stdin is sent as a message, resent until acknowledged. At the end of
-stdin it waits until it has joined and its messages are acknowledged, then
-exits: `echo hi | chat-client ...` works in scripts.
+stdin it waits until it has joined and its messages are acknowledged and
+shown, then exits: `echo hi | chat-client ...` works in scripts.
 """
 
 import argparse
@@ -95,9 +95,16 @@ async def run(args: argparse.Namespace) -> int:
     while (line := await _next_line(lines, connection)) is not None:
         if line.strip():
             await client.send(args.room, line)
-    settled = asyncio.create_task(
-        client.wait_for(lambda: client.joined.is_set() and not client.outbox, DRAIN_SECONDS)
-    )
+
+    def settled_now() -> bool:  # joined, every line acked, and each shown back in the room
+        held = client.messages[args.room]
+        return (
+            client.joined.is_set()
+            and not client.outbox
+            and set(client.acked.values()) <= held.keys()
+        )
+
+    settled = asyncio.create_task(client.wait_for(settled_now, DRAIN_SECONDS))
     await asyncio.wait({settled, connection}, return_when=asyncio.FIRST_COMPLETED)
     ok = settled.done() and settled.exception() is None
     settled.cancel()

@@ -9,7 +9,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chat import delivery, lifecycle, metrics, protocol
-from chat.auth import actor_from_scope
+from chat.auth import Actor, actor_from_scope
 from chat.models import Message
 from chat.roomstate import SeqTracker
 from chat.selectors import history_page
@@ -49,33 +49,32 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.address = (self.scope.get("client") or [None])[0]
         self.admitted = False  # counted against the user's open sockets
         await self.accept()
-        if lifecycle.draining():
-            await self.close(code=protocol.CloseCode.SERVICE_RESTART)
-            return
         try:
-            self.actor = actor_from_scope(self.scope)
+            self.actor = await self.admit()
         except protocol.ChatError as error:
             await self.send_frame(protocol.error_event(error))
-            unauthorized = error.code == protocol.ErrorCode.UNAUTHORIZED
-            code = (
-                protocol.CloseCode.UNAUTHORIZED if unauthorized else protocol.CloseCode.BAD_REQUEST
-            )
-            await self.close(code=code)
+            await self.close(code=error.close)
             return
-        if self.actor.user_id is not None:
-            try:
-                await socket_admit(user_id=self.actor.user_id, channel=self.channel_name)
-            except protocol.ChatError as error:
-                await self.send_frame(protocol.error_event(error))
-                await self.close(code=protocol.CloseCode.TOO_MANY_CONNECTIONS)
-                return
-            self.admitted = True
-            await user_subscribe(user_id=self.actor.user_id, channel=self.channel_name)
         delivery.socket_register(self)
         metrics.SOCKETS.inc()
         await self.send_frame(protocol.HelloEvent(user=self.actor.author))
         if slug := self.scope["url_route"]["kwargs"].get("room"):
             await self.handle_text(json.dumps({"type": "join", "room": slug}))
+
+    async def admit(self) -> Actor:
+        """Who is on this socket, if it may go on; else a ChatError with its close code."""
+        if lifecycle.draining():
+            raise protocol.ChatError(
+                protocol.ErrorCode.UNAVAILABLE,
+                "this server is restarting: reconnect",
+                close=protocol.CloseCode.SERVICE_RESTART,
+            )
+        actor = actor_from_scope(self.scope)
+        if actor.user_id is not None:
+            await socket_admit(user_id=actor.user_id, channel=self.channel_name)
+            self.admitted = True
+            await user_subscribe(user_id=actor.user_id, channel=self.channel_name)
+        return actor
 
     async def disconnect(self, code: int) -> None:
         if delivery.socket_unregister(self):

@@ -1,4 +1,5 @@
-"""The server process's life: health, readiness, and a graceful stop.
+"""The server process's life: health, readiness, a graceful stop, and two
+mends to how daphne sends (close codes 1012 and 1013, and slow readers).
 
 On SIGTERM (a rolling restart, `docker compose stop`), a daphne process
 drains before it exits: it stops being ready (/readyz answers 503, so the

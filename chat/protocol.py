@@ -70,7 +70,8 @@ class CloseCode(IntEnum):
 
 
 class ChatError(Exception):
-    """A client fault. The consumer turns it into an `error` frame and carries on."""
+    """A client fault. The consumer turns it into an `error` frame and carries
+    on, or, for a connection that may not go on, closes it with `close`."""
 
     def __init__(
         self,
@@ -79,12 +80,14 @@ class ChatError(Exception):
         *,
         ref: str | None = None,
         retry_after: float | None = None,
+        close: "CloseCode | None" = None,
     ) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
         self.ref = ref
         self.retry_after = retry_after
+        self.close = close
 
 
 def _clean_text(value: str) -> str:
@@ -278,6 +281,7 @@ def parse_guest_name(name: str) -> str:
             ErrorCode.BAD_REQUEST,
             "guest name not allowed: use 1-32 of A-Z, a-z, 0-9, '_', '.' and '-',"
             " starting with a letter or digit",
+            close=CloseCode.BAD_REQUEST,
         )
     return name
 

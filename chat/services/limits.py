@@ -129,7 +129,9 @@ async def socket_admit(*, user_id: int, channel: str) -> None:
             await client.expire(key, settings.CHAT_PRESENCE_TTL)
     if count >= cap:
         raise protocol.ChatError(
-            protocol.ErrorCode.FORBIDDEN, f"at most {cap} open connections per user"
+            protocol.ErrorCode.FORBIDDEN,
+            f"at most {cap} open connections per user",
+            close=protocol.CloseCode.TOO_MANY_CONNECTIONS,
         )
 
 

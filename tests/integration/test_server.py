@@ -135,7 +135,7 @@ async def test_no_token_cookie_or_body_reaches_the_logs(start_server, lobby, mak
         assert (await http.post("/api/v1/rooms/lobby/messages", json=body)).status_code == 201
         await http.post("/api/v1/rooms/lobby/messages", json={"body": secret_body})  # invalid
         cookie = {"sessionid": "s3ss10n-" + uuid.uuid4().hex, "csrftoken": uuid.uuid4().hex}
-        await http.get("/", cookies=cookie)
+        await http.get("/", headers={"Cookie": "; ".join(f"{k}={v}" for k, v in cookie.items())})
     await client.close()
     server.stop()
     log = server.log_path.read_text()
