@@ -13,8 +13,15 @@ from ninja.responses import codes_4xx
 from ninja.security import HttpBearer, SessionAuth
 
 from chat import protocol, spec
-from chat.auth import Actor, token_authenticate
-from chat.selectors import history_page, room_get_visible, room_members, rooms_visible, tokens_list
+from chat.auth import Actor, token_hash
+from chat.selectors import (
+    history_page,
+    room_get_visible,
+    room_members,
+    rooms_visible,
+    token_get,
+    tokens_list,
+)
 from chat.services.messages import message_send
 from chat.services.rooms import (
     amembership_invite,
@@ -28,7 +35,7 @@ from chat.services.tokens import atoken_create, token_revoke
 
 class BearerToken(HttpBearer):
     async def authenticate(self, request: HttpRequest, token: str):
-        api_token = await token_authenticate(f"Bearer {token}")
+        api_token = await token_get(key_hash=token_hash(token))
         return None if api_token is None else api_token.user
 
 
@@ -50,6 +57,7 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 Errors = {codes_4xx: protocol.ApiError}
+_CODE_OF_STATUS = {status: code for code, status in protocol.HTTP_STATUS.items()}
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -78,9 +86,7 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     # Raised by django-ninja itself: a failed CSRF check, or a body that is not JSON.
-    code = {status: code for code, status in protocol.HTTP_STATUS.items()}.get(
-        exc.status_code, protocol.ErrorCode.BAD_REQUEST
-    )
+    code = _CODE_OF_STATUS.get(exc.status_code, protocol.ErrorCode.BAD_REQUEST)
     return _error(protocol.ChatError(code, str(exc)))
 
 

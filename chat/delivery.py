@@ -118,9 +118,9 @@ async def _close_unauthorized(sockets: list["ChatConsumer"]) -> None:
     sessions = {s.session_key for s in sockets if s.session_key is not None}
     active, alive, live = await credentials_valid(users=users, tokens=tokens, sessions=sessions)
     for socket in sockets:
-        token, session = socket.scope.get("token_id"), socket.session_key
         if socket.actor.user_id is None:
             continue
+        token, session = socket.scope.get("token_id"), socket.session_key
         if socket.actor.user_id not in active:
             reason = "this account was deactivated"
         elif token is not None and token not in alive:
@@ -129,5 +129,4 @@ async def _close_unauthorized(sockets: list["ChatConsumer"]) -> None:
             reason = "signed out: this session has ended"
         else:
             continue
-        socket_unregister(socket)
-        await socket.end_session(reason)
+        await socket.end_session(reason)  # its disconnect unregisters it
