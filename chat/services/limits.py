@@ -138,7 +138,10 @@ async def socket_admit(*, user_id: int, channel: str) -> None:
 async def socket_release(*, user_id: int, channel: str) -> None:
     client = redis_client()
     if client is None:
-        _sockets_here.get(user_id, set()).discard(channel)
+        open_now = _sockets_here.get(user_id, set())
+        open_now.discard(channel)
+        if not open_now:
+            _sockets_here.pop(user_id, None)
         return
     try:
         await client.zrem(_sockets_key(user_id), channel)

@@ -22,6 +22,8 @@ from chat.services.broadcast import LAYER_ERRORS, redis_client, room_broadcast
 logger = logging.getLogger(__name__)
 SEP = "\x1f"
 
+# Without Redis: per room, entry -> expiry. A room's dict goes when it empties,
+# so a flood of joins to new rooms leaves nothing behind.
 _memory: dict[str, dict[str, float]] = defaultdict(dict)
 
 
@@ -57,7 +59,10 @@ async def _store_add(slug: str, entries: list[str]) -> None:
 
 async def _store_remove(slug: str, entry: str) -> None:
     if (client := redis_client()) is None:
-        _memory[slug].pop(entry, None)
+        room = _memory.get(slug, {})
+        room.pop(entry, None)
+        if not room:
+            _memory.pop(slug, None)
     else:
         await client.zrem(_key(slug), entry)
 
@@ -65,7 +70,7 @@ async def _store_remove(slug: str, entry: str) -> None:
 async def _store_online(slug: str) -> list[str]:
     now = time.time()
     if (client := redis_client()) is None:
-        return [entry for entry, expires in _memory[slug].items() if expires > now]
+        return [entry for entry, expires in _memory.get(slug, {}).items() if expires > now]
     return [entry.decode() for entry in await client.zrangebyscore(_key(slug), now, "+inf")]
 
 
@@ -73,9 +78,12 @@ async def _store_pop_expired(slug: str) -> list[str]:
     """Remove and return the entries whose expiry has passed (once, across processes)."""
     now = time.time()
     if (client := redis_client()) is None:
-        expired = [entry for entry, expires in _memory[slug].items() if expires <= now]
+        room = _memory.get(slug, {})
+        expired = [entry for entry, expires in room.items() if expires <= now]
         for entry in expired:
-            del _memory[slug][entry]
+            del room[entry]
+        if not room:
+            _memory.pop(slug, None)
         return expired
     entries = await client.zrangebyscore(_key(slug), "-inf", now)
     # ZREM answers per entry: only the process that removed it reports it.
