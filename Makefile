@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DAPHNE_LIMITS := --websocket-max-message-size 65536 --websocket-max-frame-size 65536 \
 	--ping-interval 20 --ping-timeout 30
 
-.PHONY: run test lint spec clean
+.PHONY: run test lint spec bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed")'
@@ -38,6 +38,10 @@ lint: $(STAMP)
 # Rewrite docs/asyncapi.yaml from chat/protocol.py (a test fails when it is stale).
 spec: $(STAMP)
 	$(BIN)/python -m chat.spec > docs/asyncapi.yaml
+
+# The benchmark of docs/performance.md; BENCH_ARGS adds options (see --help).
+bench: $(STAMP)
+	$(BIN)/python manage.py chatbench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,364 @@
+"""`manage.py chatbench`: start servers, drive them with chat/bench.py in a
+process of its own, print a table and write JSON. docs/performance.md."""
+
+import json
+import os
+import platform
+import resource
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+ALL = ("fanout", "publish", "idle", "joinstorm", "sweep")
+HELD_P99_MS = 100  # the sweep's bar: a step is held with p99 under this, nothing lost or doubled
+
+# Columns of the table: (heading, key in a result, width).
+COLUMNS = [
+    ("workload", "workload", 16),
+    ("offered/s", "offered_per_s", 9),
+    ("acked/s", "acked_per_s", 8),
+    ("deliv/s", "deliveries_per_s", 8),
+    ("p50 ms", "p50_ms", 8),
+    ("p99 ms", "p99_ms", 8),
+    ("max ms", "max_ms", 8),
+    ("lost", "lost", 5),
+    ("dup", "doubled", 4),
+    ("conns", "connections", 6),
+    ("conn/s", "connects_per_s", 7),
+    ("cpu", "server_cpu", 5),
+    ("RSS MiB", "rss_mib", 8),
+    ("KiB/sock", "kib_per_socket", 8),
+]
+
+
+def _no_file_limit() -> None:
+    # Each socket is a descriptor: lift the soft limit to the hard one.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Servers:
+    """N server processes (daphne or uvicorn) on free ports, each pinned to a core."""
+
+    def __init__(self, *, count: int, kind: str, env: dict[str, str], cores: list[set[int]]):
+        self.count, self.kind, self.env, self.cores = count, kind, env, cores
+        self.procs: list[subprocess.Popen] = []
+        self.ports: list[int] = []
+        self.log = open(Path(env["BENCH_LOG_DIR"]) / "servers.log", "ab")
+
+    def command(self, port: int) -> list[str]:
+        if self.kind == "uvicorn":
+            return [
+                sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
+                "--ws", "websockets", "--ws-max-size", "65536", "--no-access-log",
+                "--log-level", "warning", "chatsite.asgi:application",
+            ]  # fmt: skip
+        return [
+            sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+            "--websocket-max-message-size", "65536", "--websocket-max-frame-size", "65536",
+            "-v", "0", "chatsite.asgi:application",
+        ]  # fmt: skip
+
+    def start(self) -> "Servers":
+        for i in range(self.count):
+            port = _free_port()
+            proc = subprocess.Popen(
+                self.command(port), env=self.env, stdout=self.log, stderr=self.log,
+                preexec_fn=_no_file_limit, cwd=settings.BASE_DIR,
+            )  # fmt: skip
+            if self.cores:
+                os.sched_setaffinity(proc.pid, self.cores[i])
+            self.procs.append(proc)
+            self.ports.append(port)
+        for proc, port in zip(self.procs, self.ports, strict=True):
+            _wait_healthy(proc, port)
+        return self
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"ws://127.0.0.1:{port}/ws/chat/" for port in self.ports]
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs, self.ports = [], []
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(proc: subprocess.Popen, port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise CommandError(f"a server exited with {proc.returncode}: see servers.log")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)  # the port is not open yet
+    raise CommandError("a server did not answer /healthz within 30 s")
+
+
+def _database_create(url: str) -> None:
+    """Create a PostgreSQL database named by the URL if it does not exist."""
+    import psycopg
+
+    parts = urlparse(url)
+    name = parts.path.lstrip("/")
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _machine() -> dict:
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": model or platform.processor(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+class Command(BaseCommand):
+    help = (
+        "Benchmark the chat server: fan-out, publish, idle sockets, a join storm and a"
+        " step sweep; prints a table and writes JSON (docs/performance.md)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        add = parser.add_argument
+        add("--workloads", default=",".join(ALL), help=f"comma-separated, of: {', '.join(ALL)}")
+        add("--url", action="append", default=[], help="target running servers (repeatable)")
+        add("--server", choices=["daphne", "uvicorn"], default="daphne")
+        add("--servers", type=int, default=1, help="server processes to start")
+        add("--layer", choices=["redis", "memory"], default="redis")
+        add("--redis-url", default="redis://127.0.0.1:6379/0")
+        add("--database-url", default="", help="default: a new SQLite file")
+        add("--no-pin", action="store_true", help="do not pin processes to cores")
+        add("--duration", type=float, default=10.0, help="seconds of load per workload")
+        add("--rooms", type=int, default=10, help="fan-out rooms")
+        add("--members", type=int, default=20, help="fan-out members per room")
+        add("--rate", type=int, default=10_000, help="fan-out deliveries/s offered")
+        add("--publish-rooms", type=int, default=100)
+        add("--publish-members", type=int, default=2)
+        add("--window", type=int, default=2, help="unacked sends per publishing member")
+        add("--idle", type=int, default=10_000, help="idle sockets")
+        add("--storm", type=int, default=1_000, help="join-storm clients")
+        add("--history", type=int, default=50, help="messages in the join-storm room")
+        add("--sweep", default="2000:30000:2000", help="FROM:TO:STEP deliveries/s")
+        add("--tiny", action="store_true", help="a seconds-long run at toy sizes (CI)")
+        add("--json", default="var/chatbench.json", help="where to write the results")
+        add(
+            "--profile", metavar="DIR",
+            help="record each server with py-spy (installed apart) into DIR/<workload>-<n>.txt",
+        )  # fmt: skip
+
+    def handle(self, *args, **opts) -> None:
+        if opts["tiny"]:
+            opts.update(
+                duration=1.0, rooms=2, members=3, rate=60, publish_rooms=2, publish_members=2,
+                idle=20, storm=10, history=5, sweep="30:60:30",
+            )  # fmt: skip
+        workloads = [w for w in opts["workloads"].split(",") if w]
+        if unknown := set(workloads) - set(ALL):
+            raise CommandError(f"unknown workloads: {', '.join(sorted(unknown))}")
+        if opts["layer"] == "memory" and opts["servers"] > 1:
+            raise CommandError("the in-memory layer cannot join several processes: --layer redis")
+        self.opts = opts
+        self.run_id = secrets.token_hex(3)
+        with TemporaryDirectory(prefix="chatbench-") as tmp:
+            self.tmp = Path(tmp)
+            setup = self.setup()
+            results = []
+            for workload in workloads:
+                results += self.workload(workload)
+        report = {"setup": setup, "machine": _machine(), "results": results}
+        path = Path(opts["json"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        self.stdout.write(self.table(setup, results))
+        self.stdout.write(f"\nJSON: {path}")
+
+    def setup(self) -> dict:
+        """Migrate the database and build the servers' environment."""
+        opts = self.opts
+        database = opts["database_url"] or f"sqlite:///{self.tmp / 'bench.sqlite3'}"
+        if database.startswith("postgres"):
+            _database_create(database)
+        cores = os.cpu_count() or 1
+        # Each server a core, the generator another: else nobody is pinned.
+        pin = not opts["no_pin"] and not opts["url"] and opts["servers"] < cores
+        self.server_cores = [{i} for i in range(opts["servers"])] if pin else []
+        self.generator_cores = {cores - 1} if pin else None
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+            "DATABASE_URL": database,
+            "REDIS_URL": opts["redis_url"] if opts["layer"] == "redis" else "",
+            "CHANNEL_LAYER_PREFIX": f"bench{self.run_id}",
+            "SECRET_KEY": secrets.token_urlsafe(40),
+            "DEBUG": "0",
+            "CHAT_ALLOW_GUESTS": "1",
+            # The generator is one address and its clients are guests: no send limits.
+            "CHAT_SEND_BURST": "1000000",
+            "CHAT_SEND_PER_MINUTE": "100000000",
+            "CHAT_IP_SEND_BURST": "1000000",
+            "CHAT_IP_SEND_PER_MINUTE": "100000000",
+            "BENCH_LOG_DIR": str(self.tmp),
+        }
+        if not opts["url"]:
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+                env=self.env, cwd=settings.BASE_DIR, check=True,
+            )  # fmt: skip
+        return {
+            "server": "url" if opts["url"] else opts["server"],
+            "servers": len(opts["url"]) or opts["servers"],
+            "layer": opts["layer"],
+            "database": urlparse(database).scheme,
+            "pinned": bool(self.server_cores),
+        }
+
+    def rooms(self, prefix: str) -> list[str]:
+        """The rooms a workload's guests may create (guests join only default rooms)."""
+        o = self.opts
+        count = max(o["rooms"], o["publish_rooms"], -(-o["idle"] // 10))
+        return [f"{prefix}{i}" for i in range(count)] + [f"{prefix}room"]
+
+    def workload(self, name: str) -> list[dict]:
+        o = self.opts
+        if name == "sweep":
+            start, stop, step = (int(x) for x in o["sweep"].split(":"))
+            rows, held = [], 0
+            for rate in range(start, stop + 1, step):
+                row = self.measure("fanout", f"sweep@{rate}", rate=rate)
+                rows.append(row)
+                if not _held(row):
+                    break
+                held = rate
+            rows.append({"workload": "sweep held", "offered_per_s": held})
+            return rows
+        return [self.measure(name, name)]
+
+    def measure(self, workload: str, label: str, **extra) -> dict:
+        """Run one workload on fresh servers; returns its row."""
+        o = self.opts
+        prefix = f"b{self.run_id}-{label.replace('@', '-')}-"
+        spec = {
+            "workload": workload,
+            "prefix": prefix,
+            "duration": o["duration"],
+            "rooms": o["publish_rooms"] if workload == "publish" else o["rooms"],
+            "members": o["publish_members"] if workload == "publish" else o["members"],
+            "rate": o["rate"],
+            "window": o["window"],
+            "sockets": o["idle"],
+            "clients": o["storm"],
+            "history": o["history"],
+            **extra,
+        }
+        servers = None
+        if o["url"]:
+            spec.update(urls=o["url"], pids=[])
+        else:
+            env = {**self.env, "CHAT_DEFAULT_ROOMS": ",".join(self.rooms(prefix))}
+            servers = Servers(
+                count=o["servers"], kind=o["server"], env=env, cores=self.server_cores
+            ).start()
+            spec.update(urls=servers.urls, pids=[p.pid for p in servers.procs])
+        self.stderr.write(f"chatbench: {label} ...")
+        profilers = self.profile(label, servers)
+        try:
+            generator = subprocess.run(
+                [sys.executable, "-m", "chat.bench", json.dumps(spec)],
+                capture_output=True, text=True, cwd=settings.BASE_DIR, env=self.env,
+                preexec_fn=self.pin_generator,
+            )  # fmt: skip
+        finally:
+            for profiler in profilers:
+                profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                profiler.wait(timeout=60)
+            if servers:
+                servers.stop()
+        if generator.returncode != 0:
+            raise CommandError(f"{label}: the load generator failed:\n{generator.stderr[-3000:]}")
+        row = {"workload": label, **json.loads(generator.stdout)}
+        if row.get("rss_kib") is not None:
+            row["rss_mib"] = round(row["rss_kib"] / 1024, 1)
+        return row
+
+    def profile(self, label: str, servers: Servers | None) -> list[subprocess.Popen]:
+        """Start py-spy on each server: collapsed stacks, one line per stack and its samples."""
+        if not self.opts["profile"] or servers is None:
+            return []
+        folder = Path(self.opts["profile"])
+        folder.mkdir(parents=True, exist_ok=True)
+        profilers = []
+        for i, proc in enumerate(servers.procs):
+            command = [
+                "py-spy", "record", "--format", "raw", "--rate", "250", "--nonblocking",
+                "--pid", str(proc.pid), "-o", str(folder / f"{label}-{i}.txt"),
+            ]  # fmt: skip
+            profilers.append(
+                subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
+        return profilers
+
+    def pin_generator(self) -> None:
+        _no_file_limit()
+        if self.generator_cores:
+            os.sched_setaffinity(0, self.generator_cores)
+
+    def table(self, setup: dict, rows: list[dict]) -> str:
+        title = (
+            f"{setup['servers']} x {setup['server']}, {setup['layer']} layer,"
+            f" {setup['database']}, {'pinned' if setup['pinned'] else 'not pinned'}"
+        )
+        lines = [title, " ".join(h.rjust(w) for h, _, w in COLUMNS)]
+        for row in rows:
+            cells = []
+            for _, key, width in COLUMNS:
+                value = row.get(key)
+                cells.append(("" if value is None else str(value)).rjust(width))
+            lines.append(" ".join(cells))
+        return "\n".join(lines)
+
+
+def _held(row: dict) -> bool:
+    return (
+        row.get("p99_ms") is not None
+        and row["p99_ms"] < HELD_P99_MS
+        and row["lost"] == 0
+        and row["doubled"] == 0
+        and row["unacked"] == 0
+        and row["errors"] == 0
+    )
