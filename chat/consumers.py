@@ -13,7 +13,13 @@ from chat.auth import Actor, actor_from_scope
 from chat.models import Message
 from chat.roomstate import SeqTracker
 from chat.selectors import history_page
-from chat.services.broadcast import LAYER_ERRORS, user_subscribe, user_unsubscribe
+from chat.services.broadcast import (
+    LAYER_ERRORS,
+    receiver_add,
+    receiver_remove,
+    user_subscribe,
+    user_unsubscribe,
+)
 from chat.services.limits import socket_admit, socket_release
 from chat.services.messages import message_send
 from chat.services.presence import typing_notify
@@ -39,6 +45,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Per joined room, the seqs this socket has been sent, in any frame: a
         # seq is never sent twice, and holes are filled by the sweep (chat/delivery.py).
         self.rooms: dict[str, SeqTracker] = {}
+        # Per room being joined, its events that arrived before the join's
+        # read of last_seq was sent: forwarded after `joined`, in order.
+        self.joining: dict[str, list[dict]] = {}
         self.loop = asyncio.get_running_loop()
         self.closed = asyncio.Event()  # set on disconnect: the drain waits on it
         # The session this socket was authenticated by, to close it on log-out.
@@ -56,6 +65,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=error.close)
             return
         delivery.socket_register(self)
+        receiver_add(self.channel_name, self.room_event)
         metrics.SOCKETS.inc()
         await self.send_frame(protocol.HelloEvent(user=self.actor.author))
         if slug := self.scope["url_route"]["kwargs"].get("room"):
@@ -79,6 +89,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if delivery.socket_unregister(self):
             metrics.SOCKETS.dec()
+            receiver_remove(self.channel_name)
         try:
             if getattr(self, "admitted", False):
                 await socket_release(user_id=self.actor.user_id, channel=self.channel_name)
@@ -138,15 +149,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise protocol.ChatError(
                 protocol.ErrorCode.BAD_REQUEST, f"a socket may join at most {cap} rooms"
             )
-        joined, presence = await room_join(
-            actor=self.actor, slug=frame.room, since=frame.since, channel=self.channel_name
-        )
-        self.rooms[frame.room] = SeqTracker(low=joined.last_seq)
-        metrics.JOINS.labels(metrics.room_label(frame.room)).inc()
-        if frame.since is not None:
-            metrics.RESUMES.inc()
-        await self.send_frame(joined)
-        await self.send_frame(presence)
+        held = self.joining[frame.room] = []
+        try:
+            joined, presence = await room_join(
+                actor=self.actor, slug=frame.room, since=frame.since, channel=self.channel_name
+            )
+            self.rooms[frame.room] = SeqTracker(low=joined.last_seq)
+            metrics.JOINS.labels(metrics.room_label(frame.room)).inc()
+            if frame.since is not None:
+                metrics.RESUMES.inc()
+            await self.send_frame(joined)
+            await self.send_frame(presence)
+            while held:
+                await self.forward(held.pop(0))
+        finally:
+            del self.joining[frame.room]
 
     async def on_leave(self, frame: protocol.LeaveFrame) -> None:
         self.require_joined(frame.room)
@@ -207,7 +224,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- Events from the channel layer and the sweep -----------------------
 
     async def room_event(self, event: dict) -> None:
-        """A broadcast from `room_broadcast`: forward it unless this socket should skip it."""
+        """A broadcast from `room_broadcast` (through the process's relay):
+        forward it unless this socket should skip it."""
+        if (held := self.joining.get(event["room"])) is not None:
+            held.append(event)
+            return
+        await self.forward(event)
+
+    async def forward(self, event: dict) -> None:
         tracker = self.rooms.get(event["room"])
         if tracker is None or event["exclude"] == self.channel_name:
             return

@@ -34,18 +34,29 @@ def message_frame(message: Message, *, room: str) -> protocol.MessageOut:
     )
 
 
+def room_refusal(*, room: Room | None, slug: str, member: bool) -> protocol.ChatError | None:
+    """Why an actor may not read and write a room (None: it may). `member`:
+    the actor is a signed-in member of it."""
+    if room is None:
+        return protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no room '{slug}'")
+    if room.private and not member:
+        return protocol.ChatError(
+            protocol.ErrorCode.FORBIDDEN, f"room '{slug}' is private to its members"
+        )
+    return None
+
+
 async def room_get_readable(*, slug: str, actor: "Actor") -> Room:
     """The room, if the actor may read and write it; else not_found or forbidden."""
     room = await Room.objects.filter(slug=slug).afirst()
-    if room is None:
-        raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no room '{slug}'")
-    if room.private and not (
-        actor.user is not None
+    member = (
+        room is not None
+        and room.private
+        and actor.user is not None
         and await Membership.objects.filter(room=room, user_id=actor.user_id).aexists()
-    ):
-        raise protocol.ChatError(
-            protocol.ErrorCode.FORBIDDEN, f"room '{slug}' is private to its members"
-        )
+    )
+    if refusal := room_refusal(room=room, slug=slug, member=member):
+        raise refusal
     return room
 
 

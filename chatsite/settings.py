@@ -105,12 +105,17 @@ TEMPLATES = [
 
 _default_database_url = f"sqlite:///{VAR_DIR / 'chat.sqlite3'}"
 DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or _default_database_url,
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
-    )
+    "default": dj_database_url.parse(os.environ.get("DATABASE_URL") or _default_database_url)
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Channels closes the connection after every database_sync_to_async call
+    # and Django's ASGI views run each request on a thread of its own: without
+    # a pool, every query would open a new PostgreSQL connection (a backend
+    # fork, milliseconds), and persistent connections would leak per thread.
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {"min_size": 2, "max_size": env_int("DATABASE_POOL_SIZE", 10), "timeout": 10}
+    }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite allows one writer: IMMEDIATE makes a transaction take the write lock
     # at BEGIN, so concurrent senders queue instead of failing with "database is locked".
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
@@ -133,7 +138,14 @@ if REDIS_URL:
     }
 else:
     # One process only: fine for `make run`, wrong for several daphne replicas.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # A process's room events all pass through one channel (the relay's,
+    # chat/services/broadcast.py): room for bursts, as the Redis layer has.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 10_000},
+        }
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

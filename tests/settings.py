@@ -51,7 +51,9 @@ else:
     DATABASES = {"default": dj_database_url.parse(TEST_DATABASE_URL)}
 
 # Consumer tests run on the in-memory layer; the Redis tests choose their own.
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+CHANNEL_LAYERS = {
+    "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 10_000}}
+}
 CHAT_ALLOW_GUESTS = False
 # Fast hashes for test users; PBKDF2 too, for users who sign in to a server process.
 PASSWORD_HASHERS = [

@@ -32,7 +32,13 @@ def redis_client() -> redis.asyncio.Redis | None:
         return None
     loop = asyncio.get_running_loop()
     if loop not in _redis:
-        _redis[loop] = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+        # Blocking: past max_connections a command waits for a free connection
+        # (redis-py's default pool raises "Too many connections" at 100, which
+        # a join storm reaches).
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            settings.REDIS_URL, max_connections=50, timeout=5, socket_timeout=2
+        )
+        _redis[loop] = redis.asyncio.Redis(connection_pool=pool)
     return _redis[loop]
 
 
@@ -46,11 +52,94 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+class RoomRelay:
+    """This process's subscription to rooms, and its live fan-out.
+
+    The channel layer carries a room's events to each process once, on one
+    channel of the process (the relay's), whatever number of its sockets are
+    in the room; the relay hands each event to those sockets in-process. Per
+    member this saves the layer's work a socket-per-group design pays (a
+    queue, a decode, a task wake-up and a dispatch for every member).
+    A socket is named by its channel name, and reached through `receiver_add`.
+    """
+
+    def __init__(self) -> None:
+        self.channel: str | None = None
+        self.rooms: dict[str, set[str]] = {}  # slug -> channels of this process's sockets
+        self.receivers: dict[str, weakref.WeakMethod] = {}
+        self.lock = asyncio.Lock()  # orders a room's group_add and group_discard
+        self.reader: asyncio.Task | None = None
+
+    async def subscribe(self, slug: str, channel: str) -> None:
+        async with self.lock:
+            layer = get_channel_layer()
+            if self.channel is None:
+                self.channel = await layer.new_channel()
+            if slug not in self.rooms:
+                await layer.group_add(room_group(slug), self.channel)
+                self.rooms[slug] = set()
+            self.rooms[slug].add(channel)
+            if self.reader is None or self.reader.done():
+                self.reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def unsubscribe(self, slug: str, channel: str) -> None:
+        async with self.lock:
+            members = self.rooms.get(slug)
+            if members is None:
+                return
+            members.discard(channel)
+            if not members:
+                del self.rooms[slug]
+                await get_channel_layer().group_discard(room_group(slug), self.channel)
+
+    async def _read(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            try:
+                event = await layer.receive(self.channel)
+            except LAYER_ERRORS as exc:
+                metrics.LAYER_FAILURES.labels("receive").inc()
+                logger.warning("room relay: channel layer unavailable (%s)", exc)
+                await asyncio.sleep(1)  # the sweep fills what this loses
+                continue
+            for channel in list(self.rooms.get(event.get("room"), ())):
+                method = self.receivers.get(channel)
+                receive = method() if method is not None else None
+                if receive is None:
+                    continue
+                try:
+                    await receive(event)
+                except Exception:
+                    logger.exception("delivering a room event to %s failed", channel)
+
+
+_relays: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RoomRelay]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _relay() -> RoomRelay:
+    loop = asyncio.get_running_loop()
+    if loop not in _relays:
+        _relays[loop] = RoomRelay()
+    return _relays[loop]
+
+
+def receiver_add(channel: str, receive) -> None:
+    """Route the room events of the socket on `channel` to the bound method
+    `receive(event)` (held weakly: a socket gone is skipped)."""
+    _relay().receivers[channel] = weakref.WeakMethod(receive)
+
+
+def receiver_remove(channel: str) -> None:
+    _relay().receivers.pop(channel, None)
+
+
 async def room_subscribe(*, slug: str, channel: str) -> None:
-    """Add a socket to the room's group, or raise `unavailable` (and leave no trace)."""
-    layer = get_channel_layer()
+    """Have the socket on `channel` receive the room's events, or raise
+    `unavailable` (and leave no trace)."""
     try:
-        await layer.group_add(room_group(slug), channel)
+        await _relay().subscribe(slug, channel)
     except LAYER_ERRORS as exc:
         metrics.LAYER_FAILURES.labels("group_add").inc()
         await room_unsubscribe(slug=slug, channel=channel)
@@ -61,10 +150,10 @@ async def room_subscribe(*, slug: str, channel: str) -> None:
 
 
 async def room_unsubscribe(*, slug: str, channel: str) -> None:
-    """Remove a socket from the room's group. Best effort: with the layer away,
-    the local membership is dropped and the subscription dies with Redis."""
+    """Stop the socket's room events. Best effort: with the layer away, the
+    local membership is dropped and the subscription dies with Redis."""
     try:
-        await get_channel_layer().group_discard(room_group(slug), channel)
+        await _relay().unsubscribe(slug, channel)
     except LAYER_ERRORS as exc:
         metrics.LAYER_FAILURES.labels("group_discard").inc()
         logger.warning("leaving %s: channel layer unavailable (%s)", slug, exc)

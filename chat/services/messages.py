@@ -1,5 +1,9 @@
 """Sending messages: gapless per-room seq, idempotent by client_id, broadcast after commit."""
 
+import asyncio
+import dataclasses
+import weakref
+from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
@@ -9,63 +13,136 @@ from django.utils import timezone
 
 from chat import metrics, protocol
 from chat.auth import Actor
-from chat.models import Message, Room
-from chat.selectors import message_frame, room_get_readable
+from chat.models import Membership, Message, Room
+from chat.selectors import message_frame, room_get_readable, room_refusal
 from chat.services.broadcast import room_broadcast
 from chat.services.limits import send_allow
 
 
-def message_store(
-    *,
-    room_id: int,
-    actor: Actor,
-    body: str,
-    client_id: UUID,
-    kind: str = Message.Kind.MESSAGE,
-    target: int | None = None,
-) -> tuple[Message, bool]:
-    """Append an entry to a room's stream in one transaction; returns (entry, created).
+@dataclass(frozen=True, slots=True)
+class StreamAppend:
+    """One entry to append to a room's stream: a message, or an edit or
+    delete of message `target`."""
 
-    The room row is locked, its last_seq bumped and the entry inserted
-    together, so seqs are gapless and in commit order (an auto-increment id is
-    not: ids can commit out of order). A client_id already stored in the room
-    returns that entry instead, so a resend is acknowledged with its first seq.
-    An edit or delete also changes message `target`, in the same transaction.
+    room_id: int
+    actor: Actor
+    body: str
+    client_id: UUID
+    kind: str = Message.Kind.MESSAGE
+    target: int | None = None
+
+
+Stored = tuple[Message, bool] | protocol.ChatError
+
+
+def messages_store(*, appends: list[StreamAppend]) -> list[Stored]:
+    """Append entries to rooms' streams in one transaction; per entry, returns
+    (entry, created) or the ChatError that refused it (the others stand).
+
+    Each room row is locked (in pk order, so two writers cannot deadlock), its
+    last_seq bumped once per new entry and the entries inserted together, so
+    seqs are gapless and in commit order (an auto-increment id is not: ids can
+    commit out of order). A client_id already stored in the room gets that
+    entry instead, so a resend is acknowledged with its first seq. An edit or
+    delete also changes message `target`, in the same transaction.
     """
     try:
         with transaction.atomic():
-            room = Room.objects.select_for_update().only("last_seq").get(pk=room_id)
-            existing = Message.objects.filter(room_id=room_id, client_id=client_id).first()
-            if existing is not None:
-                return _same_author(existing, actor), False
-            if kind != Message.Kind.MESSAGE:
-                _target_change(room_id=room_id, seq=target, actor=actor, kind=kind, body=body)
-            room.last_seq += 1
-            room.save(update_fields=["last_seq"])
-            entry = Message.objects.create(
-                room_id=room_id,
-                seq=room.last_seq,
-                kind=kind,
-                target=target,
-                author=actor.user,
-                author_name=actor.name,
-                body=body,
-                client_id=client_id,
-            )
-        metrics.MESSAGES_STORED.inc()
-        return entry, True
+            return _append(appends)
     except IntegrityError:
-        # The unique (room, client_id) constraint backs the lookup above; if a
-        # duplicate ever got past the lock, the first stored copy wins.
-        existing = Message.objects.filter(room_id=room_id, client_id=client_id).first()
-        if existing is None:
-            raise
-        return _same_author(existing, actor), False
+        if len(appends) == 1:
+            # The unique (room, client_id) constraint backs the lookup in
+            # _append; if a duplicate ever got past the lock, the first copy wins.
+            append = appends[0]
+            existing = Message.objects.filter(
+                room_id=append.room_id, client_id=append.client_id
+            ).first()
+            if existing is None:
+                raise
+            return [_same_author(existing, append.actor)]
+        return [messages_store(appends=[append])[0] for append in appends]
 
 
-def _target_change(*, room_id: int, seq: int, actor: Actor, kind: str, body: str) -> None:
+def _append(appends: list[StreamAppend]) -> list[Stored]:
+    room_ids = sorted({a.room_id for a in appends})
+    rooms = {
+        room.pk: room
+        for room in Room.objects.select_for_update()
+        .filter(pk__in=room_ids)
+        .order_by("pk")
+        .only("slug", "private", "last_seq")
+    }
+    # Access is checked here, under the room's lock: a member removed a moment
+    # ago cannot write, whatever a cache said about the room.
+    private = [pk for pk, room in rooms.items() if room.private]
+    users = {a.actor.user_id for a in appends if a.actor.user_id is not None}
+    members = set(
+        Membership.objects.filter(room_id__in=private, user_id__in=users).values_list(
+            "room_id", "user_id"
+        )
+        if private and users
+        else ()
+    )
+    stored = {
+        (m.room_id, m.client_id): m
+        for m in Message.objects.filter(
+            room_id__in=room_ids, client_id__in={a.client_id for a in appends}
+        )
+    }
+    results: list[Stored] = []
+    new: list[Message] = []
+    for append in appends:
+        key = (append.room_id, append.client_id)
+        try:
+            if key in stored:
+                results.append(_same_author(stored[key], append.actor))
+                continue
+            room = rooms.get(append.room_id)
+            member = (append.room_id, append.actor.user_id) in members
+            slug = room.slug if room is not None else f"#{append.room_id}"
+            if refusal := room_refusal(room=room, slug=slug, member=member):
+                raise refusal
+            if append.kind != Message.Kind.MESSAGE:
+                _target_change(append)
+        except protocol.ChatError as error:
+            results.append(error)
+            continue
+        room.last_seq += 1
+        stored[key] = entry = Message(
+            room_id=append.room_id,
+            seq=room.last_seq,
+            kind=append.kind,
+            target=append.target,
+            author=append.actor.user,
+            author_name=append.actor.name,
+            body=append.body,
+            client_id=append.client_id,
+        )
+        new.append(entry)
+        results.append((entry, True))
+    if new:
+        Message.objects.bulk_create(new)
+        for room_id in {entry.room_id for entry in new}:
+            Room.objects.filter(pk=room_id).update(last_seq=rooms[room_id].last_seq)
+        metrics.MESSAGES_STORED.inc(len(new))
+    return results
+
+
+def message_store(**append) -> tuple[Message, bool]:
+    """Append one entry (the fields of StreamAppend) in a transaction of its own;
+    returns (entry, created), or raises the ChatError that refused it."""
+    [result] = messages_store(appends=[StreamAppend(**append)])
+    if isinstance(result, protocol.ChatError):
+        raise result
+    return result
+
+
+def _target_change(append: StreamAppend) -> None:
     """Apply an edit or delete to the author's own message, or refuse it."""
-    message = Message.objects.filter(room_id=room_id, seq=seq, kind=Message.Kind.MESSAGE).first()
+    seq, actor = append.target, append.actor
+    message = Message.objects.filter(
+        room_id=append.room_id, seq=seq, kind=Message.Kind.MESSAGE
+    ).first()
     if message is None:
         raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no message {seq} in this room")
     if actor.user is None or message.author_id != actor.user_id:
@@ -75,20 +152,83 @@ def _target_change(*, room_id: int, seq: int, actor: Actor, kind: str, body: str
     if message.deleted:
         raise protocol.ChatError(protocol.ErrorCode.BAD_REQUEST, f"message {seq} was deleted")
     message.edited = timezone.now()
-    message.deleted = kind == Message.Kind.DELETE
-    message.body = body
+    message.deleted = append.kind == Message.Kind.DELETE
+    message.body = append.body
     message.save(update_fields=["edited", "deleted", "body"])
 
 
-def _same_author(message: Message, actor: Actor) -> Message:
+def _same_author(message: Message, actor: Actor) -> tuple[Message, bool]:
     if message.author_id != actor.user_id or message.author_name != actor.name:
         raise protocol.ChatError(
             protocol.ErrorCode.BAD_REQUEST, "client_id already used by another author"
         )
-    return message
+    return message, False
 
 
-_message_store_async = database_sync_to_async(message_store)
+_messages_store_async = database_sync_to_async(messages_store)
+
+
+class GroupCommit:
+    """This event loop's writer: appends that arrive while a transaction is
+    running wait, and go together in the next one (group commit).
+
+    Under load, N concurrent sends cost one transaction and one disk flush
+    instead of N; alone, a send goes at once. Each caller still gets its ack
+    only after its own entry has committed.
+    """
+
+    MAX_BATCH = 200
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[StreamAppend, asyncio.Future]] = []
+        self.writing = False
+
+    async def store(self, append: StreamAppend) -> tuple[Message, bool]:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((append, future))
+        if not self.writing:
+            self.writing = True
+            asyncio.get_running_loop().create_task(self._write())
+        return await future
+
+    async def _write(self) -> None:
+        try:
+            while self.waiting:
+                batch = self.waiting[: self.MAX_BATCH]
+                del self.waiting[: self.MAX_BATCH]
+                try:
+                    results = await _messages_store_async(appends=[a for a, _ in batch])
+                except Exception as exc:
+                    results = [exc] * len(batch)
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue  # its caller went away; a resend gets the stored entry
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self.writing = False
+
+
+_writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommit]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _writer() -> GroupCommit:
+    loop = asyncio.get_running_loop()
+    if loop not in _writers:
+        _writers[loop] = GroupCommit()
+    return _writers[loop]
+
+
+# Per event loop, slug -> room id: ids never change, so a send skips the
+# lookup (access is checked in the transaction: _append). Bounded by the rooms
+# this process's clients write to.
+_room_ids: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, int]]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def message_send(
@@ -104,11 +244,23 @@ async def message_send(
     """Store and broadcast a stream entry (a message, or an edit or delete of
     message `target`) from a client at `address`, within the send rates; the
     ack carries its seq. Resends are not re-broadcast."""
-    room = await room_get_readable(slug=slug, actor=actor)
+    room_ids = _room_ids.setdefault(asyncio.get_running_loop(), {})
+    if slug not in room_ids:
+        room_ids[slug] = (await room_get_readable(slug=slug, actor=actor)).pk
     await send_allow(actor=actor, address=address)
-    entry, created = await _message_store_async(
-        room_id=room.pk, actor=actor, body=body, client_id=client_id, kind=kind, target=target
-    )
+    append = StreamAppend(
+        room_id=room_ids[slug], actor=actor, body=body, client_id=client_id, kind=kind,
+        target=target,
+    )  # fmt: skip
+    try:
+        entry, created = await _writer().store(append)
+    except protocol.ChatError as error:
+        if error.code != protocol.ErrorCode.NOT_FOUND:
+            raise
+        # The room may be gone, or made again under a new id: look it up afresh.
+        room = await room_get_readable(slug=slug, actor=actor)
+        room_ids[slug] = room.pk
+        entry, created = await _writer().store(dataclasses.replace(append, room_id=room.pk))
     if created:
         await room_broadcast(room=slug, frame=message_frame(entry, room=slug), seq=entry.seq)
     return protocol.AckEvent(client_id=client_id, room=slug, seq=entry.seq)

@@ -8,8 +8,10 @@ live in a Redis sorted set per room (score = expiry time); without it, in this
 process's memory.
 """
 
+import asyncio
 import logging
 import time
+import weakref
 from collections import defaultdict
 
 from django.conf import settings
@@ -26,19 +28,30 @@ SEP = "\x1f"
 # so a flood of joins to new rooms leaves nothing behind.
 _memory: dict[str, dict[str, float]] = defaultdict(dict)
 
+COALESCE_SECONDS = 0.2
+# Per event loop, per room: the changes of who is online not yet broadcast.
+_changes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, dict]]" = (
+    weakref.WeakKeyDictionary()
+)
+
 
 def _entry(*, channel: str, actor: Actor) -> str:
     return SEP.join((channel, "1" if actor.guest else "0", actor.name))
 
 
-def _author(entry: str) -> protocol.Author:
-    _, guest, name = entry.split(SEP, 2)
-    return protocol.Author(name=name, guest=guest == "1")
+def _who(entries: list[str]) -> set[tuple[str, bool]]:
+    """The distinct (name, guest) of a room's entries."""
+    who = set()
+    for entry in entries:
+        _, guest, name = entry.split(SEP, 2)
+        who.add((name, guest == "1"))
+    return who
 
 
-def _authors(entries: list[str]) -> list[protocol.Author]:
-    unique = {(a.name, a.guest): a for a in map(_author, entries)}
-    return [unique[key] for key in sorted(unique)]
+def _authors(who: set[tuple[str, bool]]) -> list[protocol.Author]:
+    # Built from entries this module wrote: no need to validate them again
+    # (a join to a room of N pays this N times).
+    return [protocol.Author.model_construct(name=n, guest=g) for n, g in sorted(who)]
 
 
 def _key(slug: str) -> str:
@@ -100,24 +113,42 @@ async def presence_enter(*, slug: str, actor: Actor, channel: str) -> protocol.P
     except LAYER_ERRORS as exc:
         logger.warning("presence in %s unavailable (%s)", slug, exc)
         return protocol.PresenceEvent(room=slug, online=[actor.author])
-    if actor.author not in _authors(others):
-        frame = protocol.PresenceEvent(room=slug, joined=[actor.author])
-        await room_broadcast(room=slug, frame=frame, exclude=channel)
-    return protocol.PresenceEvent(room=slug, online=_authors([*others, entry]))
+    who = _who(others)
+    if (actor.name, actor.guest) not in who:
+        _announce(slug, actor.author, online=True)
+    return protocol.PresenceEvent(room=slug, online=_authors(who | {(actor.name, actor.guest)}))
 
 
 async def presence_leave(*, slug: str, actor: Actor, channel: str) -> None:
     """Drop the socket's entry; tell the room if that was the actor's last socket."""
     try:
         await _store_remove(slug, _entry(channel=channel, actor=actor))
-        still_online = actor.author in _authors(await _store_online(slug))
+        still_online = (actor.name, actor.guest) in _who(await _store_online(slug))
     except LAYER_ERRORS as exc:
         logger.warning("presence in %s unavailable (%s)", slug, exc)
         return
     if not still_online:
-        await room_broadcast(
-            room=slug, frame=protocol.PresenceEvent(room=slug, left=[actor.author])
-        )
+        _announce(slug, actor.author, online=False)
+
+
+def _announce(slug: str, author: protocol.Author, *, online: bool) -> None:
+    """Queue a change of who is online in a room. This process broadcasts a
+    room's changes together, once per COALESCE_SECONDS: each join to a room of
+    N sockets would otherwise send N frames, and a join storm N squared."""
+    loop = asyncio.get_running_loop()
+    rooms = _changes.setdefault(loop, {})
+    if slug not in rooms:
+        rooms[slug] = {}
+        loop.call_later(COALESCE_SECONDS, lambda: loop.create_task(_changes_send(slug)))
+    rooms[slug][(author.name, author.guest)] = (author, online)  # the last change wins
+
+
+async def _changes_send(slug: str) -> None:
+    changes = _changes[asyncio.get_running_loop()].pop(slug).values()
+    joined = [author for author, online in changes if online]
+    left = [author for author, online in changes if not online]
+    frame = protocol.PresenceEvent(room=slug, joined=joined or None, left=left or None)
+    await room_broadcast(room=slug, frame=frame)
 
 
 async def presence_refresh(*, present: dict[str, list[tuple[str, Actor]]]) -> None:
@@ -128,8 +159,7 @@ async def presence_refresh(*, present: dict[str, list[tuple[str, Actor]]]) -> No
     for slug, sockets in present.items():
         await _store_add(slug, [_entry(channel=c, actor=a) for c, a in sockets])
         expired = await _store_pop_expired(slug)
-        online = _authors(await _store_online(slug))
-        gone = [author for author in _authors(expired) if author not in online]
+        gone = _authors(_who(expired) - _who(await _store_online(slug)))
         if gone:
             await room_broadcast(room=slug, frame=protocol.PresenceEvent(room=slug, left=gone))
 

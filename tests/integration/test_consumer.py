@@ -72,6 +72,28 @@ async def test_send_acks_the_sender_and_reaches_every_member(connect, alice, bob
     assert await stored_bodies() == ["hi bob"]
 
 
+async def test_a_process_is_one_member_of_a_room_group_whatever_its_sockets(connect, alice, bob):
+    from channels.layers import get_channel_layer
+
+    from chat.services.broadcast import room_group
+
+    group = get_channel_layer().groups
+    a, _ = await connect(user=alice)
+    b, _ = await connect(user=bob)
+    await a.join("lobby")
+    await b.join("lobby")
+    [relay] = group[room_group("lobby")]  # the process's relay, not a channel per socket
+    await a.say("lobby", "to both")
+    assert (await b.expect("message"))["body"] == "to both"
+
+    await b.send({"type": "leave", "room": "lobby"})
+    await b.expect("left")
+    assert list(group[room_group("lobby")]) == [relay]  # alice is still here
+    await a.send({"type": "leave", "room": "lobby"})
+    await a.expect("left")
+    assert not group.get(room_group("lobby"))
+
+
 async def test_resend_with_the_same_client_id_is_acked_with_the_first_seq(connect, alice, bob):
     a, _ = await connect(user=alice)
     b, _ = await connect(user=bob)

@@ -32,7 +32,8 @@ async def test_presence_lists_the_room_and_reports_comings_and_goings(connect, u
     b, _ = await connect(user=bob)
     await b.join("lobby")
     assert (await b.expect("presence"))["online"] == who("alice", "bob")
-    assert (await a.expect("presence"))["joined"] == who("bob")
+    # Changes go out together every 0.2 s: alice's own join may come with bob's.
+    assert who("bob")[0] in (await a.expect("presence"))["joined"]
 
     second, _ = await connect(user=bob)  # bob on a second device
     await second.join("lobby")

@@ -6,6 +6,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import IntegrityError, connection
 
@@ -13,7 +14,13 @@ from chat import protocol
 from chat.auth import Actor
 from chat.models import Membership, Message, Room
 from chat.services.broadcast import room_group
-from chat.services.messages import message_send, message_store
+from chat.services.messages import (
+    GroupCommit,
+    StreamAppend,
+    message_send,
+    message_store,
+    messages_store,
+)
 from chat.services.rooms import room_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -160,3 +167,74 @@ async def test_message_send_to_a_private_room_needs_membership(owner):
         )
     assert info.value.code == protocol.ErrorCode.FORBIDDEN
     assert not await Room.objects.filter(slug="secret", last_seq__gt=0).aexists()
+
+
+def test_a_batch_is_stored_together_with_refusals_per_entry(room, owner, make_user):
+    other = room_create(slug="other", creator=make_user())
+    secret = room_create(slug="secret", creator=owner, private=True)
+    guest, reused = Actor(name="g"), uuid.uuid4()
+    results = messages_store(
+        appends=[
+            StreamAppend(room_id=room.pk, actor=guest, body="a", client_id=reused),
+            StreamAppend(room_id=other.pk, actor=guest, body="b", client_id=uuid.uuid4()),
+            # A resend of the first, in the same batch: the first's entry, not a new one.
+            StreamAppend(room_id=room.pk, actor=guest, body="a", client_id=reused),
+            StreamAppend(room_id=secret.pk, actor=guest, body="no", client_id=uuid.uuid4()),
+            StreamAppend(room_id=room.pk, actor=Actor(name="h"), body="c", client_id=uuid.uuid4()),
+        ]
+    )
+    assert results[3].code == protocol.ErrorCode.FORBIDDEN
+    stored = [(m.room_id, m.seq, created) for m, created in results[:3] + results[4:]]
+    assert stored == [
+        (room.pk, 1, True),
+        (other.pk, 1, True),
+        (room.pk, 1, False),
+        (room.pk, 2, True),
+    ]
+    assert list(Room.objects.order_by("pk").values_list("last_seq", flat=True)) == [2, 1, 0]
+    assert Message.objects.count() == 3
+
+
+@pytest.mark.postgres
+async def test_sends_waiting_for_the_writer_commit_together(room):
+    # Twenty stores queued before the writer runs: one transaction (one xmin)
+    # holds them all, with seqs in the order they were queued.
+    writer = GroupCommit()
+    appends = [
+        StreamAppend(
+            room_id=room.pk, actor=Actor(name=f"g{i}"), body=str(i), client_id=uuid.uuid4()
+        )
+        for i in range(20)
+    ]
+    results = await asyncio.gather(*(writer.store(append) for append in appends))
+    assert [(m.seq, m.body, created) for m, created in results] == [
+        (i + 1, str(i), True) for i in range(20)
+    ]
+
+    def transactions() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(DISTINCT xmin::text) FROM chat_message")
+            return cursor.fetchone()[0]
+
+    assert await database_sync_to_async(transactions)() == 1
+
+
+async def test_presence_changes_in_a_room_go_out_together_last_change_winning():
+    from chat.services.presence import _announce
+
+    layer = get_channel_layer()
+    listener = await layer.new_channel()
+    await layer.group_add(room_group("lobby"), listener)
+    x, y = protocol.Author(name="x", guest=True), protocol.Author(name="y", guest=False)
+    _announce("lobby", x, online=True)
+    _announce("lobby", y, online=True)
+    _announce("lobby", x, online=False)  # x came and went within the window
+
+    event = await asyncio.wait_for(layer.receive(listener), 5)
+    assert (
+        '"joined":[{"name":"y","guest":false}],"left":[{"name":"x","guest":true}]'
+        in (event["text"])
+    )
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.5):
+            await layer.receive(listener)
