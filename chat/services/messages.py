@@ -181,14 +181,13 @@ class GroupCommit:
 
     def __init__(self) -> None:
         self.waiting: list[tuple[StreamAppend, asyncio.Future]] = []
-        self.writing = False
+        self.task: asyncio.Task | None = None  # the writing task, while there is one
 
     async def store(self, append: StreamAppend) -> tuple[Message, bool]:
         future = asyncio.get_running_loop().create_future()
         self.waiting.append((append, future))
-        if not self.writing:
-            self.writing = True
-            asyncio.get_running_loop().create_task(self._write())
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._write())
         return await future
 
     async def _write(self) -> None:
@@ -208,7 +207,7 @@ class GroupCommit:
                     else:
                         future.set_result(result)
         finally:
-            self.writing = False
+            self.task = None
 
 
 _writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommit]" = (

@@ -29,6 +29,7 @@ SEP = "\x1f"
 _memory: dict[str, dict[str, float]] = defaultdict(dict)
 
 COALESCE_SECONDS = 0.2
+_sending: set[asyncio.Task] = set()
 # Per event loop, per room: the changes of who is online not yet broadcast.
 _changes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, dict]]" = (
     weakref.WeakKeyDictionary()
@@ -139,16 +140,19 @@ def _announce(slug: str, author: protocol.Author, *, online: bool) -> None:
     rooms = _changes.setdefault(loop, {})
     if slug not in rooms:
         rooms[slug] = {}
-        loop.call_later(COALESCE_SECONDS, lambda: loop.create_task(_changes_send(slug)))
+        loop.call_later(COALESCE_SECONDS, _changes_send, slug)
     rooms[slug][(author.name, author.guest)] = (author, online)  # the last change wins
 
 
-async def _changes_send(slug: str) -> None:
-    changes = _changes[asyncio.get_running_loop()].pop(slug).values()
+def _changes_send(slug: str) -> None:
+    loop = asyncio.get_running_loop()
+    changes = _changes[loop].pop(slug).values()
     joined = [author for author, online in changes if online]
     left = [author for author, online in changes if not online]
     frame = protocol.PresenceEvent(room=slug, joined=joined or None, left=left or None)
-    await room_broadcast(room=slug, frame=frame)
+    task = loop.create_task(room_broadcast(room=slug, frame=frame))
+    _sending.add(task)  # held until done: the loop keeps only a weak reference
+    task.add_done_callback(_sending.discard)
 
 
 async def presence_refresh(*, present: dict[str, list[tuple[str, Actor]]]) -> None:
