@@ -7,6 +7,7 @@ import platform
 import resource
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -97,11 +98,10 @@ class Servers:
                 proc.kill()
                 proc.wait()
         self.procs, self.ports = [], []
+        self.log.close()
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
