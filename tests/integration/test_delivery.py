@@ -1,15 +1,19 @@
 """Delivery guards in the consumer: presence, the sweep, and an unavailable layer."""
 
+import asyncio
 import uuid
 
+import psycopg
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from chat import delivery
+from chat import delivery, protocol
 from chat.auth import Actor
 from chat.models import Room
+from chat.services import broadcast
 from chat.services.messages import message_store
+from tests.conftest import TIMEOUT, database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,6 +47,37 @@ async def test_presence_lists_the_room_and_reports_comings_and_goings(connect, u
 
     await b.communicator.disconnect()
     assert (await a.expect("presence"))["left"] == who("bob")
+
+
+@pytest.mark.postgres
+async def test_an_event_that_arrives_during_a_join_is_sent_after_joined(connect, users):
+    alice, bob = users
+    a, _ = await connect(user=alice)
+    await a.join("lobby")
+    b, _ = await connect(user=bob)
+    [joiner] = [s for s in delivery.sockets_open() if s.actor.name == "bob"]
+    relay = broadcast._relay()
+    # Bob's join reads the history after subscribing; this lock holds it there.
+    locker = await psycopg.AsyncConnection.connect(database_url())
+    await locker.execute("LOCK TABLE chat_message IN ACCESS EXCLUSIVE MODE")
+    try:
+        await b.send({"type": "join", "room": "lobby"})
+        await until(lambda: joiner.channel_name in relay.rooms.get("lobby", ()))
+        typing = protocol.TypingEvent(room="lobby", user=protocol.Author(name="cy", guest=True))
+        await broadcast.room_broadcast(room="lobby", frame=typing)
+        await until(lambda: len(joiner.joining.get("lobby", ())) == 1)  # held, not dropped
+    finally:
+        await locker.rollback()
+        await locker.close()
+    assert (await b.recv())["type"] == "joined"
+    assert (await b.expect("typing"))["user"]["name"] == "cy"
+
+
+async def until(condition, timeout: float = TIMEOUT) -> None:
+    """Wait for a condition on the in-process consumers' state."""
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110 - state of objects that signal nothing
+            await asyncio.sleep(0.01)
 
 
 async def test_the_sweep_sends_a_stored_message_whose_broadcast_was_lost(alice_and_bob):
