@@ -26,6 +26,12 @@ DRAIN_SECONDS = 10.0  # after the last send, how long deliveries may still arriv
 TIMEOUT = 300  # for one handshake, join or ack: a saturated server is slow, not broken
 
 
+def open_files_max() -> None:
+    """Lift the soft limit on open files to the hard one: a socket is a descriptor."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def rss_kib(pids: list[int]) -> int | None:
     """The servers' resident memory, summed; None when they are not local."""
     if not pids:
@@ -121,10 +127,6 @@ class Client:
         await self.ws.send(json.dumps(frame))
         seq, at = await asyncio.wait_for(reply, TIMEOUT)
         return seq, at - started
-
-    async def close(self) -> None:
-        await self.ws.close()
-        await self.reader
 
 
 class Run:
@@ -377,7 +379,5 @@ async def main(spec: dict) -> dict:
 
 
 if __name__ == "__main__":
-    # Thousands of sockets: one descriptor each.
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    open_files_max()
     print(json.dumps(asyncio.run(main(json.loads(sys.argv[1])))))

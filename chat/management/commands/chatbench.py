@@ -4,7 +4,6 @@ process of its own, print a table and write JSON. docs/performance.md."""
 import json
 import os
 import platform
-import resource
 import secrets
 import signal
 import socket
@@ -18,6 +17,8 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from chat.bench import open_files_max
 
 ALL = ("fanout", "publish", "idle", "joinstorm", "sweep")
 HELD_P99_MS = 100  # the sweep's bar: a step is held with p99 under this, nothing lost or doubled
@@ -39,12 +40,6 @@ COLUMNS = [
     ("RSS MiB", "rss_mib", 8),
     ("KiB/sock", "kib_per_socket", 8),
 ]
-
-
-def _no_file_limit() -> None:
-    # Each socket is a descriptor: lift the soft limit to the hard one.
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 class Servers:
@@ -74,7 +69,7 @@ class Servers:
             port = _free_port()
             proc = subprocess.Popen(
                 self.command(port), env=self.env, stdout=self.log, stderr=self.log,
-                preexec_fn=_no_file_limit, cwd=settings.BASE_DIR,
+                preexec_fn=open_files_max, cwd=settings.BASE_DIR,
             )  # fmt: skip
             if self.cores:
                 os.sched_setaffinity(proc.pid, self.cores[i])
@@ -334,7 +329,7 @@ class Command(BaseCommand):
         return profilers
 
     def pin_generator(self) -> None:
-        _no_file_limit()
+        open_files_max()
         if self.generator_cores:
             os.sched_setaffinity(0, self.generator_cores)
 
