@@ -6,6 +6,8 @@ session cookie and Django's CSRF token (for the browser). Errors have the
 shape of the WebSocket `error` frame: `{"code", "detail", "retry_after"}`.
 """
 
+import uuid
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI, Query, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -14,6 +16,7 @@ from ninja.security import HttpBearer, SessionAuth
 
 from chat import protocol, spec
 from chat.auth import Actor, token_hash
+from chat.models import Message
 from chat.selectors import (
     history_page,
     room_get_visible,
@@ -167,9 +170,43 @@ async def message_post(request: HttpRequest, slug: protocol.Slug, payload: proto
         slug=slug,
         body=payload.body,
         client_id=payload.client_id,
+        reply_to=payload.reply_to,
         address=request.META.get("REMOTE_ADDR"),
     )
     return Status(201, ack)
+
+
+async def _react(request: HttpRequest, slug: str, seq: int, emoji: str, kind: str):
+    ack = await message_send(
+        actor=_actor(request), slug=slug, body=emoji, client_id=uuid.uuid4(), kind=kind,
+        target=seq, address=request.META.get("REMOTE_ADDR"),
+    )  # fmt: skip
+    return Status(200, ack)
+
+
+@api.put(
+    "/rooms/{slug}/messages/{seq}/reactions/{emoji}",
+    response={200: protocol.AckEvent, **Errors},
+    tags=["messages"],
+)
+async def reaction_put(
+    request: HttpRequest, slug: protocol.Slug, seq: protocol.TargetSeq, emoji: protocol.Emoji
+):
+    """React to message `seq` with `emoji` (URL-encoded). Idempotent: reacting
+    twice is one reaction. The ack's seq is the react entry's."""
+    return await _react(request, slug, seq, emoji, Message.Kind.REACT)
+
+
+@api.delete(
+    "/rooms/{slug}/messages/{seq}/reactions/{emoji}",
+    response={200: protocol.AckEvent, **Errors},
+    tags=["messages"],
+)
+async def reaction_delete(
+    request: HttpRequest, slug: protocol.Slug, seq: protocol.TargetSeq, emoji: protocol.Emoji
+):
+    """Take away the caller's `emoji` from message `seq`. Idempotent."""
+    return await _react(request, slug, seq, emoji, Message.Kind.UNREACT)
 
 
 @api.put("/rooms/{slug}/read", response={204: None, **Errors}, tags=["messages"])

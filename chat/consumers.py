@@ -176,7 +176,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.require_joined(frame.room)
         ack = await message_send(
             actor=self.actor, slug=frame.room, body=frame.body, client_id=frame.client_id,
-            address=self.address,
+            reply_to=frame.reply_to, address=self.address,
         )  # fmt: skip
         await self.send_frame(ack)
 
@@ -193,6 +193,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         ack = await message_send(
             actor=self.actor, slug=frame.room, body="", client_id=frame.client_id,
             kind=Message.Kind.DELETE, target=frame.seq, address=self.address,
+        )  # fmt: skip
+        await self.send_frame(ack)
+
+    async def on_react(self, frame: protocol.ReactFrame) -> None:
+        self.require_joined(frame.room)
+        ack = await message_send(
+            actor=self.actor, slug=frame.room, body=frame.emoji, client_id=frame.client_id,
+            kind=Message.Kind.REACT if frame.on else Message.Kind.UNREACT, target=frame.seq,
+            address=self.address,
         )  # fmt: skip
         await self.send_frame(ack)
 

@@ -44,14 +44,16 @@ class Membership(models.Model):
 
 
 class Message(models.Model):
-    """One entry of a room's stream. Most are messages; an edit or a delete of
-    a message is an entry of its own (with `target` = the message's seq), so a
-    client that rejoins with `since` learns of it like of any new message."""
+    """One entry of a room's stream. Most are messages; an edit, a delete or a
+    reaction to a message is an entry of its own (with `target` = the message's
+    seq), so a client that rejoins with `since` learns of it like of any new message."""
 
     class Kind(models.TextChoices):
         MESSAGE = "message"
         EDIT = "edit"
         DELETE = "delete"
+        REACT = "react"
+        UNREACT = "unreact"
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
     seq = models.PositiveBigIntegerField()
@@ -64,8 +66,11 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     author_name = models.CharField(max_length=150)
-    # For a message, its current text (edits change it, deletes empty it).
+    # For a message, its current text (edits change it, deletes empty it);
+    # for a reaction entry, the emoji.
     body = models.TextField()
+    # The seq of the message this one replies to, in the same room.
+    reply_to = models.PositiveBigIntegerField(null=True, blank=True)
     client_id = models.UUIDField()
     created = models.DateTimeField(auto_now_add=True)
     edited = models.DateTimeField(null=True, blank=True)
@@ -81,6 +86,25 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.room_id}#{self.seq}"
+
+
+class Reaction(models.Model):
+    """A user's emoji on message `seq` of a room: the current state, which the
+    stream's react and unreact entries change."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    seq = models.PositiveBigIntegerField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    emoji = models.CharField(max_length=64)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "seq", "user", "emoji"], name="reaction_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.emoji} on {self.room_id}#{self.seq}"
 
 
 class ApiToken(models.Model):

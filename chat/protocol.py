@@ -11,6 +11,7 @@ JSON text that goes on the wire. docs/protocol.md describes each frame.
 
 import json
 import re
+import unicodedata
 from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Annotated, Literal
@@ -31,6 +32,11 @@ MAX_FRAME_BYTES = 64 * 1024
 MAX_BODY_CHARS = 4000
 MAX_HISTORY_LIMIT = 100
 MAX_SEQ = 2**63 - 1
+# Different emoji on one message; the first who reacted with each, by name.
+MAX_EMOJI_PER_MESSAGE = 20
+REACTION_NAMES_SHOWN = 20
+# A reply's quote of the message it answers: its first characters.
+QUOTE_CHARS = 200
 # The hyphens are escaped so that browsers' `pattern` attributes accept them too.
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,49}$"
 GUEST_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$"
@@ -108,8 +114,26 @@ def _non_blank(value: str) -> str:
     return value
 
 
+_EMOJI_PARTS = {"So", "Sk", "Mn", "Me", "Cf"}
+
+
+def _emoji(value: str) -> str:
+    # One emoji, possibly a sequence (skin tone, ZWJ family, flag, keycap):
+    # a symbol (or a keycap, U+20E3) with its modifiers and joiners, and
+    # nothing else, so a reaction cannot carry text.
+    symbol = any(unicodedata.category(char) == "So" or char == "\u20e3" for char in value)
+    parts = all(
+        unicodedata.category(char) in _EMOJI_PARTS or char in "#*0123456789" for char in value
+    )
+    if not (symbol and parts):
+        raise ValueError("must be one emoji")
+    return value
+
+
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN, description="Room slug: a-z, 0-9, _ and -.")]
 Seq = Annotated[int, Field(ge=0, le=MAX_SEQ)]
+TargetSeq = Annotated[int, Field(ge=1, le=MAX_SEQ)]
+Emoji = Annotated[str, Field(min_length=1, max_length=16), AfterValidator(_emoji)]
 Body = Annotated[
     str,
     Field(min_length=1, max_length=MAX_BODY_CHARS),
@@ -143,12 +167,14 @@ class LeaveFrame(_Frame):
 
 
 class SendFrame(_Frame):
-    """Send a message. The same `client_id` sent twice stores one message."""
+    """Send a message, maybe in reply to message `reply_to`. The same
+    `client_id` sent twice stores one message."""
 
     type: Literal["send"]
     room: Slug
     body: Body
     client_id: UUID
+    reply_to: TargetSeq | None = None
 
 
 class EditFrame(_Frame):
@@ -156,7 +182,7 @@ class EditFrame(_Frame):
 
     type: Literal["edit"]
     room: Slug
-    seq: Annotated[int, Field(ge=1, le=MAX_SEQ)]
+    seq: TargetSeq
     body: Body
     client_id: UUID
 
@@ -166,7 +192,19 @@ class DeleteFrame(_Frame):
 
     type: Literal["delete"]
     room: Slug
-    seq: Annotated[int, Field(ge=1, le=MAX_SEQ)]
+    seq: TargetSeq
+    client_id: UUID
+
+
+class ReactFrame(_Frame):
+    """Put (`on`: true) or take away (`on`: false) one's `emoji` on message
+    `seq`. Idempotent: the same state twice is one reaction."""
+
+    type: Literal["react"]
+    room: Slug
+    seq: TargetSeq
+    emoji: Emoji
+    on: bool
     client_id: UUID
 
 
@@ -185,7 +223,7 @@ class HistoryCursor(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    before: Annotated[int, Field(ge=1, le=MAX_SEQ)] | None = None
+    before: TargetSeq | None = None
     after: Seq | None = None
     limit: Annotated[int, Field(ge=1, le=MAX_HISTORY_LIMIT)] | None = None
 
@@ -219,6 +257,7 @@ AnyClientFrame = (
     | SendFrame
     | EditFrame
     | DeleteFrame
+    | ReactFrame
     | ReadFrame
     | HistoryFrame
     | TypingFrame
@@ -309,12 +348,29 @@ class Author(_Frame):
     guest: bool
 
 
+class Quote(_Frame):
+    """The start of the message a reply answers, as it reads now."""
+
+    seq: int
+    author: Author
+    body: str
+    deleted: bool
+
+
+class ReactionOut(_Frame):
+    """One emoji on a message: how many reacted with it, and the first of them."""
+
+    emoji: str
+    count: int
+    users: list[str]
+
+
 class MessageOut(_Frame):
     """A stream entry, as it appears in `message`, `joined` and `history`: a
-    message, or the edit or delete of message `target`."""
+    message, or the edit, delete, react or unreact of message `target`."""
 
     type: Literal["message"] = "message"
-    kind: Literal["message", "edit", "delete"] = "message"
+    kind: Literal["message", "edit", "delete", "react", "unreact"] = "message"
     target: int | None = None
     room: str
     seq: int
@@ -325,6 +381,10 @@ class MessageOut(_Frame):
     created: datetime
     edited: datetime | None = None
     deleted: bool = False
+    reply_to: int | None = None
+    quote: Quote | None = None
+    # A message's reactions; for a react or unreact entry, its target's.
+    reactions: list[ReactionOut] = []
 
 
 class Limits(_Frame):
@@ -472,6 +532,7 @@ class MessagePost(_Request):
 
     body: Body
     client_id: Annotated[UUID, Field(strict=False)]
+    reply_to: TargetSeq | None = None
 
 
 class ReadMarker(_Request):

@@ -6,32 +6,113 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.sessions.models import Session
-from django.db.models import Count, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F, OuterRef, Q, Subquery, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from chat import protocol
-from chat.models import ApiToken, Membership, Message, Room
+from chat.models import ApiToken, Membership, Message, Reaction, Room
 
 if TYPE_CHECKING:
     from chat.auth import Actor
 
 
-def message_frame(message: Message, *, room: str) -> protocol.MessageOut:
-    """A stored message as the protocol shows it."""
+def _author(message: Message) -> protocol.Author:
+    return protocol.Author(name=message.author_name, guest=message.author_id is None)
+
+
+def message_frame(
+    message: Message,
+    *,
+    room: str,
+    quote: protocol.Quote | None = None,
+    reactions: list[protocol.ReactionOut] | None = None,
+) -> protocol.MessageOut:
+    """A stored stream entry as the protocol shows it."""
     return protocol.MessageOut(
         kind=message.kind,
         target=message.target,
         room=room,
         seq=message.seq,
         id=message.pk,
-        author=protocol.Author(name=message.author_name, guest=message.author_id is None),
+        author=_author(message),
         body="" if message.deleted else message.body,
         client_id=message.client_id,
         created=message.created,
         edited=message.edited,
         deleted=message.deleted,
+        reply_to=message.reply_to,
+        quote=quote,
+        reactions=reactions or [],
     )
+
+
+_REACTIONS_OF = {Message.Kind.MESSAGE, Message.Kind.REACT, Message.Kind.UNREACT}
+
+
+async def message_frames(messages: list[Message], *, room: str) -> list[protocol.MessageOut]:
+    """Stream entries of one room as the protocol shows them, with the quotes
+    of replies and the current reactions of messages (and of reaction entries'
+    targets): at most one query for each."""
+    if not messages:
+        return []
+    room_id = messages[0].room_id
+    replied = {m.reply_to for m in messages if m.reply_to is not None}
+    quotes = {}
+    if replied:
+        originals = Message.objects.filter(
+            room_id=room_id, seq__in=replied, kind=Message.Kind.MESSAGE
+        )
+        quotes = {
+            m.seq: protocol.Quote(
+                seq=m.seq,
+                author=_author(m),
+                body="" if m.deleted else m.body[: protocol.QUOTE_CHARS],
+                deleted=m.deleted,
+            )
+            async for m in originals
+        }
+    reacted = {
+        m.seq if m.kind == Message.Kind.MESSAGE else m.target
+        for m in messages
+        if m.kind in _REACTIONS_OF and not (m.kind == Message.Kind.MESSAGE and m.deleted)
+    }
+    reactions = await reactions_of(room_id=room_id, seqs=reacted) if reacted else {}
+    return [
+        message_frame(
+            m,
+            room=room,
+            quote=quotes.get(m.reply_to),
+            reactions=reactions.get(m.seq if m.kind == Message.Kind.MESSAGE else m.target),
+        )
+        for m in messages
+    ]
+
+
+async def reactions_of(*, room_id: int, seqs: set[int]) -> dict[int, list[protocol.ReactionOut]]:
+    """The reactions on these messages, by seq: each emoji in the order it was
+    first used, with its count and the names of its first REACTION_NAMES_SHOWN."""
+    partition = [F("seq"), F("emoji")]
+    rows = (
+        Reaction.objects.filter(room_id=room_id, seq__in=seqs)
+        .annotate(
+            rank=Window(RowNumber(), partition_by=partition, order_by=[F("created"), F("pk")]),
+            total=Window(Count("pk"), partition_by=partition),
+        )
+        .filter(rank__lte=protocol.REACTION_NAMES_SHOWN)
+        .order_by("seq", "created", "pk")
+        .values_list("seq", "emoji", "user__username", "total")
+    )
+    found: dict[int, dict[str, tuple[int, list[str]]]] = {}
+    async for seq, emoji, username, total in rows:
+        found.setdefault(seq, {}).setdefault(emoji, (total, []))[1].append(username)
+    return {
+        seq: [
+            protocol.ReactionOut(emoji=emoji, count=total, users=users)
+            for emoji, (total, users) in by_emoji.items()
+        ]
+        for seq, by_emoji in found.items()
+    }
 
 
 def room_refusal(*, room: Room | None, slug: str, member: bool) -> protocol.ChatError | None:
@@ -85,7 +166,7 @@ async def history_page(
     upto = room.last_seq
     messages = await messages_page(room=room, before=before, after=after, upto=upto, limit=limit)
     frames = protocol.fit_page(
-        [message_frame(m, room=room.slug) for m in messages], oldest=after is not None
+        await message_frames(messages, room=room.slug), oldest=after is not None
     )
     if after is not None:
         complete = (frames[-1].seq if frames else after) >= upto

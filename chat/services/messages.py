@@ -13,16 +13,16 @@ from django.utils import timezone
 
 from chat import metrics, protocol
 from chat.auth import Actor
-from chat.models import Membership, Message, Room
-from chat.selectors import message_frame, room_get_readable, room_refusal
+from chat.models import Membership, Message, Reaction, Room
+from chat.selectors import message_frames, room_get_readable, room_refusal
 from chat.services.broadcast import room_broadcast
 from chat.services.limits import send_allow
 
 
 @dataclass(frozen=True, slots=True)
 class StreamAppend:
-    """One entry to append to a room's stream: a message, or an edit or
-    delete of message `target`."""
+    """One entry to append to a room's stream: a message (maybe a reply to
+    message `reply_to`), or an edit, delete, react or unreact of message `target`."""
 
     room_id: int
     actor: Actor
@@ -30,6 +30,7 @@ class StreamAppend:
     client_id: UUID
     kind: str = Message.Kind.MESSAGE
     target: int | None = None
+    reply_to: int | None = None
 
 
 Stored = tuple[Message, bool] | protocol.ChatError
@@ -43,8 +44,9 @@ def messages_store(*, appends: list[StreamAppend]) -> list[Stored]:
     last_seq bumped once per new entry and the entries inserted together, so
     seqs are gapless and in commit order (an auto-increment id is not: ids can
     commit out of order). A client_id already stored in the room gets that
-    entry instead, so a resend is acknowledged with its first seq. An edit or
-    delete also changes message `target`, in the same transaction.
+    entry instead, so a resend is acknowledged with its first seq. An edit,
+    delete or reaction also changes message `target` (or its reactions), in
+    the same transaction.
     """
     try:
         with transaction.atomic():
@@ -102,7 +104,10 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
             slug = room.slug if room is not None else f"#{append.room_id}"
             if refusal := room_refusal(room=room, slug=slug, member=member):
                 raise refusal
-            if append.kind != Message.Kind.MESSAGE:
+            if append.kind == Message.Kind.MESSAGE:
+                if append.reply_to is not None:
+                    _message_get(append.room_id, append.reply_to)
+            else:
                 _target_change(append)
         except protocol.ChatError as error:
             results.append(error)
@@ -117,6 +122,7 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
             author_name=append.actor.name,
             body=append.body,
             client_id=append.client_id,
+            reply_to=append.reply_to,
         )
         new.append(entry)
         results.append((entry, True))
@@ -137,24 +143,57 @@ def message_store(**append) -> tuple[Message, bool]:
     return result
 
 
-def _target_change(append: StreamAppend) -> None:
-    """Apply an edit or delete to the author's own message, or refuse it."""
-    seq, actor = append.target, append.actor
-    message = Message.objects.filter(
-        room_id=append.room_id, seq=seq, kind=Message.Kind.MESSAGE
-    ).first()
+def _message_get(room_id: int, seq: int) -> Message:
+    message = Message.objects.filter(room_id=room_id, seq=seq, kind=Message.Kind.MESSAGE).first()
     if message is None:
         raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no message {seq} in this room")
+    return message
+
+
+def _target_change(append: StreamAppend) -> None:
+    """Apply an edit, delete or reaction to message `target`, or refuse it."""
+    seq, actor = append.target, append.actor
+    message = _message_get(append.room_id, seq)
+    if message.deleted:
+        raise protocol.ChatError(protocol.ErrorCode.BAD_REQUEST, f"message {seq} was deleted")
+    if append.kind in (Message.Kind.REACT, Message.Kind.UNREACT):
+        _reaction_change(append)
+        return
     if actor.user is None or message.author_id != actor.user_id:
         raise protocol.ChatError(
             protocol.ErrorCode.FORBIDDEN, "only its signed-in author may change a message"
         )
-    if message.deleted:
-        raise protocol.ChatError(protocol.ErrorCode.BAD_REQUEST, f"message {seq} was deleted")
+    if append.kind == Message.Kind.DELETE:
+        Reaction.objects.filter(room_id=append.room_id, seq=seq).delete()
     message.edited = timezone.now()
     message.deleted = append.kind == Message.Kind.DELETE
     message.body = append.body
     message.save(update_fields=["edited", "deleted", "body"])
+
+
+def _reaction_change(append: StreamAppend) -> None:
+    """Put or take away the user's emoji on message `target` (already in that
+    state: nothing changes)."""
+    if append.actor.user is None:
+        raise protocol.ChatError(protocol.ErrorCode.FORBIDDEN, "sign in to react")
+    mine = Reaction.objects.filter(
+        room_id=append.room_id, seq=append.target, user_id=append.actor.user_id, emoji=append.body
+    )
+    if append.kind == Message.Kind.UNREACT:
+        mine.delete()
+        return
+    if mine.exists():
+        return
+    on_message = Reaction.objects.filter(room_id=append.room_id, seq=append.target)
+    emoji = set(on_message.values_list("emoji", flat=True).distinct())
+    if append.body not in emoji and len(emoji) >= protocol.MAX_EMOJI_PER_MESSAGE:
+        raise protocol.ChatError(
+            protocol.ErrorCode.BAD_REQUEST,
+            f"a message may have at most {protocol.MAX_EMOJI_PER_MESSAGE} different emoji",
+        )
+    Reaction.objects.create(
+        room_id=append.room_id, seq=append.target, user=append.actor.user, emoji=append.body
+    )
 
 
 def _same_author(message: Message, actor: Actor) -> tuple[Message, bool]:
@@ -238,18 +277,20 @@ async def message_send(
     client_id: UUID,
     kind: str = Message.Kind.MESSAGE,
     target: int | None = None,
+    reply_to: int | None = None,
     address: str | None = None,
 ) -> protocol.AckEvent:
-    """Store and broadcast a stream entry (a message, or an edit or delete of
-    message `target`) from a client at `address`, within the send rates; the
-    ack carries its seq. Resends are not re-broadcast."""
+    """Store and broadcast a stream entry (a message, maybe replying to
+    `reply_to`, or an edit, delete, react or unreact of message `target`) from
+    a client at `address`, within the send rates; the ack carries its seq.
+    Resends are not re-broadcast."""
     room_ids = _room_ids.setdefault(asyncio.get_running_loop(), {})
     if slug not in room_ids:
         room_ids[slug] = (await room_get_readable(slug=slug, actor=actor)).pk
     await send_allow(actor=actor, address=address)
     append = StreamAppend(
         room_id=room_ids[slug], actor=actor, body=body, client_id=client_id, kind=kind,
-        target=target,
+        target=target, reply_to=reply_to,
     )  # fmt: skip
     try:
         entry, created = await _writer().store(append)
@@ -261,7 +302,8 @@ async def message_send(
         room_ids[slug] = room.pk
         entry, created = await _writer().store(dataclasses.replace(append, room_id=room.pk))
     if created:
-        await room_broadcast(room=slug, frame=message_frame(entry, room=slug), seq=entry.seq)
+        [frame] = await message_frames([entry], room=slug)
+        await room_broadcast(room=slug, frame=frame, seq=entry.seq)
     return protocol.AckEvent(client_id=client_id, room=slug, seq=entry.seq)
 
 

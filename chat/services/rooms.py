@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from chat import protocol
 from chat.auth import Actor
 from chat.models import Membership, Room
-from chat.selectors import message_frame, messages_page, room_get_readable
+from chat.selectors import message_frames, messages_page, room_get_readable
 from chat.services.broadcast import room_subscribe, room_unsubscribe
 from chat.services.presence import presence_enter, presence_leave
 
@@ -106,9 +106,7 @@ async def room_join(
     await room.arefresh_from_db(fields=["last_seq"])
     limit = settings.CHAT_HISTORY_PAGE
     messages = await messages_page(room=room, after=since, upto=room.last_seq, limit=limit)
-    frames = protocol.fit_page(
-        [message_frame(m, room=slug) for m in messages], oldest=since is not None
-    )
+    frames = protocol.fit_page(await message_frames(messages, room=slug), oldest=since is not None)
     complete = since is None or (frames[-1].seq if frames else since) >= room.last_seq
     joined = protocol.JoinedEvent(
         room=slug,

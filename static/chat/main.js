@@ -1,7 +1,7 @@
 // The app: the room list with unread counts, and one open room.
 // connection.js owns the socket, roomstate.js the seq rules, render.js the DOM.
 import { Connection } from "./connection.js";
-import { messageItem, placeMessage, setBody } from "./render.js";
+import { PALETTE, messageItem, placeMessage, quoteBlock, setBody, setReactions } from "./render.js";
 import { RoomState } from "./roomstate.js";
 
 const $ = (id) => document.getElementById(id);
@@ -12,6 +12,7 @@ let me = { name: app.dataset.me, guest: !signedIn };
 let connection = null;
 let current = null; // the open room's slug
 let loadingOlder = false;
+let replyTo = null; // the message the composer answers: {seq, author, body, deleted}
 const typingTimers = new Map();
 const READ_EVERY_MS = 2000;
 
@@ -148,15 +149,23 @@ function showPage(r, frame) {
   if (r.slug === current) markRead();
 }
 
+function showReactions(li, reactions, seq) {
+  setReactions(li, reactions, { seq, me: me.name, canReact: signedIn });
+}
+
 function show(entry, { live }) {
   if (entry.kind !== "message") {
     const target = list.querySelector(`li[data-seq="${entry.target}"]`);
-    if (target) setBody(target, { body: entry.body, deleted: entry.kind === "delete", edited: true });
+    if (!target) return;
+    if (entry.kind === "react" || entry.kind === "unreact") showReactions(target, entry.reactions, entry.seq);
+    else setBody(target, { body: entry.body, deleted: entry.kind === "delete", edited: true });
     return;
   }
   if (list.querySelector(`li[data-seq="${entry.seq}"]`)) return;
   const stay = atBottom();
-  placeMessage(list, messageItem(entry, { mine: isMine(entry.author) }));
+  const li = messageItem(entry, { mine: isMine(entry.author), canReact: signedIn });
+  showReactions(li, entry.reactions, entry.seq);
+  placeMessage(list, li);
   if (!live) return;
   if (stay || isMine(entry.author)) list.scrollTop = list.scrollHeight;
   else $("jump").hidden = false;
@@ -206,6 +215,7 @@ function openRoom(slug) {
   $("room-title").textContent = r.title;
   $("composer").hidden = false;
   $("jump").hidden = true;
+  setReply(null);
   typingTimers.clear();
   renderTyping();
   showPresence(r);
@@ -284,19 +294,74 @@ $("composer").addEventListener("submit", (event) => {
   event.preventDefault();
   const body = $("body").value;
   if (!current || !body.trim()) return;
-  const frame = connection.request({ type: "send", room: current, body });
-  list.append(messageItem({ ...frame, author: me }, { pending: true }));
+  const frame = connection.request({ type: "send", room: current, body, reply_to: replyTo?.seq ?? null });
+  list.append(messageItem({ ...frame, author: me, quote: replyTo }, { pending: true }));
   list.scrollTop = list.scrollHeight;
   $("body").value = "";
+  setReply(null);
   lastTyping = 0; // others cleared "typing" on this message: announce the next one at once
 });
 
-// Edit and delete one's own messages, in place.
+// The message the next send answers (null: none), shown above the composer.
+function setReply(message) {
+  replyTo = message;
+  $("replying").hidden = !message;
+  if (message) {
+    $("replying-quote").replaceChildren(quoteBlock(message));
+    $("body").focus();
+  }
+}
+$("reply-cancel").addEventListener("click", () => setReply(null));
+
+function react(li, emoji, on) {
+  connection.request({ type: "react", room: current, seq: Number(li.dataset.seq), emoji, on });
+}
+
+// A row of emoji to react with, under the message; a pick or Escape closes it.
+function openPalette(li) {
+  list.querySelector(".palette")?.remove();
+  const palette = document.createElement("div");
+  palette.className = "palette";
+  palette.setAttribute("role", "group");
+  palette.setAttribute("aria-label", "Pick a reaction");
+  for (const emoji of PALETTE) {
+    const pick = document.createElement("button");
+    pick.type = "button";
+    pick.dataset.pick = emoji;
+    pick.textContent = emoji;
+    palette.append(pick);
+  }
+  palette.addEventListener("keydown", (key) => key.key === "Escape" && palette.remove());
+  li.append(palette);
+  palette.firstElementChild.focus();
+}
+
+// Replies, reactions, and editing or deleting one's own messages, in place.
 list.addEventListener("click", (event) => {
+  const li = event.target.closest("li[data-seq]");
+  const quote = event.target.closest("[data-quote]");
+  if (quote && li) {
+    const original = list.querySelector(`li[data-seq="${quote.dataset.quote}"]`);
+    original?.scrollIntoView({ block: "center" });
+    original?.classList.add("flash");
+    setTimeout(() => original?.classList.remove("flash"), 1500);
+    return;
+  }
+  const pick = event.target.closest("[data-pick]");
+  if (pick) {
+    react(li, pick.dataset.pick, true);
+    pick.parentElement.remove();
+    return;
+  }
+  const chip = event.target.closest("button.reaction");
+  if (chip) return react(li, chip.dataset.emoji, chip.getAttribute("aria-pressed") !== "true");
   const button = event.target.closest("button[data-action]");
   if (!button) return;
-  const li = button.closest("li");
   const seq = Number(li.dataset.seq);
+  if (button.dataset.action === "reply") {
+    return setReply({ seq, author: li.author, body: li.bodyText.slice(0, 200), deleted: false });
+  }
+  if (button.dataset.action === "react") return openPalette(li);
   if (button.dataset.action === "delete") {
     connection.request({ type: "delete", room: current, seq });
     setBody(li, { deleted: true });

@@ -26,12 +26,27 @@ function authorLabel(author) {
   return author.name + (author.guest ? " (guest)" : "");
 }
 
-// One message as a list item; `mine` adds edit and delete buttons.
-export function messageItem(message, { pending = false, mine = false } = {}) {
+// The emoji offered by a message's "React" button; any emoji can come in from other clients.
+export const PALETTE = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
+
+function button(action, text, label) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.dataset.action = action;
+  b.textContent = text;
+  b.setAttribute("aria-label", label);
+  return b;
+}
+
+// One message as a list item: a quote of the message it replies to, its body,
+// its reactions, and buttons to reply, react (`canReact`) and, if `mine`,
+// to edit and delete.
+export function messageItem(message, { pending = false, mine = false, canReact = false } = {}) {
   const li = document.createElement("li");
   li.className = "message";
   if (message.seq) li.dataset.seq = message.seq;
   li.dataset.clientId = message.client_id;
+  li.author = message.author;
   li.dataset.author = authorLabel(message.author);
   li.dataset.time = message.created ? Date.parse(message.created) : Date.now();
   li.classList.toggle("pending", pending);
@@ -48,22 +63,59 @@ export function messageItem(message, { pending = false, mine = false } = {}) {
 
   const body = document.createElement("div");
   body.className = "body";
-  li.append(head, body);
+  li.append(head);
+  if (message.quote) li.append(quoteBlock(message.quote));
+  const reactions = document.createElement("div");
+  reactions.className = "reactions";
+  li.append(body, reactions);
   setBody(li, message);
-  if (mine && !pending) {
+  if (!pending && !message.deleted) {
     const actions = document.createElement("span");
     actions.className = "actions";
-    for (const action of ["edit", "delete"]) {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.dataset.action = action;
-      button.textContent = action === "edit" ? "Edit" : "Delete";
-      button.setAttribute("aria-label", `${button.textContent} message ${message.seq}`);
-      actions.append(button);
+    const seq = message.seq;
+    actions.append(button("reply", "Reply", `Reply to message ${seq}`));
+    if (canReact) actions.append(button("react", "React", `React to message ${seq}`));
+    if (mine) {
+      actions.append(button("edit", "Edit", `Edit message ${seq}`));
+      actions.append(button("delete", "Delete", `Delete message ${seq}`));
     }
     li.append(actions);
   }
   return li;
+}
+
+// The start of the message a reply answers; clicking it shows that message.
+export function quoteBlock(quote) {
+  const block = document.createElement("button");
+  block.type = "button";
+  block.className = "quote";
+  block.dataset.quote = quote.seq;
+  const who = document.createElement("span");
+  who.className = "author";
+  who.textContent = authorLabel(quote.author);
+  block.append(who, " ", quote.deleted ? "Message deleted" : quote.body);
+  return block;
+}
+
+// Show a message's reactions, unless those of a later stream entry are shown
+// already (`seq`: the entry they came with). Chips you are in are pressed.
+export function setReactions(li, reactions, { seq, me, canReact }) {
+  if ((li.reactionSeq ?? 0) > seq) return;
+  li.reactionSeq = seq;
+  const row = li.querySelector(".reactions");
+  row.replaceChildren(
+    ...reactions.map(({ emoji, count, users }) => {
+      const chip = document.createElement("button");
+      chip.type = "button";
+      chip.className = "reaction";
+      chip.dataset.emoji = emoji;
+      chip.disabled = !canReact;
+      chip.setAttribute("aria-pressed", String(users.includes(me)));
+      chip.title = users.join(", ") + (count > users.length ? ` and ${count - users.length} more` : "");
+      chip.textContent = `${emoji} ${count}`;
+      return chip;
+    }),
+  );
 }
 
 // Show a message's current text, or that it was edited or deleted.
@@ -72,7 +124,10 @@ export function setBody(li, { body, deleted, edited }) {
   const target = li.querySelector(".body");
   target.replaceChildren(deleted ? "Message deleted" : linkify(body));
   li.classList.toggle("deleted", Boolean(deleted));
-  if (deleted) li.querySelector(".actions")?.remove();
+  if (deleted) {
+    li.querySelector(".actions")?.remove();
+    li.querySelector(".reactions").replaceChildren();
+  }
   li.querySelector(".edited")?.remove();
   if (edited && !deleted) {
     const mark = document.createElement("span");

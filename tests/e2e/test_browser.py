@@ -10,60 +10,9 @@ from channels.db import database_sync_to_async
 from chat.auth import Actor
 from chat.models import Membership, Message, Room
 from tests.conftest import ROOT, WsClient
+from tests.e2e.conftest import open_room, say, shown, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
-TIMEOUT_MS = 15_000
-
-
-@pytest.fixture
-def server(start_server):
-    return start_server(DEBUG="1")
-
-
-@pytest.fixture(scope="session")
-def password_hash():
-    """ "pw" hashed as a server process (default settings) can check it; hashed once."""
-    from django.contrib.auth.hashers import make_password
-
-    return make_password("pw", hasher="pbkdf2_sha256")
-
-
-@pytest.fixture
-def users(make_user, password_hash):
-    made = make_user("alice"), make_user("bob")
-    for user in made:
-        user.password = password_hash
-        user.save(update_fields=["password"])
-    return made
-
-
-async def sign_in(browser, server, name, *, width=1100):
-    """A new browser context, signed in through the login form; collects page errors."""
-    context = await browser.new_context(viewport={"width": width, "height": 720})
-    page = await context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    await page.goto(f"{server.http_url}/accounts/login/")
-    await page.fill("#id_username", name)
-    await page.fill("#id_password", "pw")
-    await page.click("button[type=submit]")
-    await page.wait_for_selector("#room-list")
-    return page
-
-
-async def open_room(page, slug):
-    await page.click(f"a[data-room={slug}]")
-    await page.wait_for_selector(f"#room-title:text('{slug}')")
-
-
-async def say(page, text):
-    await page.fill("#body", text)
-    await page.press("#body", "Enter")
-
-
-def shown(page, text):
-    return page.locator("#messages li.message", has_text=text)
 
 
 async def test_two_people_chat_see_typing_presence_edits_and_deletes(browser, server, users):

@@ -166,3 +166,45 @@ def test_pages_are_cut_to_fit_one_frame_keeping_the_end_asked_for():
     frame = protocol.HistoryEvent(room="r", messages=newest, complete=False)
     assert len(protocol.encode(frame).encode()) <= protocol.MAX_FRAME_BYTES
     assert protocol.fit_page(page[:3], oldest=True) == page[:3]  # small pages are whole
+
+
+def react(emoji, **fields):
+    frame = {"type": "react", "room": "lobby", "seq": 3, "emoji": emoji, "on": True,
+             "client_id": CID, **fields}  # fmt: skip
+    return json.dumps(frame, ensure_ascii=False)
+
+
+@pytest.mark.parametrize(
+    "emoji",
+    ["👍", "❤️", "👍🏽", "👨‍👩‍👧‍👦", "🇫🇷", "1️⃣", "🏴󠁧󠁢󠁳󠁣󠁴󠁿", "✔"],
+    ids=["plain", "variation", "skin-tone", "zwj-family", "flag", "keycap", "tag-flag", "dingbat"],
+)
+def test_a_reaction_is_any_one_emoji(emoji):
+    frame = parse_frame(react(emoji))
+    assert (frame.emoji, frame.on, frame.seq) == (emoji, True, 3)
+
+
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        (react("lol"), "emoji: must be one emoji"),
+        (react("👍 nice"), "emoji: must be one emoji"),
+        (react("1"), "emoji: must be one emoji"),
+        (react("\u200d"), "emoji: must be one emoji"),
+        (react(""), "emoji: String should have at least 1"),
+        (react("👍" * 17), "emoji: String should have at most 16"),
+        (react("👍", on="yes"), "on:"),
+        (react("👍", seq=0), "seq:"),
+    ],
+)
+def test_a_reaction_that_is_not_one_emoji_is_refused(text, detail):
+    error = error_of(text)
+    assert (error.code, error.ref) in {(ErrorCode.BAD_REQUEST, CID), (ErrorCode.TOO_LARGE, CID)}
+    assert error.detail.startswith(detail), error.detail
+
+
+def test_reply_to_is_a_message_seq():
+    assert parse_frame(send(reply_to=4)).reply_to == 4
+    assert parse_frame(send()).reply_to is None
+    assert error_of(send(reply_to=0)).detail.startswith("reply_to:")
+    assert error_of(send(reply_to="4")).detail.startswith("reply_to:")
