@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from chat.models import ApiToken, Membership, Message, Room
+from chat.models import ApiToken, Membership, Message, ModerationLog, Room, Sanction
 
 
 @admin.register(Room)
@@ -28,3 +28,32 @@ class MessageAdmin(admin.ModelAdmin):
 class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["prefix", "name", "user", "created"]
     readonly_fields = ["key_hash", "prefix", "created"]
+
+
+@admin.register(Sanction)
+class SanctionAdmin(admin.ModelAdmin):
+    """Bans and mutes. Made here, they hold from the next frame and the next
+    sweep; made in the app, they also act at once and are in the audit log."""
+
+    list_display = ["room", "user", "kind", "until", "by", "reason", "created"]
+    list_filter = ["kind"]
+    search_fields = ["room__slug", "user__username"]
+    raw_id_fields = ["room", "user", "by"]
+
+
+@admin.register(ModerationLog)
+class ModerationLogAdmin(admin.ModelAdmin):
+    """The audit log: read only."""
+
+    list_display = ["created", "room_slug", "actor_name", "action", "target_name", "seq", "until"]
+    list_filter = ["action"]
+    search_fields = ["room_slug", "actor_name", "target_name"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

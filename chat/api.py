@@ -19,6 +19,7 @@ from chat.auth import Actor, token_hash
 from chat.models import Message
 from chat.selectors import (
     history_page,
+    moderation_log,
     room_get_visible,
     room_members,
     rooms_visible,
@@ -26,6 +27,7 @@ from chat.selectors import (
     tokens_list,
 )
 from chat.services.messages import message_send
+from chat.services.moderation import room_moderate
 from chat.services.rooms import (
     amembership_invite,
     aroom_create,
@@ -146,6 +148,28 @@ async def member_remove(request: HttpRequest, slug: protocol.Slug, username: str
     """Leave a room, or (owner or moderator) remove someone else."""
     await membership_remove(slug=slug, user=request.auth, username=username)
     return Status(204, None)
+
+
+@api.post(
+    "/rooms/{slug}/moderation", response={200: protocol.ModeratedEvent, **Errors}, tags=["rooms"]
+)
+async def moderate(request: HttpRequest, slug: protocol.Slug, payload: protocol.Moderation):
+    """Kick, ban, unban, mute, unmute, promote or demote a user: the room's owner
+    or a moderator (promote and demote: the owner). Logged; the room is told."""
+    return await room_moderate(
+        slug=slug, actor=_actor(request), moderation=payload,
+        address=request.META.get("REMOTE_ADDR"),
+    )  # fmt: skip
+
+
+@api.get(
+    "/rooms/{slug}/moderation",
+    response={200: list[protocol.ModerationLogOut], **Errors},
+    tags=["rooms"],
+)
+async def moderation_list(request: HttpRequest, slug: protocol.Slug):
+    """The room's audit log, newest first (100 entries): its owner and moderators."""
+    return await moderation_log(slug=slug, actor=_actor(request))
 
 
 # --- Messages and read markers ---------------------------------------------------

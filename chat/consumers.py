@@ -22,6 +22,7 @@ from chat.services.broadcast import (
 )
 from chat.services.limits import socket_admit, socket_release
 from chat.services.messages import message_send
+from chat.services.moderation import room_moderate
 from chat.services.presence import typing_notify
 from chat.services.rooms import membership_read, room_join, room_leave
 
@@ -205,6 +206,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )  # fmt: skip
         await self.send_frame(ack)
 
+    async def on_moderate(self, frame: protocol.ModerateFrame) -> None:
+        self.require_joined(frame.room)
+        await room_moderate(
+            slug=frame.room, actor=self.actor, moderation=frame, address=self.address
+        )
+
     async def on_read(self, frame: protocol.ReadFrame) -> None:
         self.require_joined(frame.room)
         await membership_read(actor=self.actor, slug=frame.room, seq=frame.seq)
@@ -250,6 +257,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         metrics.FRAMES_OUT.labels(event["frame"]).inc()
         if event["seq"] is not None:
             metrics.BROADCAST_LATENCY.observe(time.time() - event["committed"])
+
+    async def room_removed(self, event: dict) -> None:
+        """This user may no longer be in a room (`room_removed_broadcast`, or the
+        sweep): leave it, and say why."""
+        slug = event["room"]
+        if self.rooms.pop(slug, None) is not None:
+            left = await room_leave(
+                actor=self.actor, slug=slug, channel=self.channel_name, reason=event["reason"]
+            )
+            await self.send_frame(left)
 
     async def credentials_revoked(self, event: dict) -> None:
         """A token was revoked, a session ended or the user was deactivated

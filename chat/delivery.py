@@ -11,8 +11,9 @@ message silently. Every CHAT_SWEEP_SECONDS, a task in each server process:
 2. refreshes the presence of its sockets, and reports others' expired ones,
    and keeps its signed-in sockets counted (chat/services/limits.py);
 3. closes sockets whose credentials no longer hold (a revoked token, an
-   ended session, a deactivated user: a query each), in case the layer lost
-   the event that closes them at once;
+   ended session, a deactivated user: a query each), and takes sockets out
+   of rooms their user was banned or removed from (two queries), in case the
+   layer lost the event that does so at once;
 4. enqueues the periodic background jobs that are due (chat/jobs.py).
 
 So every committed message reaches every joined socket within about two
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 from chat import jobs, lifecycle
-from chat.selectors import credentials_valid, rooms_last_seq
+from chat.selectors import credentials_valid, rooms_barred, rooms_last_seq
 from chat.services.broadcast import LAYER_ERRORS
 from chat.services.limits import sockets_refresh
 from chat.services.presence import presence_refresh
@@ -84,6 +85,7 @@ async def sweep(previous: dict[str, int]) -> dict[str, int]:
     await jobs.jobs_schedule()
     sockets = sockets_open()
     await _close_unauthorized(sockets)
+    await _remove_barred(sockets)
     try:
         await sockets_refresh(
             sockets=[(s.actor.user_id, s.channel_name) for s in sockets if s.admitted]
@@ -108,6 +110,17 @@ async def sweep(previous: dict[str, int]) -> dict[str, int]:
     except Exception as exc:
         logger.warning("presence refresh failed: %s", exc)
     return await rooms_last_seq(slugs=list(present))
+
+
+async def _remove_barred(sockets: list["ChatConsumer"]) -> None:
+    pairs = {
+        (s.actor.user_id, slug) for s in sockets if s.actor.user_id is not None for slug in s.rooms
+    }
+    barred = await rooms_barred(pairs=pairs)
+    for socket in sockets:
+        for slug in list(socket.rooms):
+            if reason := barred.get((socket.actor.user_id, slug)):
+                await socket.room_removed({"room": slug, "reason": reason})
 
 
 async def _close_unauthorized(sockets: list["ChatConsumer"]) -> None:

@@ -107,6 +107,68 @@ class Reaction(models.Model):
         return f"{self.emoji} on {self.room_id}#{self.seq}"
 
 
+class Sanction(models.Model):
+    """A user banned from a room (may not join, read or write it) or muted in it
+    (may read but not write), until `until` (null: until lifted)."""
+
+    class Kind(models.TextChoices):
+        BAN = "ban"
+        MUTE = "mute"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="sanctions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    until = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user", "kind"], name="sanction_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.user_id} in {self.room_id}"
+
+
+class ModerationLog(models.Model):
+    """The audit log: each moderation action, who took it, on whom, and why.
+    Names are copied so that an entry outlives the room and the users."""
+
+    class Action(models.TextChoices):
+        KICK = "kick"
+        BAN = "ban"
+        UNBAN = "unban"
+        MUTE = "mute"
+        UNMUTE = "unmute"
+        PROMOTE = "promote"
+        DEMOTE = "demote"
+        DELETE = "delete"
+
+    room = models.ForeignKey(Room, null=True, on_delete=models.SET_NULL, related_name="+")
+    room_slug = models.CharField(max_length=50)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=8, choices=Action.choices)
+    target = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    target_name = models.CharField(max_length=150)
+    # The deleted message's seq, for a delete.
+    seq = models.PositiveBigIntegerField(null=True, blank=True)
+    until = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.actor_name} {self.action} {self.target_name} in {self.room_slug}"
+
+
 class ApiToken(models.Model):
     """A bearer token for non-browser clients. Only a SHA-256 of the secret is kept."""
 

@@ -24,6 +24,8 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -37,6 +39,8 @@ MAX_EMOJI_PER_MESSAGE = 20
 REACTION_NAMES_SHOWN = 20
 # A reply's quote of the message it answers: its first characters.
 QUOTE_CHARS = 200
+# The longest ban or mute with a duration: a year (without one, it lasts until lifted).
+MAX_SANCTION_MINUTES = 525_600
 # The hyphens are escaped so that browsers' `pattern` attributes accept them too.
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,49}$"
 GUEST_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$"
@@ -133,6 +137,11 @@ def _emoji(value: str) -> str:
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN, description="Room slug: a-z, 0-9, _ and -.")]
 Seq = Annotated[int, Field(ge=0, le=MAX_SEQ)]
 TargetSeq = Annotated[int, Field(ge=1, le=MAX_SEQ)]
+Username = Annotated[
+    str, Field(min_length=1, max_length=150, pattern=r"^[\w.@+-]+$", description="A username.")
+]
+Reason = Annotated[str, Field(max_length=500), AfterValidator(_clean_text)]
+ModerationAction = Literal["kick", "ban", "unban", "mute", "unmute", "promote", "demote"]
 Emoji = Annotated[str, Field(min_length=1, max_length=16), AfterValidator(_emoji)]
 Body = Annotated[
     str,
@@ -208,6 +217,33 @@ class ReactFrame(_Frame):
     client_id: UUID
 
 
+class Moderation(BaseModel):
+    """A moderation action on `user` in a room; `minutes` bounds a ban or mute
+    (none: until lifted). Also the body of `POST /api/v1/rooms/{slug}/moderation`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    action: ModerationAction
+    user: Username
+    minutes: Annotated[int, Field(ge=1, le=MAX_SANCTION_MINUTES)] | None = None
+    reason: Reason = ""
+
+    @field_validator("minutes")
+    @classmethod
+    def _minutes_for_sanctions(cls, minutes: int | None, info: ValidationInfo) -> int | None:
+        if minutes is not None and info.data.get("action") not in ("ban", "mute"):
+            raise ValueError("only a ban or a mute lasts for a time")
+        return minutes
+
+
+class ModerateFrame(_Frame, Moderation):
+    """Kick, ban, unban, mute, unmute, promote or demote `user`: the room's
+    owner or a moderator (promote and demote: the owner)."""
+
+    type: Literal["moderate"]
+    room: Slug
+
+
 class ReadFrame(_Frame):
     """The user has read the room up to `seq`: moves the unread marker forward."""
 
@@ -258,6 +294,7 @@ AnyClientFrame = (
     | EditFrame
     | DeleteFrame
     | ReactFrame
+    | ModerateFrame
     | ReadFrame
     | HistoryFrame
     | TypingFrame
@@ -413,8 +450,12 @@ class JoinedEvent(_Frame):
 
 
 class LeftEvent(_Frame):
+    """The socket is out of a room: it asked (`leave`), or was kicked, banned or
+    removed from a private room's members."""
+
     type: Literal["left"] = "left"
     room: str
+    reason: Literal["leave", "kick", "ban", "removed"] = "leave"
 
 
 class AckEvent(_Frame):
@@ -452,6 +493,18 @@ class PresenceEvent(_Frame):
     left: list[Author] | None = None
 
 
+class ModeratedEvent(_Frame):
+    """A moderator acted on `user` in the room: to every socket in it."""
+
+    type: Literal["moderated"] = "moderated"
+    room: str
+    action: ModerationAction
+    user: str
+    by: str
+    until: datetime | None = None
+    reason: str = ""
+
+
 class PongEvent(_Frame):
     type: Literal["pong"] = "pong"
 
@@ -473,6 +526,7 @@ ServerFrame = (
     | HistoryEvent
     | TypingEvent
     | PresenceEvent
+    | ModeratedEvent
     | PongEvent
     | ErrorEvent
 )
@@ -553,6 +607,18 @@ class RoomOut(_Frame):
     # The caller's read marker, and others' messages after it.
     last_read_seq: int
     unread: int
+
+
+class ModerationLogOut(_Frame):
+    """One entry of a room's audit log."""
+
+    action: Literal["kick", "ban", "unban", "mute", "unmute", "promote", "demote", "delete"]
+    actor: str
+    target: str
+    seq: int | None
+    until: datetime | None
+    reason: str
+    created: datetime
 
 
 class MemberOut(_Frame):

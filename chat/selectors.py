@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from chat import protocol
-from chat.models import ApiToken, Membership, Message, Reaction, Room
+from chat.models import ApiToken, Membership, Message, ModerationLog, Reaction, Room, Sanction
 
 if TYPE_CHECKING:
     from chat.auth import Actor
@@ -115,20 +115,36 @@ async def reactions_of(*, room_id: int, seqs: set[int]) -> dict[int, list[protoc
     }
 
 
-def room_refusal(*, room: Room | None, slug: str, member: bool) -> protocol.ChatError | None:
+def sanctions_active() -> Q:
+    """Bans and mutes in force now: lifted ones are deleted, expired ones stay."""
+    return Q(until__isnull=True) | Q(until__gt=timezone.now())
+
+
+def room_refusal(
+    *, room: Room | None, slug: str, member: bool, sanction: Sanction | None = None
+) -> protocol.ChatError | None:
     """Why an actor may not read and write a room (None: it may). `member`:
-    the actor is a signed-in member of it."""
+    the actor is a signed-in member of it; `sanction`: a ban or mute of the
+    actor in force there (a mute refuses writes only: pass it for those)."""
     if room is None:
         return protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no room '{slug}'")
     if room.private and not member:
         return protocol.ChatError(
             protocol.ErrorCode.FORBIDDEN, f"room '{slug}' is private to its members"
         )
+    if sanction is not None:
+        until = f"until {sanction.until:%Y-%m-%d %H:%M} UTC" if sanction.until else "until lifted"
+        verb = "banned from" if sanction.kind == Sanction.Kind.BAN else "muted in"
+        reason = f": {sanction.reason}" if sanction.reason else ""
+        return protocol.ChatError(
+            protocol.ErrorCode.FORBIDDEN, f"you are {verb} room '{slug}' {until}{reason}"
+        )
     return None
 
 
 async def room_get_readable(*, slug: str, actor: "Actor") -> Room:
-    """The room, if the actor may read and write it; else not_found or forbidden."""
+    """The room, if the actor may read and write it (a mute is checked on
+    writing); else not_found or forbidden."""
     room = await Room.objects.filter(slug=slug).afirst()
     member = (
         room is not None
@@ -136,7 +152,92 @@ async def room_get_readable(*, slug: str, actor: "Actor") -> Room:
         and actor.user is not None
         and await Membership.objects.filter(room=room, user_id=actor.user_id).aexists()
     )
-    if refusal := room_refusal(room=room, slug=slug, member=member):
+    ban = None
+    if room is not None and actor.user is not None:
+        ban = await (
+            Sanction.objects.filter(room=room, user_id=actor.user_id, kind=Sanction.Kind.BAN)
+            .filter(sanctions_active())
+            .afirst()
+        )
+    if refusal := room_refusal(room=room, slug=slug, member=member, sanction=ban):
+        raise refusal
+    return room
+
+
+async def rooms_barred(*, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], str]:
+    """Of these (user id, room slug) pairs, those whose user may no longer read
+    the room, with why: "ban", or "removed" from a private room's members."""
+    if not pairs:
+        return {}
+    users, slugs = {user for user, _ in pairs}, {slug for _, slug in pairs}
+    banned = Sanction.objects.filter(
+        sanctions_active(), kind=Sanction.Kind.BAN, user_id__in=users, room__slug__in=slugs
+    ).values_list("user_id", "room__slug")
+    barred = {pair: "ban" async for pair in banned if pair in pairs}
+    private = {
+        slug
+        async for slug in Room.objects.filter(slug__in=slugs, private=True).values_list(
+            "slug", flat=True
+        )
+    }
+    if private:
+        members = Membership.objects.filter(user_id__in=users, room__slug__in=private).values_list(
+            "user_id", "room__slug"
+        )
+        kept = {pair async for pair in members}
+        for pair in pairs:
+            if pair[1] in private and pair not in kept:
+                barred.setdefault(pair, "removed")
+    return barred
+
+
+async def moderation_log(
+    *, slug: str, actor: "Actor", limit: int = 100
+) -> list[protocol.ModerationLogOut]:
+    """The newest entries of a room's audit log, for its owner and moderators."""
+    await room_managed_by(slug=slug, user_id=actor.user_id)
+    entries = ModerationLog.objects.filter(room_slug=slug).order_by("-created", "-pk")[:limit]
+    return [
+        protocol.ModerationLogOut(
+            action=e.action,
+            actor=e.actor_name,
+            target=e.target_name,
+            seq=e.seq,
+            until=e.until,
+            reason=e.reason,
+            created=e.created,
+        )
+        async for e in entries
+    ]
+
+
+MANAGERS = (Membership.Role.OWNER, Membership.Role.MODERATOR)
+
+
+def room_manager_refusal(
+    *, room: Room | None, slug: str, role: str | None
+) -> protocol.ChatError | None:
+    """Why a user with `role` in the room may not manage it (None: they may)."""
+    if room is None:
+        return protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no room '{slug}'")
+    if role not in MANAGERS:
+        return protocol.ChatError(
+            protocol.ErrorCode.FORBIDDEN, "only the room's owner or a moderator may do this"
+        )
+    return None
+
+
+async def room_managed_by(*, slug: str, user_id: int | None) -> Room:
+    """The room, if the user is its owner or a moderator; else not_found or forbidden."""
+    room = await Room.objects.filter(slug=slug).afirst()
+    role = None
+    if room is not None and user_id is not None:
+        role = (
+            await Membership.objects.filter(room=room, user_id=user_id)
+            .values_list("role", flat=True)
+            .afirst()
+        )
+    if refusal := room_manager_refusal(room=room, slug=slug, role=role):
         raise refusal
     return room
 

@@ -222,3 +222,14 @@ async def credentials_revoked_broadcast(
     except LAYER_ERRORS as exc:
         metrics.LAYER_FAILURES.labels("group_send").inc()
         logger.warning("revocation not broadcast: channel layer unavailable (%s)", exc)
+
+
+async def room_removed_broadcast(*, user_id: int, room: str, reason: str) -> None:
+    """Take a user's sockets out of a room they may no longer read (`reason`:
+    kick, ban or removed). Best effort: the sweep takes out any this misses."""
+    event = {"type": "room.removed", "room": room, "reason": reason}
+    try:
+        await get_channel_layer().group_send(user_group(user_id), event)
+    except LAYER_ERRORS as exc:
+        metrics.LAYER_FAILURES.labels("group_send").inc()
+        logger.warning("room removal not broadcast: channel layer unavailable (%s)", exc)

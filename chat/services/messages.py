@@ -13,10 +13,17 @@ from django.utils import timezone
 
 from chat import metrics, protocol
 from chat.auth import Actor
-from chat.models import Membership, Message, Reaction, Room
-from chat.selectors import message_frames, room_get_readable, room_refusal
+from chat.models import Membership, Message, Reaction, Room, Sanction
+from chat.selectors import (
+    MANAGERS,
+    message_frames,
+    room_get_readable,
+    room_refusal,
+    sanctions_active,
+)
 from chat.services.broadcast import room_broadcast
 from chat.services.limits import send_allow
+from chat.services.moderation import moderation_log_delete
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,14 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
         if private and users
         else ()
     )
+    sanctions = {
+        (s.room_id, s.user_id): s
+        for s in (
+            Sanction.objects.filter(sanctions_active(), room_id__in=room_ids, user_id__in=users)
+            if users
+            else ()
+        )
+    }
     stored = {
         (m.room_id, m.client_id): m
         for m in Message.objects.filter(
@@ -102,13 +117,14 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
             room = rooms.get(append.room_id)
             member = (append.room_id, append.actor.user_id) in members
             slug = room.slug if room is not None else f"#{append.room_id}"
-            if refusal := room_refusal(room=room, slug=slug, member=member):
+            sanction = sanctions.get((append.room_id, append.actor.user_id))
+            if refusal := room_refusal(room=room, slug=slug, member=member, sanction=sanction):
                 raise refusal
             if append.kind == Message.Kind.MESSAGE:
                 if append.reply_to is not None:
                     _message_get(append.room_id, append.reply_to)
             else:
-                _target_change(append)
+                _target_change(append, slug=slug)
         except protocol.ChatError as error:
             results.append(error)
             continue
@@ -150,7 +166,13 @@ def _message_get(room_id: int, seq: int) -> Message:
     return message
 
 
-def _target_change(append: StreamAppend) -> None:
+def _manages(append: StreamAppend) -> bool:
+    return Membership.objects.filter(
+        room_id=append.room_id, user_id=append.actor.user_id, role__in=MANAGERS
+    ).exists()
+
+
+def _target_change(append: StreamAppend, *, slug: str) -> None:
     """Apply an edit, delete or reaction to message `target`, or refuse it."""
     seq, actor = append.target, append.actor
     message = _message_get(append.room_id, seq)
@@ -160,9 +182,13 @@ def _target_change(append: StreamAppend) -> None:
         _reaction_change(append)
         return
     if actor.user is None or message.author_id != actor.user_id:
-        raise protocol.ChatError(
-            protocol.ErrorCode.FORBIDDEN, "only its signed-in author may change a message"
-        )
+        # Moderators delete anyone's message; that goes in the audit log.
+        if append.kind != Message.Kind.DELETE or not _manages(append):
+            raise protocol.ChatError(
+                protocol.ErrorCode.FORBIDDEN,
+                "only its signed-in author (or, to delete it, a moderator) may change a message",
+            )
+        moderation_log_delete(message=message, slug=slug, actor=actor)
     if append.kind == Message.Kind.DELETE:
         Reaction.objects.filter(room_id=append.room_id, seq=seq).delete()
     message.edited = timezone.now()

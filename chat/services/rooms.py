@@ -8,9 +8,14 @@ from django.db import IntegrityError, transaction
 
 from chat import protocol
 from chat.auth import Actor
-from chat.models import Membership, Room
-from chat.selectors import message_frames, messages_page, room_get_readable
-from chat.services.broadcast import room_subscribe, room_unsubscribe
+from chat.models import Membership, ModerationLog, Room
+from chat.selectors import (
+    message_frames,
+    messages_page,
+    room_get_readable,
+    room_manager_refusal,
+)
+from chat.services.broadcast import room_removed_broadcast, room_subscribe, room_unsubscribe
 from chat.services.presence import presence_enter, presence_leave
 
 
@@ -37,13 +42,9 @@ aroom_create = database_sync_to_async(room_create)
 def _room_managed(*, slug: str, user: AbstractBaseUser) -> Room:
     """The room, if the user is its owner or a moderator; else not_found or forbidden."""
     room = Room.objects.filter(slug=slug).first()
-    if room is None:
-        raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no room '{slug}'")
-    roles = (Membership.Role.OWNER, Membership.Role.MODERATOR)
-    if not Membership.objects.filter(room=room, user=user, role__in=roles).exists():
-        raise protocol.ChatError(
-            protocol.ErrorCode.FORBIDDEN, "only the room's owner or a moderator may do this"
-        )
+    role = Membership.objects.filter(room=room, user=user).values_list("role", flat=True).first()
+    if refusal := room_manager_refusal(room=room, slug=slug, role=role):
+        raise refusal
     return room
 
 
@@ -119,11 +120,13 @@ async def room_join(
     return joined, await presence_enter(slug=slug, actor=actor, channel=channel)
 
 
-async def room_leave(*, actor: Actor, slug: str, channel: str) -> protocol.LeftEvent:
+async def room_leave(
+    *, actor: Actor, slug: str, channel: str, reason: str = "leave"
+) -> protocol.LeftEvent:
     """Take the socket out of the room's group and presence."""
     await room_unsubscribe(slug=slug, channel=channel)
     await presence_leave(slug=slug, actor=actor, channel=channel)
-    return protocol.LeftEvent(room=slug)
+    return protocol.LeftEvent(room=slug, reason=reason)
 
 
 async def membership_read(*, actor: Actor, slug: str, seq: int) -> None:
@@ -150,16 +153,32 @@ amembership_invite = database_sync_to_async(membership_invite)
 
 
 @database_sync_to_async
-def membership_remove(*, slug: str, user: AbstractBaseUser, username: str) -> None:
-    """Take a member out of a room: oneself, or anyone but the owner if the user
-    is the owner or a moderator. The owner cannot leave their own room."""
-    if username != user.get_username():
-        room = _room_managed(slug=slug, user=user)
-    else:
+def _membership_remove(*, slug: str, user: AbstractBaseUser, username: str) -> int:
+    oneself = username == user.get_username()
+    if oneself:
         room = Room.objects.filter(slug=slug).first()
+    else:
+        room = _room_managed(slug=slug, user=user)
     membership = Membership.objects.filter(room=room, user__username=username).first()
     if room is None or membership is None:
         raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"{username!r} is not a member")
     if membership.role == Membership.Role.OWNER:
         raise protocol.ChatError(protocol.ErrorCode.FORBIDDEN, "the owner cannot be removed")
-    membership.delete()
+    with transaction.atomic():
+        membership.delete()
+        if not oneself:
+            ModerationLog.objects.create(
+                room=room, room_slug=slug, actor=user, actor_name=user.get_username(),
+                action=ModerationLog.Action.KICK, target_id=membership.user_id,
+                target_name=username, reason="removed from the members",
+            )  # fmt: skip
+    return membership.user_id
+
+
+async def membership_remove(*, slug: str, user: AbstractBaseUser, username: str) -> None:
+    """Take a member out of a room: oneself, or anyone but the owner if the user
+    is the owner or a moderator (logged as a kick). The owner cannot leave
+    their own room. The member's sockets leave the room."""
+    user_id = await _membership_remove(slug=slug, user=user, username=username)
+    reason = "leave" if username == user.get_username() else "removed"
+    await room_removed_broadcast(user_id=user_id, room=slug, reason=reason)

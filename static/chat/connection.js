@@ -1,11 +1,14 @@
 // The socket, and the one module that speaks the protocol's transport rules:
 // - reconnects with exponential backoff and jitter;
 // - rejoins every room with `since` on each (re)connect;
-// - keeps every send, edit and delete (by client_id) until its ack, and
-//   resends them after a reconnect, so typing offline loses nothing;
+// - keeps every send, edit, delete and reaction (by client_id) until its ack,
+//   and resends them after a reconnect, so typing offline loses nothing; one
+//   refused for good (say, `forbidden`) is dropped;
 // - pings after 25 s of silence, and reconnects if 10 s more pass without a word.
 
 const IDLE_PING_MS = 25000;
+// Errors after which a request is worth sending again; any other drops it.
+const RETRYABLE = new Set(["rate_limited", "unavailable", "internal_error"]);
 const PONG_TIMEOUT_MS = 10000;
 
 export class Connection {
@@ -34,6 +37,7 @@ export class Connection {
       this.heard = Date.now();
       const frame = JSON.parse(event.data);
       if (frame.type === "ack") this.outbox.delete(frame.client_id);
+      if (frame.type === "error" && !RETRYABLE.has(frame.code)) this.outbox.delete(frame.ref);
       this.onFrame(frame);
     });
     this.ws.addEventListener("close", (event) => {

@@ -1,7 +1,8 @@
 // The app: the room list with unread counts, and one open room.
 // connection.js owns the socket, roomstate.js the seq rules, render.js the DOM.
+import { parseCommand } from "./commands.js";
 import { Connection } from "./connection.js";
-import { PALETTE, messageItem, placeMessage, quoteBlock, setBody, setReactions } from "./render.js";
+import { PALETTE, messageItem, noticeItem, placeMessage, quoteBlock, setBody, setReactions } from "./render.js";
 import { RoomState } from "./roomstate.js";
 
 const $ = (id) => document.getElementById(id);
@@ -41,6 +42,7 @@ function room(slug) {
 }
 
 const isMine = (author) => !me.guest && !author.guest && author.name === me.name;
+const moderates = (slug) => ["owner", "moderator"].includes(rooms.get(slug)?.role);
 const oldestShown = () => Number(list.querySelector("li[data-seq]")?.dataset.seq ?? 0);
 const atBottom = () => list.scrollHeight - list.scrollTop - list.clientHeight < 40;
 
@@ -102,6 +104,15 @@ function onFrame(frame) {
     case "typing":
       if (frame.room === current) showTyping(frame.user.name);
       break;
+    case "moderated":
+      if (frame.room === current) {
+        list.append(noticeItem(frame));
+        if (atBottom()) list.scrollTop = list.scrollHeight;
+      }
+      break;
+    case "left":
+      if (frame.reason !== "leave") removed(r, frame.reason);
+      break;
     case "presence":
       if (frame.online) r.online = new Map(frame.online.map((a) => [a.name + a.guest, a]));
       for (const a of frame.joined ?? []) r.online.set(a.name + a.guest, a);
@@ -109,6 +120,9 @@ function onFrame(frame) {
       if (frame.room === current) showPresence(r);
       break;
     case "error":
+      if (!connection.outbox.has(frame.ref)) {
+        list.querySelector(`li.pending[data-client-id="${CSS.escape(frame.ref ?? "")}"]`)?.classList.replace("pending", "failed");
+      }
       onStatus(false, `${frame.code.replaceAll("_", " ")}: ${frame.detail}`);
       setTimeout(() => connection.connected && onStatus(true, ""), 5000);
       break;
@@ -163,7 +177,11 @@ function show(entry, { live }) {
   }
   if (list.querySelector(`li[data-seq="${entry.seq}"]`)) return;
   const stay = atBottom();
-  const li = messageItem(entry, { mine: isMine(entry.author), canReact: signedIn });
+  const li = messageItem(entry, {
+    mine: isMine(entry.author),
+    canReact: signedIn,
+    canDelete: moderates(entry.room),
+  });
   showReactions(li, entry.reactions, entry.seq);
   placeMessage(list, li);
   if (!live) return;
@@ -171,6 +189,17 @@ function show(entry, { live }) {
   else $("jump").hidden = false;
   if (!isMine(entry.author)) $("announcer").textContent = `${entry.author.name}: ${entry.body}`;
   if (typingTimers.delete(entry.author.name)) renderTyping(); // they sent what they typed
+}
+
+// Kicked, banned or removed: stop following the room (no rejoin on reconnect).
+function removed(r, reason) {
+  connection.rooms.delete(r.slug);
+  r.state = null;
+  r.role = null;
+  if (r.slug !== current) return;
+  $("composer").hidden = true;
+  const why = { kick: "You were kicked from", ban: "You were banned from", removed: "You are no longer in" }[reason];
+  onStatus(false, `${why} #${r.slug}.`);
 }
 
 // --- Read markers and unread counts -------------------------------------------
@@ -292,8 +321,19 @@ function enterSubmits(event) {
 $("body").addEventListener("keydown", enterSubmits);
 $("composer").addEventListener("submit", (event) => {
   event.preventDefault();
-  const body = $("body").value;
+  let body = $("body").value;
   if (!current || !body.trim()) return;
+  // "/ban …" and the like are commands; "//…" sends the text with one slash.
+  if (body.startsWith("//")) body = body.slice(1);
+  else if (body.startsWith("/")) {
+    const command = parseCommand(body, current);
+    if (command?.error) return onStatus(false, command.error);
+    if (command) {
+      connection.raw(command.frame);
+      $("body").value = "";
+      return;
+    }
+  }
   const frame = connection.request({ type: "send", room: current, body, reply_to: replyTo?.seq ?? null });
   list.append(messageItem({ ...frame, author: me, quote: replyTo }, { pending: true }));
   list.scrollTop = list.scrollHeight;

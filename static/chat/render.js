@@ -41,7 +41,7 @@ function button(action, text, label) {
 // One message as a list item: a quote of the message it replies to, its body,
 // its reactions, and buttons to reply, react (`canReact`) and, if `mine`,
 // to edit and delete.
-export function messageItem(message, { pending = false, mine = false, canReact = false } = {}) {
+export function messageItem(message, { pending = false, mine = false, canReact = false, canDelete = false } = {}) {
   const li = document.createElement("li");
   li.className = "message";
   if (message.seq) li.dataset.seq = message.seq;
@@ -75,12 +75,21 @@ export function messageItem(message, { pending = false, mine = false, canReact =
     const seq = message.seq;
     actions.append(button("reply", "Reply", `Reply to message ${seq}`));
     if (canReact) actions.append(button("react", "React", `React to message ${seq}`));
-    if (mine) {
-      actions.append(button("edit", "Edit", `Edit message ${seq}`));
-      actions.append(button("delete", "Delete", `Delete message ${seq}`));
-    }
+    if (mine) actions.append(button("edit", "Edit", `Edit message ${seq}`));
+    if (mine || canDelete) actions.append(button("delete", "Delete", `Delete message ${seq}`));
     li.append(actions);
   }
+  return li;
+}
+
+const DONE = { kick: "kicked", ban: "banned", unban: "unbanned", mute: "muted", unmute: "unmuted", promote: "made a moderator:", demote: "made a member:" };
+
+// A moderation action, as a line among the messages (it has no seq).
+export function noticeItem({ action, user, by, until, reason }) {
+  const li = document.createElement("li");
+  li.className = "notice";
+  const when = until ? ` until ${new Date(until).toLocaleString()}` : "";
+  li.textContent = `${by} ${DONE[action]} ${user}${when}${reason ? `: ${reason}` : ""}`;
   return li;
 }
 

@@ -190,7 +190,7 @@ async def test_leave_stops_delivery(connect, alice, bob):
     await a.join("lobby")
     await b.join("lobby")
     await b.send({"type": "leave", "room": "lobby"})
-    assert await b.expect("left") == {"type": "left", "room": "lobby"}
+    assert await b.expect("left") == {"type": "left", "room": "lobby", "reason": "leave"}
     await a.say("lobby", "anyone?")
     assert await b.nothing()
     await b.send({"type": "send", "room": "lobby", "body": "x", "client_id": str(uuid.uuid4())})

@@ -1,0 +1,123 @@
+"""Moderation: kick, ban, mute and roles, each written to the audit log.
+
+Who may act on whom: the owner on anyone else; a moderator on members (not
+on the owner or another moderator); promote and demote are the owner's.
+Everything is checked and written in one transaction, under the room's row
+lock; the room hears of it (`moderated`) only after the commit, and a kicked
+or banned user's sockets leave the room at once (the sweep catches any the
+layer missed).
+"""
+
+from datetime import timedelta
+
+from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from chat import protocol
+from chat.auth import Actor
+from chat.models import Membership, Message, ModerationLog, Room, Sanction
+from chat.selectors import room_manager_refusal
+from chat.services.broadcast import room_broadcast, room_removed_broadcast
+from chat.services.limits import send_allow
+
+Role = Membership.Role
+_SANCTIONS = {"ban": Sanction.Kind.BAN, "mute": Sanction.Kind.MUTE}
+_LIFTS = {"unban": Sanction.Kind.BAN, "unmute": Sanction.Kind.MUTE}
+
+
+def moderation_apply(
+    *, slug: str, actor: Actor, moderation: protocol.Moderation
+) -> tuple[protocol.ModeratedEvent, int]:
+    """Check and apply one moderation action, and log it; returns the event
+    and the target's user id, or raises the ChatError that refuses it
+    (nothing written)."""
+    action, username = moderation.action, moderation.user
+    with transaction.atomic():
+        room = Room.objects.select_for_update().filter(slug=slug).first()
+        roles = dict(
+            Membership.objects.filter(
+                room=room, user__username__in={actor.name, username}
+            ).values_list("user__username", "role")
+        )
+        mine = roles.get(actor.name) if actor.user is not None else None
+        if refusal := room_manager_refusal(room=room, slug=slug, role=mine):
+            raise refusal
+        target = get_user_model().objects.filter(username=username, is_active=True).first()
+        if target is None:
+            raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no user {username!r}")
+        if target.pk == actor.user_id:
+            raise protocol.ChatError(protocol.ErrorCode.BAD_REQUEST, "you cannot moderate yourself")
+        theirs = roles.get(username)
+        if action in ("promote", "demote") and mine != Role.OWNER:
+            raise protocol.ChatError(
+                protocol.ErrorCode.FORBIDDEN, "only the room's owner may change roles"
+            )
+        if theirs == Role.OWNER or (theirs == Role.MODERATOR and mine != Role.OWNER):
+            raise protocol.ChatError(
+                protocol.ErrorCode.FORBIDDEN,
+                f"a {mine} cannot {action} the room's {theirs}",
+            )
+        until = None
+        if moderation.minutes is not None:
+            until = timezone.now() + timedelta(minutes=moderation.minutes)
+        memberships = Membership.objects.filter(room=room, user=target)
+        if action in ("promote", "demote"):
+            if theirs is None:
+                raise protocol.ChatError(
+                    protocol.ErrorCode.NOT_FOUND, f"{username!r} is not a member"
+                )
+            memberships.update(role=Role.MODERATOR if action == "promote" else Role.MEMBER)
+        elif action == "kick":
+            # A kick out of a private room takes the membership (an invitation
+            # brings them back); a public room can be joined again at once.
+            if room.private:
+                memberships.delete()
+        elif action in _SANCTIONS:
+            Sanction.objects.update_or_create(
+                room=room,
+                user=target,
+                kind=_SANCTIONS[action],
+                defaults={"until": until, "reason": moderation.reason, "by": actor.user},
+            )
+            if action == "ban":
+                memberships.delete()
+        else:
+            Sanction.objects.filter(room=room, user=target, kind=_LIFTS[action]).delete()
+        ModerationLog.objects.create(
+            room=room, room_slug=slug, actor=actor.user, actor_name=actor.name, action=action,
+            target=target, target_name=username, until=until, reason=moderation.reason,
+        )  # fmt: skip
+    event = protocol.ModeratedEvent(
+        room=slug, action=action, user=username, by=actor.name, until=until,
+        reason=moderation.reason,
+    )  # fmt: skip
+    return event, target.pk
+
+
+_moderation_apply = database_sync_to_async(moderation_apply)
+
+
+async def room_moderate(
+    *, slug: str, actor: Actor, moderation: protocol.Moderation, address: str | None = None
+) -> protocol.ModeratedEvent:
+    """Apply a moderation action (within the send rates), tell the room, and
+    take a kicked or banned user's sockets out of it."""
+    if actor.user is None:
+        raise protocol.ChatError(protocol.ErrorCode.FORBIDDEN, "guests cannot moderate")
+    await send_allow(actor=actor, address=address)
+    event, target_id = await _moderation_apply(slug=slug, actor=actor, moderation=moderation)
+    await room_broadcast(room=slug, frame=event)
+    if moderation.action in ("kick", "ban"):
+        await room_removed_broadcast(user_id=target_id, room=slug, reason=moderation.action)
+    return event
+
+
+def moderation_log_delete(*, message: Message, slug: str, actor: Actor) -> None:
+    """Log a moderator's delete of another's message (in the delete's transaction)."""
+    ModerationLog.objects.create(
+        room_id=message.room_id, room_slug=slug, actor=actor.user,
+        actor_name=actor.name, action=ModerationLog.Action.DELETE, target_id=message.author_id,
+        target_name=message.author_name, seq=message.seq,
+    )  # fmt: skip
