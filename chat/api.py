@@ -26,6 +26,7 @@ from chat.selectors import (
     token_get,
     tokens_list,
 )
+from chat.services.dms import dm_send
 from chat.services.messages import message_send
 from chat.services.moderation import room_moderate
 from chat.services.rooms import (
@@ -197,6 +198,17 @@ async def message_post(request: HttpRequest, slug: protocol.Slug, payload: proto
         reply_to=payload.reply_to,
         address=request.META.get("REMOTE_ADDR"),
     )
+    return Status(201, ack)
+
+
+@api.post("/dms", response={201: protocol.AckEvent, **Errors}, tags=["messages"])
+async def dm_post(request: HttpRequest, payload: protocol.DmPost):
+    """Send a direct message to `users`: into the DM of exactly them and the
+    caller, made on its first message. The ack names the DM's room."""
+    ack = await dm_send(
+        actor=_actor(request), usernames=payload.users, body=payload.body,
+        client_id=payload.client_id, address=request.META.get("REMOTE_ADDR"),
+    )  # fmt: skip
     return Status(201, ack)
 
 

@@ -20,6 +20,7 @@ from chat.services.broadcast import (
     user_subscribe,
     user_unsubscribe,
 )
+from chat.services.dms import dm_send
 from chat.services.limits import socket_admit, socket_release
 from chat.services.messages import message_send
 from chat.services.moderation import room_moderate
@@ -181,6 +182,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )  # fmt: skip
         await self.send_frame(ack)
 
+    async def on_dm(self, frame: protocol.DmFrame) -> None:
+        ack = await dm_send(
+            actor=self.actor, usernames=frame.users, body=frame.body, client_id=frame.client_id,
+            address=self.address,
+        )  # fmt: skip
+        await self.send_frame(ack)
+
     async def on_edit(self, frame: protocol.EditFrame) -> None:
         self.require_joined(frame.room)
         ack = await message_send(
@@ -267,6 +275,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 actor=self.actor, slug=slug, channel=self.channel_name, reason=event["reason"]
             )
             await self.send_frame(left)
+
+    async def room_added(self, event: dict) -> None:
+        """The user was made a member of a room (`room_added_broadcast`): tell the client."""
+        await self.send(text_data=event["text"])
 
     async def credentials_revoked(self, event: dict) -> None:
         """A token was revoked, a session ended or the user was deactivated

@@ -5,9 +5,17 @@ from django.db import models
 
 
 class Room(models.Model):
+    class Kind(models.TextChoices):
+        ROOM = "room"
+        # A direct message: private, its members fixed at creation (2 to 8).
+        DM = "dm"
+
     slug = models.SlugField(max_length=50, unique=True)
     title = models.CharField(max_length=200)
     private = models.BooleanField(default=False)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.ROOM)
+    # For a DM, a hash of its members' ids: the same people find the same DM.
+    dm_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
     creator = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

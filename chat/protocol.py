@@ -39,6 +39,8 @@ MAX_EMOJI_PER_MESSAGE = 20
 REACTION_NAMES_SHOWN = 20
 # A reply's quote of the message it answers: its first characters.
 QUOTE_CHARS = 200
+# A group DM holds at most this many people, its starter included.
+MAX_DM_MEMBERS = 8
 # The longest ban or mute with a duration: a year (without one, it lasts until lifted).
 MAX_SANCTION_MINUTES = 525_600
 # The hyphens are escaped so that browsers' `pattern` attributes accept them too.
@@ -186,6 +188,22 @@ class SendFrame(_Frame):
     reply_to: TargetSeq | None = None
 
 
+DmUsers = Annotated[
+    list[Username],
+    Field(min_length=1, max_length=MAX_DM_MEMBERS - 1, description="Who to write to."),
+]
+
+
+class DmFrame(_Frame):
+    """Send a direct message to `users` (1 to 7 of them): to the DM of exactly
+    these people and the sender, made on its first message."""
+
+    type: Literal["dm"]
+    users: DmUsers
+    body: Body
+    client_id: UUID
+
+
 class EditFrame(_Frame):
     """Change the text of one's own message `seq`. Idempotent by `client_id`."""
 
@@ -291,6 +309,7 @@ AnyClientFrame = (
     JoinFrame
     | LeaveFrame
     | SendFrame
+    | DmFrame
     | EditFrame
     | DeleteFrame
     | ReactFrame
@@ -437,16 +456,30 @@ class HelloEvent(_Frame):
     limits: Limits = Limits()
 
 
+RoomKind = Literal["room", "dm"]
+
+
 class JoinedEvent(_Frame):
     type: Literal["joined"] = "joined"
     room: str
     title: str
     private: bool
+    kind: RoomKind = "room"
     last_seq: int
     messages: list[MessageOut]
     # False when more messages follow `since` than one page holds: page on with
     # `history` and `after`.
     complete: bool
+
+
+class AddedEvent(_Frame):
+    """The user was made a member of a room (a new DM, an invitation): to each
+    of their sockets, which may `join` it."""
+
+    type: Literal["added"] = "added"
+    room: str
+    title: str
+    kind: RoomKind
 
 
 class LeftEvent(_Frame):
@@ -520,6 +553,7 @@ class ErrorEvent(_Frame):
 ServerFrame = (
     HelloEvent
     | JoinedEvent
+    | AddedEvent
     | LeftEvent
     | MessageOut
     | AckEvent
@@ -589,6 +623,14 @@ class MessagePost(_Request):
     reply_to: TargetSeq | None = None
 
 
+class DmPost(_Request):
+    """Send a direct message; the same `client_id` posted twice stores one."""
+
+    users: DmUsers
+    body: Body
+    client_id: Annotated[UUID, Field(strict=False)]
+
+
 class ReadMarker(_Request):
     seq: Seq
 
@@ -601,6 +643,8 @@ class RoomOut(_Frame):
     slug: str
     title: str
     private: bool
+    # A DM's title lists its members' usernames, by name, joined with ", ".
+    kind: RoomKind = "room"
     last_seq: int
     # The caller's role, or null when not a member (a public room read by anyone).
     role: Literal["owner", "moderator", "member"] | None

@@ -326,6 +326,7 @@ def _room_out(room: Room, *, role: str | None, read: int = 0, unread: int = 0) -
         slug=room.slug,
         title=room.title,
         private=room.private,
+        kind=room.kind,
         last_seq=room.last_seq,
         role=role,
         last_read_seq=read,

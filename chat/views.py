@@ -31,10 +31,18 @@ async def index(request: HttpRequest) -> HttpResponse:
         for slug in settings.CHAT_DEFAULT_ROOMS
         if slug not in existing
     ]
+    rooms.sort(key=lambda room: room.slug)
+    me = user.get_username() if user.is_authenticated else ""
     context = {
         "user": user,
         "allow_guests": settings.CHAT_ALLOW_GUESTS,
-        "rooms": sorted(rooms, key=lambda room: room.slug),
+        "rooms": [room for room in rooms if room.kind == "room"],
+        # Each DM with the names of the others in it, by name.
+        "dms": [
+            (dm, ", ".join(n for n in dm.title.split(", ") if n != me))
+            for dm in rooms
+            if dm.kind == "dm"
+        ],
         "rooms_data": [room.model_dump() for room in rooms],
         "max_body_chars": protocol.MAX_BODY_CHARS,
         "slug_pattern": protocol.SLUG_PATTERN.strip("^$"),

@@ -233,3 +233,15 @@ async def room_removed_broadcast(*, user_id: int, room: str, reason: str) -> Non
     except LAYER_ERRORS as exc:
         metrics.LAYER_FAILURES.labels("group_send").inc()
         logger.warning("room removal not broadcast: channel layer unavailable (%s)", exc)
+
+
+async def room_added_broadcast(*, user_ids: set[int], frame: protocol.AddedEvent) -> None:
+    """Tell users' sockets they were made members of a room (`added`). Best
+    effort: a socket that misses it sees the room on its next page load."""
+    event = {"type": "room.added", "text": protocol.encode(frame)}
+    for user_id in user_ids:
+        try:
+            await get_channel_layer().group_send(user_group(user_id), event)
+        except LAYER_ERRORS as exc:
+            metrics.LAYER_FAILURES.labels("group_send").inc()
+            logger.warning("room addition not broadcast: channel layer unavailable (%s)", exc)

@@ -1,5 +1,6 @@
 """Rooms and memberships."""
 
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,7 +16,12 @@ from chat.selectors import (
     room_get_readable,
     room_manager_refusal,
 )
-from chat.services.broadcast import room_removed_broadcast, room_subscribe, room_unsubscribe
+from chat.services.broadcast import (
+    room_added_broadcast,
+    room_removed_broadcast,
+    room_subscribe,
+    room_unsubscribe,
+)
 from chat.services.presence import presence_enter, presence_leave
 
 
@@ -113,6 +119,7 @@ async def room_join(
         room=slug,
         title=room.title,
         private=room.private,
+        kind=room.kind,
         last_seq=room.last_seq,
         messages=frames,
         complete=complete,
@@ -141,12 +148,18 @@ async def membership_read(*, actor: Actor, slug: str, seq: int) -> None:
 
 
 def membership_invite(*, slug: str, inviter: AbstractBaseUser, username: str) -> Membership:
-    """Add a user to a room, if the inviter is its owner or a moderator."""
+    """Add a user to a room, if the inviter is its owner or a moderator; the
+    user's open sockets hear of it (`added`)."""
     room = _room_managed(slug=slug, user=inviter)
     user = get_user_model().objects.filter(username=username, is_active=True).first()
     if user is None:
         raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no user {username!r}")
-    return membership_create(room=room, user=user)
+    membership = membership_create(room=room, user=user)
+    added = protocol.AddedEvent(room=room.slug, title=room.title, kind=room.kind)
+    transaction.on_commit(
+        lambda: async_to_sync(room_added_broadcast)(user_ids={user.pk}, frame=added)
+    )
+    return membership
 
 
 amembership_invite = database_sync_to_async(membership_invite)
@@ -164,6 +177,10 @@ def _membership_remove(*, slug: str, user: AbstractBaseUser, username: str) -> i
         raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"{username!r} is not a member")
     if membership.role == Membership.Role.OWNER:
         raise protocol.ChatError(protocol.ErrorCode.FORBIDDEN, "the owner cannot be removed")
+    if room.kind == Room.Kind.DM:
+        raise protocol.ChatError(
+            protocol.ErrorCode.BAD_REQUEST, "the members of a direct message are fixed"
+        )
     with transaction.atomic():
         membership.delete()
         if not oneself:

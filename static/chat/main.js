@@ -13,6 +13,7 @@ let me = { name: app.dataset.me, guest: !signedIn };
 let connection = null;
 let current = null; // the open room's slug
 let loadingOlder = false;
+let dmStarted = null; // the client_id of a "New message" on its way
 let replyTo = null; // the message the composer answers: {seq, author, body, deleted}
 const typingTimers = new Map();
 const READ_EVERY_MS = 2000;
@@ -21,22 +22,25 @@ const READ_EVERY_MS = 2000;
 const rooms = new Map();
 for (const row of JSON.parse($("rooms-data").textContent)) rooms.set(row.slug, { ...row, online: new Map() });
 
-function room(slug) {
+// A DM is named by the others in it; a room by its title.
+const label = (r) => (r.kind === "dm" ? r.title.split(", ").filter((n) => n !== me.name).join(", ") : r.title);
+
+function room(slug, { kind = "room", title = slug } = {}) {
   if (!rooms.has(slug)) {
-    rooms.set(slug, { slug, title: slug, private: false, role: null, unread: 0, online: new Map() });
+    rooms.set(slug, { slug, title, kind, private: kind === "dm", role: null, unread: 0, online: new Map() });
     const li = document.createElement("li");
     const a = document.createElement("a");
     a.href = `#${slug}`;
     a.dataset.room = slug;
-    const title = document.createElement("span");
-    title.className = "title";
-    title.textContent = slug;
+    const name = document.createElement("span");
+    name.className = "title";
+    name.textContent = label(rooms.get(slug));
     const badge = document.createElement("span");
     badge.className = "badge";
     badge.hidden = true;
-    a.append(title, badge);
+    a.append(name, badge);
     li.append(a);
-    $("room-list").append(li);
+    $(kind === "dm" ? "dm-list" : "room-list").append(li);
   }
   return rooms.get(slug);
 }
@@ -81,7 +85,9 @@ function onFrame(frame) {
       break;
     case "joined":
       r.title = frame.title;
-      if (frame.room === current) $("room-title").textContent = frame.title;
+      r.kind = frame.kind;
+      document.querySelector(`a[data-room="${CSS.escape(r.slug)}"] .title`).textContent = label(r);
+      if (frame.room === current) $("room-title").textContent = label(r);
       r.private = frame.private;
       if (r.fresh) r.state.low = frame.messages.length ? frame.messages[0].seq - 1 : frame.last_seq;
       r.fresh = false;
@@ -108,6 +114,17 @@ function onFrame(frame) {
       if (frame.room === current) {
         list.append(noticeItem(frame));
         if (atBottom()) list.scrollTop = list.scrollHeight;
+      }
+      break;
+    case "added": // a new DM, or an invitation: follow it
+      room(frame.room, frame).role ??= "member";
+      follow(frame.room);
+      break;
+    case "ack":
+      if (frame.client_id === dmStarted) {
+        dmStarted = null;
+        room(frame.room, { kind: "dm" });
+        openRoom(frame.room);
       }
       break;
     case "left":
@@ -241,7 +258,7 @@ function openRoom(slug) {
   current = slug;
   const r = room(slug);
   list.replaceChildren();
-  $("room-title").textContent = r.title;
+  $("room-title").textContent = label(r);
   $("composer").hidden = false;
   $("jump").hidden = true;
   setReply(null);
@@ -288,7 +305,19 @@ function renderTyping() {
 
 // --- Events ---------------------------------------------------------------------
 
-$("room-list").addEventListener("click", (event) => {
+// "New message": the first message makes the DM; its ack opens it.
+$("dm-form")?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const users = $("dm-to").value.split(/[\s,]+/).filter(Boolean);
+  const body = $("dm-body").value;
+  if (!users.length || !body.trim()) return;
+  connect();
+  dmStarted = connection.request({ type: "dm", users, body }).client_id;
+  event.target.reset();
+  $("new-dm").open = false;
+});
+
+document.querySelector(".sidebar").addEventListener("click", (event) => {
   const slug = event.target.closest("a[data-room]")?.dataset.room;
   if (slug) { event.preventDefault(); openRoom(slug); }
 });

@@ -62,9 +62,9 @@ async def test_unread_counts_rise_live_and_clear_on_reading(browser, server, use
     await say(alice, "make me a member")  # alice and bob both follow the room from now on
     bob = await sign_in(browser, server, "bob")
     await open_room(bob, "lobby")
-    await bob.click("summary")
+    await bob.click("#new-room summary")
     await bob.fill("#new-slug", "elsewhere")
-    await bob.click(".new-room button[type=submit]")
+    await bob.click("#new-room button[type=submit]")
     await bob.wait_for_selector("#room-title:text('elsewhere')")
 
     badge = bob.locator("a[data-room=lobby] .badge")

@@ -94,7 +94,7 @@ async def test_rooms_list_create_read_and_update(api, users):
     created = await as_bob("POST", "/rooms", {"slug": "bobs", "title": "Bob's", "private": True})
     assert created.status_code == 201
     assert created.json() == {
-        "slug": "bobs", "title": "Bob's", "private": True, "last_seq": 0,
+        "slug": "bobs", "title": "Bob's", "private": True, "kind": "room", "last_seq": 0,
         "role": "owner", "last_read_seq": 0, "unread": 0,
     }  # fmt: skip
     error(await as_alice("POST", "/rooms", {"slug": "bobs"}), 409, "conflict")

@@ -208,3 +208,12 @@ def test_reply_to_is_a_message_seq():
     assert parse_frame(send()).reply_to is None
     assert error_of(send(reply_to=0)).detail.startswith("reply_to:")
     assert error_of(send(reply_to="4")).detail.startswith("reply_to:")
+
+
+def test_the_users_of_a_dm_are_usernames():
+    frame = {"type": "dm", "users": ["bob", "c.d@x"], "body": "x", "client_id": CID}
+    assert parse_frame(json.dumps(frame)).users == ["bob", "c.d@x"]
+    error = error_of(json.dumps(frame | {"users": ["bob smith"]}))
+    assert error.detail.startswith("users.0:")
+    error = error_of(json.dumps(frame | {"users": [f"u{i}" for i in range(8)]}))
+    assert (error.code, error.detail[:6]) == (ErrorCode.TOO_LARGE, "users:")
