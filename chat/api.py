@@ -19,6 +19,7 @@ from chat.auth import Actor, token_hash
 from chat.models import Message
 from chat.selectors import (
     history_page,
+    mentions_page,
     moderation_log,
     room_get_visible,
     room_members,
@@ -250,6 +251,13 @@ async def read_marker(request: HttpRequest, slug: protocol.Slug, payload: protoc
     """Move the caller's read marker forward to `seq` (never back)."""
     await membership_read(actor=_actor(request), slug=slug, seq=payload.seq)
     return Status(204, None)
+
+
+@api.get("/mentions", response={200: protocol.MentionsEvent, **Errors}, tags=["messages"])
+async def mentions_list(request: HttpRequest, cursor: Query[protocol.MentionsCursor]):
+    """The caller's mentions inbox: messages that @-named them, newest first;
+    `before` (a message id) pages back."""
+    return await mentions_page(actor=_actor(request), **cursor.model_dump())
 
 
 # --- Tokens -----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from chat import delivery, lifecycle, metrics, protocol
 from chat.auth import Actor, actor_from_scope
 from chat.models import Message
 from chat.roomstate import SeqTracker
-from chat.selectors import history_page
+from chat.selectors import history_page, mentions_page
 from chat.services.broadcast import (
     LAYER_ERRORS,
     receiver_add,
@@ -237,6 +237,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for message in page.messages:
             tracker.accept(message.seq)  # sent now: never again as a live message
         await self.send_frame(page)
+
+    async def on_mentions(self, frame: protocol.MentionsFrame) -> None:
+        await self.send_frame(
+            await mentions_page(actor=self.actor, before=frame.before, limit=frame.limit)
+        )
 
     async def on_typing(self, frame: protocol.TypingFrame) -> None:
         self.require_joined(frame.room)

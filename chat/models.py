@@ -115,6 +115,23 @@ class Reaction(models.Model):
         return f"{self.emoji} on {self.room_id}#{self.seq}"
 
 
+class Mention(models.Model):
+    """User `user` was @-named in message `seq` of a room, as it was sent."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    seq = models.PositiveBigIntegerField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "seq", "user"], name="mention_unique")
+        ]
+        indexes = [models.Index(fields=["user", "room", "seq"], name="mention_user_room_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.room_id}#{self.seq}"
+
+
 class Sanction(models.Model):
     """A user banned from a room (may not join, read or write it) or muted in it
     (may read but not write), until `until` (null: until lifted)."""

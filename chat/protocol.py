@@ -39,6 +39,10 @@ MAX_EMOJI_PER_MESSAGE = 20
 REACTION_NAMES_SHOWN = 20
 # A reply's quote of the message it answers: its first characters.
 QUOTE_CHARS = 200
+# @names in a message that count, the first of them; the pattern ends a name
+# at a letter or digit, so "@ada," and "@ada." name ada.
+MAX_MENTIONS = 20
+MENTION_PATTERN = re.compile(r"(?<![\w@])@([\w.@+-]*\w)")
 # A group DM holds at most this many people, its starter included.
 MAX_DM_MEMBERS = 8
 # The longest ban or mute with a duration: a year (without one, it lasts until lifted).
@@ -296,6 +300,22 @@ class HistoryFrame(_Frame, HistoryCursor):
     room: Slug
 
 
+class MentionsCursor(BaseModel):
+    """Which page of the mentions inbox: the newest, or those older than
+    message `before` (a message `id`). Also the query of `GET /api/v1/mentions`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    before: TargetSeq | None = None
+    limit: Annotated[int, Field(ge=1, le=MAX_HISTORY_LIMIT)] | None = None
+
+
+class MentionsFrame(_Frame, MentionsCursor):
+    """A page of the user's mentions inbox: messages that @-named them, newest first."""
+
+    type: Literal["mentions"]
+
+
 class TypingFrame(_Frame):
     type: Literal["typing"]
     room: Slug
@@ -316,6 +336,7 @@ AnyClientFrame = (
     | ModerateFrame
     | ReadFrame
     | HistoryFrame
+    | MentionsFrame
     | TypingFrame
     | PingFrame
 )
@@ -381,6 +402,12 @@ def parse_guest_name(name: str) -> str:
     return name
 
 
+def mentioned_names(body: str) -> list[str]:
+    """The usernames @-named in a message body, each once, in order (at most MAX_MENTIONS)."""
+    names = dict.fromkeys(match.group(1) for match in MENTION_PATTERN.finditer(body))
+    return list(names)[:MAX_MENTIONS]
+
+
 def _ref_of(text: str) -> str | None:
     """The offending frame's client_id, else its type: echoed in `error.ref`."""
     try:
@@ -441,6 +468,8 @@ class MessageOut(_Frame):
     quote: Quote | None = None
     # A message's reactions; for a react or unreact entry, its target's.
     reactions: list[ReactionOut] = []
+    # The users a message @-named when it was sent (who can read the room).
+    mentions: list[str] = []
 
 
 class Limits(_Frame):
@@ -510,6 +539,16 @@ class HistoryEvent(_Frame):
     complete: bool
 
 
+class MentionsEvent(_Frame):
+    """A page of the mentions inbox, newest first, across rooms."""
+
+    type: Literal["mentions"] = "mentions"
+    before: int | None = None
+    messages: list[MessageOut]
+    # True when no older mention remains.
+    complete: bool
+
+
 class TypingEvent(_Frame):
     type: Literal["typing"] = "typing"
     room: str
@@ -558,6 +597,7 @@ ServerFrame = (
     | MessageOut
     | AckEvent
     | HistoryEvent
+    | MentionsEvent
     | TypingEvent
     | PresenceEvent
     | ModeratedEvent
@@ -651,6 +691,8 @@ class RoomOut(_Frame):
     # The caller's read marker, and others' messages after it.
     last_read_seq: int
     unread: int
+    # Messages after the read marker that @-name the caller.
+    mentions: int = 0
 
 
 class ModerationLogOut(_Frame):

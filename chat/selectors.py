@@ -6,12 +6,21 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.sessions.models import Session
-from django.db.models import Count, F, OuterRef, Q, Subquery, Window
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from chat import protocol
-from chat.models import ApiToken, Membership, Message, ModerationLog, Reaction, Room, Sanction
+from chat.models import (
+    ApiToken,
+    Membership,
+    Mention,
+    Message,
+    ModerationLog,
+    Reaction,
+    Room,
+    Sanction,
+)
 
 if TYPE_CHECKING:
     from chat.auth import Actor
@@ -27,6 +36,7 @@ def message_frame(
     room: str,
     quote: protocol.Quote | None = None,
     reactions: list[protocol.ReactionOut] | None = None,
+    mentions: list[str] | None = None,
 ) -> protocol.MessageOut:
     """A stored stream entry as the protocol shows it."""
     return protocol.MessageOut(
@@ -44,6 +54,7 @@ def message_frame(
         reply_to=message.reply_to,
         quote=quote,
         reactions=reactions or [],
+        mentions=mentions or [],
     )
 
 
@@ -78,15 +89,60 @@ async def message_frames(messages: list[Message], *, room: str) -> list[protocol
         if m.kind in _REACTIONS_OF and not (m.kind == Message.Kind.MESSAGE and m.deleted)
     }
     reactions = await reactions_of(room_id=room_id, seqs=reacted) if reacted else {}
+    naming = {m.seq for m in messages if m.kind == Message.Kind.MESSAGE and "@" in m.body}
+    mentions: dict[int, list[str]] = {}
+    if naming:
+        rows = Mention.objects.filter(room_id=room_id, seq__in=naming).order_by("pk")
+        async for seq, username in rows.values_list("seq", "user__username"):
+            mentions.setdefault(seq, []).append(username)
     return [
         message_frame(
             m,
             room=room,
             quote=quotes.get(m.reply_to),
             reactions=reactions.get(m.seq if m.kind == Message.Kind.MESSAGE else m.target),
+            mentions=mentions.get(m.seq),
         )
         for m in messages
     ]
+
+
+async def mentions_page(
+    *, actor: "Actor", before: int | None, limit: int | None
+) -> protocol.MentionsEvent:
+    """The messages that @-named the user, newest first, older than message id
+    `before`: in rooms the user may still read, not deleted."""
+    limit = limit or settings.CHAT_HISTORY_PAGE
+    if actor.user is None:
+        return protocol.MentionsEvent(before=before, messages=[], complete=True)
+    named = Mention.objects.filter(
+        user_id=actor.user_id, room=OuterRef("room"), seq=OuterRef("seq")
+    )
+    banned = Sanction.objects.filter(
+        sanctions_active(), user_id=actor.user_id, kind=Sanction.Kind.BAN
+    ).values("room")
+    member_of = Membership.objects.filter(user_id=actor.user_id).values("room")
+    messages = (
+        Message.objects.filter(Exists(named), kind=Message.Kind.MESSAGE, deleted=False)
+        .filter(Q(room__private=False) | Q(room__in=member_of))
+        .exclude(room__in=banned)
+        .select_related("room")
+        .order_by("-pk")
+    )
+    if before is not None:
+        messages = messages.filter(pk__lt=before)
+    page = [m async for m in messages[: limit + 1]]
+    shown = page[:limit]
+    frames: dict[int, protocol.MessageOut] = {}
+    for slug in {m.room.slug for m in shown}:
+        of_room = [m for m in shown if m.room.slug == slug]
+        for m, frame in zip(of_room, await message_frames(of_room, room=slug), strict=True):
+            frames[m.pk] = frame
+    return protocol.MentionsEvent(
+        before=before,
+        messages=protocol.fit_page([frames[m.pk] for m in shown], oldest=True),
+        complete=len(page) <= limit,
+    )
 
 
 async def reactions_of(*, room_id: int, seqs: set[int]) -> dict[int, list[protocol.ReactionOut]]:
@@ -308,20 +364,37 @@ async def rooms_visible(
         .annotate(count=Count("pk"))
         .values("count")
     )
+    mentions = (
+        Mention.objects.filter(
+            room=OuterRef("pk"), user=user, seq__gt=Coalesce(OuterRef("read"), 0)
+        )
+        .values("room")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
     member_of = Membership.objects.filter(user=user).values("room")
     rooms = (
         rooms.filter(Q(private=False) | Q(pk__in=member_of))
         .annotate(read=Subquery(membership.values("last_read_seq")))
         .annotate(role=Subquery(membership.values("role")))
         .annotate(unread=Coalesce(Subquery(unread), 0))
+        .annotate(mentions=Coalesce(Subquery(mentions), 0))
     )
     return [
-        _room_out(room, role=room.role, read=room.read or 0, unread=room.unread if room.role else 0)
+        _room_out(
+            room,
+            role=room.role,
+            read=room.read or 0,
+            unread=room.unread if room.role else 0,
+            mentions=room.mentions if room.role else 0,
+        )
         async for room in rooms
     ]
 
 
-def _room_out(room: Room, *, role: str | None, read: int = 0, unread: int = 0) -> protocol.RoomOut:
+def _room_out(
+    room: Room, *, role: str | None, read: int = 0, unread: int = 0, mentions: int = 0
+) -> protocol.RoomOut:
     return protocol.RoomOut(
         slug=room.slug,
         title=room.title,
@@ -331,6 +404,7 @@ def _room_out(room: Room, *, role: str | None, read: int = 0, unread: int = 0) -
         role=role,
         last_read_seq=read,
         unread=unread,
+        mentions=mentions,
     )
 
 

@@ -8,12 +8,13 @@ from datetime import timedelta
 from uuid import UUID
 
 from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chat import metrics, protocol
 from chat.auth import Actor
-from chat.models import Membership, Message, Reaction, Room, Sanction
+from chat.models import Membership, Mention, Message, Reaction, Room, Sanction
 from chat.selectors import (
     MANAGERS,
     message_frames,
@@ -144,10 +145,45 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
         results.append((entry, True))
     if new:
         Message.objects.bulk_create(new)
+        _mentions_store(new, private=set(private))
         for room_id in {entry.room_id for entry in new}:
             Room.objects.filter(pk=room_id).update(last_seq=rooms[room_id].last_seq)
         metrics.MESSAGES_STORED.inc(len(new))
     return results
+
+
+def _mentions_store(entries: list[Message], *, private: set[int]) -> None:
+    """Record who each new message @-names: active users who may read its room
+    (members, for a private room), its author aside."""
+    named = [
+        (entry, name)
+        for entry in entries
+        if entry.kind == Message.Kind.MESSAGE and "@" in entry.body
+        for name in protocol.mentioned_names(entry.body)
+    ]
+    if not named:
+        return
+    users = dict(
+        get_user_model()
+        .objects.filter(username__in={name for _, name in named}, is_active=True)
+        .values_list("username", "pk")
+    )
+    rooms = {entry.room_id for entry, _ in named} & private
+    members = set(
+        Membership.objects.filter(room_id__in=rooms, user_id__in=users.values()).values_list(
+            "room_id", "user_id"
+        )
+    )
+    Mention.objects.bulk_create(
+        [
+            Mention(room_id=entry.room_id, seq=entry.seq, user_id=users[name])
+            for entry, name in named
+            if name in users
+            and users[name] != entry.author_id
+            and (entry.room_id not in private or (entry.room_id, users[name]) in members)
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def message_store(**append) -> tuple[Message, bool]:
@@ -191,6 +227,7 @@ def _target_change(append: StreamAppend, *, slug: str) -> None:
         moderation_log_delete(message=message, slug=slug, actor=actor)
     if append.kind == Message.Kind.DELETE:
         Reaction.objects.filter(room_id=append.room_id, seq=seq).delete()
+        Mention.objects.filter(room_id=append.room_id, seq=seq).delete()
     message.edited = timezone.now()
     message.deleted = append.kind == Message.Kind.DELETE
     message.body = append.body

@@ -3,6 +3,7 @@
 // - rejoins every room with `since` on each (re)connect;
 // - keeps every send, edit, delete and reaction (by client_id) until its ack,
 //   and resends them after a reconnect, so typing offline loses nothing; one
+//   refused for a while (`rate_limited`) goes again after `retry_after`, one
 //   refused for good (say, `forbidden`) is dropped;
 // - pings after 25 s of silence, and reconnects if 10 s more pass without a word.
 
@@ -37,7 +38,7 @@ export class Connection {
       this.heard = Date.now();
       const frame = JSON.parse(event.data);
       if (frame.type === "ack") this.outbox.delete(frame.client_id);
-      if (frame.type === "error" && !RETRYABLE.has(frame.code)) this.outbox.delete(frame.ref);
+      if (frame.type === "error" && this.outbox.has(frame.ref)) this.retry(frame);
       this.onFrame(frame);
     });
     this.ws.addEventListener("close", (event) => {
@@ -50,6 +51,13 @@ export class Connection {
       this.onStatus(false, `Connection lost. Reconnecting in ${Math.ceil(delay / 1000)} s…`);
       setTimeout(() => this.open(), delay);
     });
+  }
+
+  // A request refused: try it again when the server says (rate_limited,
+  // unavailable), at the next connect (internal_error), or never.
+  retry({ ref, code, retry_after: after }) {
+    if (!RETRYABLE.has(code)) this.outbox.delete(ref);
+    else if (after) setTimeout(() => this.outbox.has(ref) && this.raw(this.outbox.get(ref)), after * 1000);
   }
 
   keepalive() {

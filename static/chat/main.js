@@ -27,7 +27,7 @@ const label = (r) => (r.kind === "dm" ? r.title.split(", ").filter((n) => n !== 
 
 function room(slug, { kind = "room", title = slug } = {}) {
   if (!rooms.has(slug)) {
-    rooms.set(slug, { slug, title, kind, private: kind === "dm", role: null, unread: 0, online: new Map() });
+    rooms.set(slug, { slug, title, kind, private: kind === "dm", role: null, unread: 0, mentions: 0, online: new Map() });
     const li = document.createElement("li");
     const a = document.createElement("a");
     a.href = `#${slug}`;
@@ -38,7 +38,9 @@ function room(slug, { kind = "room", title = slug } = {}) {
     const badge = document.createElement("span");
     badge.className = "badge";
     badge.hidden = true;
-    a.append(name, badge);
+    const mentions = badge.cloneNode();
+    mentions.className = "mention-badge";
+    a.append(name, mentions, badge);
     li.append(a);
     $(kind === "dm" ? "dm-list" : "room-list").append(li);
   }
@@ -100,10 +102,13 @@ function onFrame(frame) {
     case "history":
       showPage(r, frame);
       break;
+    case "mentions":
+      showInbox(frame);
+      break;
     case "message": {
       if (!r?.state) return;
       const hole = frame.seq > r.state.high + 1;
-      take(r, [frame], true);
+      take(r, [frame], true, { live: true });
       if (hole) fetchAfter(r.slug, r.state.low);
       break;
     }
@@ -151,11 +156,17 @@ function fetchAfter(slug, seq) {
 }
 
 // New stream entries (from `joined`, live, or a gap fill): each seq once.
-function take(r, entries, complete) {
+function take(r, entries, complete, { live = false } = {}) {
   for (const entry of entries) {
     if (!r.state.accept(entry.seq)) continue;
+    const forMe = entry.kind === "message" && !isMine(entry.author);
+    const named = forMe && entry.mentions.includes(me.name);
     if (r.slug === current) show(entry, { live: true });
-    else if (entry.kind === "message" && !isMine(entry.author)) setUnread(r, r.unread + 1);
+    else if (forMe) {
+      setUnread(r, r.unread + 1);
+      if (named) setMentions(r, r.mentions + 1);
+    }
+    if (live && (named || (forMe && r.kind === "dm"))) notify(r, entry);
   }
   if (!complete && entries.length) fetchAfter(r.slug, entries.at(-1).seq);
   if (r.slug === current) markRead();
@@ -178,6 +189,7 @@ function showPage(r, frame) {
     fetchAfter(r.slug, frame.messages.at(-1).seq); // a long gap: the next page
   }
   if (r.slug === current) markRead();
+  seek();
 }
 
 function showReactions(li, reactions, seq) {
@@ -195,6 +207,7 @@ function show(entry, { live }) {
   if (list.querySelector(`li[data-seq="${entry.seq}"]`)) return;
   const stay = atBottom();
   const li = messageItem(entry, {
+    mentioned: entry.mentions.includes(me.name),
     mine: isMine(entry.author),
     canReact: signedIn,
     canDelete: moderates(entry.room),
@@ -221,13 +234,32 @@ function removed(r, reason) {
 
 // --- Read markers and unread counts -------------------------------------------
 
-function setUnread(r, count) {
-  r.unread = count;
-  const badge = document.querySelector(`a[data-room="${CSS.escape(r.slug)}"] .badge`);
+function setBadge(r, selector, text, count) {
+  const badge = document.querySelector(`a[data-room="${CSS.escape(r.slug)}"] ${selector}`);
   if (badge) {
-    badge.textContent = count;
+    badge.textContent = text;
     badge.hidden = count === 0;
   }
+}
+
+function setUnread(r, count) {
+  r.unread = count;
+  setBadge(r, ".badge", count, count);
+}
+
+// Unread messages that @-name the user: "@2" beside the unread count.
+function setMentions(r, count) {
+  r.mentions = count;
+  setBadge(r, ".mention-badge", `@${count}`, count);
+}
+
+// A desktop notification for a message to the user, while the tab is hidden
+// (and only once they allowed it: the button in the sidebar asks).
+function notify(r, entry) {
+  if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
+  const where = r.kind === "dm" ? label(r) : `#${r.slug}`;
+  const note = new Notification(`${entry.author.name} in ${where}`, { body: entry.body, tag: r.slug });
+  note.addEventListener("click", () => { window.focus(); openAt(r.slug, entry.seq); });
 }
 
 // The open room, scrolled to the bottom in a visible tab, counts as read.
@@ -236,6 +268,7 @@ function markRead() {
   const r = rooms.get(current);
   if (!r?.state || !atBottom() || document.hidden) return;
   setUnread(r, 0);
+  setMentions(r, 0);
   if (!signedIn || r.readTimer) return;
   const send = () => {
     r.readTimer = null;
@@ -247,6 +280,59 @@ function markRead() {
   const wait = (r.readAt ?? 0) + READ_EVERY_MS - Date.now();
   if (wait <= 0) send();
   else r.readTimer = setTimeout(send, wait);
+}
+
+// --- Mentions and links to one message -----------------------------------------
+
+let target = null; // {slug, seq}: the message to show once its page is in
+
+// Open a room at one message: page back until it is shown, then point at it.
+function openAt(slug, seq) {
+  target = { slug, seq };
+  if (slug === current) seek();
+  else openRoom(slug);
+}
+
+function seek() {
+  if (!target || target.slug !== current) return;
+  const li = list.querySelector(`li[data-seq="${target.seq}"]`);
+  if (li) {
+    target = null;
+    li.scrollIntoView({ block: "center" });
+    li.classList.add("flash");
+    setTimeout(() => li.classList.remove("flash"), 2000);
+  } else if (oldestShown() > target.seq && !loadingOlder) {
+    loadingOlder = true;
+    connection.raw({ type: "history", room: current, before: oldestShown(), limit: 100 });
+  }
+}
+
+function showInbox(frame) {
+  const items = frame.messages.map((message) => {
+    const li = document.createElement("li");
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "link";
+    const r = room(message.room);
+    open.textContent = `${r.kind === "dm" ? label(r) : `#${message.room}`} · ${message.author.name}: ${message.body}`;
+    open.addEventListener("click", () => openAt(message.room, message.seq));
+    li.append(open);
+    return li;
+  });
+  $("inbox-list").replaceChildren(...items);
+  $("inbox-empty").hidden = items.length > 0;
+}
+
+$("inbox")?.addEventListener("toggle", (event) => {
+  if (event.target.open) { connect(); connection.raw({ type: "mentions", limit: 20 }); }
+});
+const notifyButton = $("notify");
+if (notifyButton && "Notification" in window && Notification.permission === "default") {
+  notifyButton.hidden = false;
+  notifyButton.addEventListener("click", async () => {
+    await Notification.requestPermission();
+    notifyButton.hidden = true;
+  });
 }
 
 // --- The open room --------------------------------------------------------------

@@ -41,7 +41,10 @@ function button(action, text, label) {
 // One message as a list item: a quote of the message it replies to, its body,
 // its reactions, and buttons to reply, react (`canReact`) and, if `mine`,
 // to edit and delete.
-export function messageItem(message, { pending = false, mine = false, canReact = false, canDelete = false } = {}) {
+export function messageItem(
+  message,
+  { pending = false, mine = false, mentioned = false, canReact = false, canDelete = false } = {},
+) {
   const li = document.createElement("li");
   li.className = "message";
   if (message.seq) li.dataset.seq = message.seq;
@@ -50,6 +53,7 @@ export function messageItem(message, { pending = false, mine = false, canReact =
   li.dataset.author = authorLabel(message.author);
   li.dataset.time = message.created ? Date.parse(message.created) : Date.now();
   li.classList.toggle("pending", pending);
+  li.classList.toggle("mentioned", mentioned);
 
   const head = document.createElement("div");
   head.className = "head";

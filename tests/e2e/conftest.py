@@ -28,9 +28,9 @@ def users(make_user, password_hash):
     return made
 
 
-async def sign_in(browser, server, name, *, width=1100):
+async def sign_in(browser, server, name, *, width=1100, **context_options):
     """A new browser context, signed in through the login form; collects page errors."""
-    context = await browser.new_context(viewport={"width": width, "height": 720})
+    context = await browser.new_context(viewport={"width": width, "height": 720}, **context_options)
     page = await context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.errors = []

@@ -226,3 +226,15 @@ async def test_guests_enter_with_a_name_and_new_users_sign_up(browser, server, u
     await shown(newcomer, "hello from a guest").wait_for()
     await say(newcomer, "welcome!")
     await shown(guest, "welcome!").wait_for()
+
+
+async def test_sends_refused_for_rate_go_again_after_retry_after(browser, server, users):
+    alice = await sign_in(browser, server, "alice")
+    await open_room(alice, "lobby")
+    for i in range(14):  # past the burst of 10: some are refused with retry_after
+        await say(alice, f"quick {i}")
+    await alice.locator("#banner", has_text="rate limited").wait_for(state="attached")
+    await alice.wait_for_function("!document.querySelector('#messages li.pending')")
+    bodies = await alice.locator("#messages li.message .body").all_inner_texts()
+    assert sorted(bodies) == sorted(f"quick {i}" for i in range(14))
+    assert await Message.objects.acount() == 14

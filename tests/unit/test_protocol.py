@@ -217,3 +217,18 @@ def test_the_users_of_a_dm_are_usernames():
     assert error.detail.startswith("users.0:")
     error = error_of(json.dumps(frame | {"users": [f"u{i}" for i in range(8)]}))
     assert (error.code, error.detail[:6]) == (ErrorCode.TOO_LARGE, "users:")
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ("@bob hi", ["bob"]),
+        ("hi @bob, @ada. and (@zed)!", ["bob", "ada", "zed"]),
+        ("mail me@example.com or @c.d@x", ["c.d@x"]),
+        ("@bob @bob @BOB", ["bob", "BOB"]),
+        ("@ @- @. no names", []),
+        (" ".join(f"@u{i}" for i in range(30)), [f"u{i}" for i in range(protocol.MAX_MENTIONS)]),
+    ],
+)
+def test_mentions_are_at_names_that_end_in_a_letter_or_digit(body, names):
+    assert protocol.mentioned_names(body) == names
