@@ -20,6 +20,7 @@ from chat.models import Message
 from chat.selectors import (
     history_page,
     mentions_page,
+    messages_search,
     moderation_log,
     room_get_visible,
     room_members,
@@ -258,6 +259,13 @@ async def mentions_list(request: HttpRequest, cursor: Query[protocol.MentionsCur
     """The caller's mentions inbox: messages that @-named them, newest first;
     `before` (a message id) pages back."""
     return await mentions_page(actor=_actor(request), **cursor.model_dump())
+
+
+@api.get("/search", response={200: protocol.SearchEvent, **Errors}, tags=["messages"])
+async def search(request: HttpRequest, query: Query[protocol.SearchQuery]):
+    """Messages matching `q` in the rooms the caller may read (or in `room`),
+    newest first; `before` (a message id) pages back."""
+    return await messages_search(actor=_actor(request), **query.model_dump())
 
 
 # --- Tokens -----------------------------------------------------------------------

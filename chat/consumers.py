@@ -12,7 +12,7 @@ from chat import delivery, lifecycle, metrics, protocol
 from chat.auth import Actor, actor_from_scope
 from chat.models import Message
 from chat.roomstate import SeqTracker
-from chat.selectors import history_page, mentions_page
+from chat.selectors import history_page, mentions_page, messages_search
 from chat.services.broadcast import (
     LAYER_ERRORS,
     receiver_add,
@@ -242,6 +242,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send_frame(
             await mentions_page(actor=self.actor, before=frame.before, limit=frame.limit)
         )
+
+    async def on_search(self, frame: protocol.SearchFrame) -> None:
+        await self.send_frame(
+            await messages_search(
+                actor=self.actor, q=frame.q, room=frame.room, before=frame.before,
+                limit=frame.limit,
+            )
+        )  # fmt: skip
 
     async def on_typing(self, frame: protocol.TypingFrame) -> None:
         self.require_joined(frame.room)

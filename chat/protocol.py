@@ -310,6 +310,30 @@ class MentionsCursor(BaseModel):
     limit: Annotated[int, Field(ge=1, le=MAX_HISTORY_LIMIT)] | None = None
 
 
+class SearchQuery(BaseModel):
+    """What to search for: words in message bodies, in one room or in all the
+    user may read; `before` (a message id) pages back. Also the query of
+    `GET /api/v1/search`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    q: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean_text)]
+    room: Slug | None = None
+    before: TargetSeq | None = None
+    limit: Annotated[int, Field(ge=1, le=MAX_HISTORY_LIMIT)] | None = None
+
+    @field_validator("q")
+    @classmethod
+    def _some_words(cls, q: str) -> str:
+        return _non_blank(q)
+
+
+class SearchFrame(_Frame, SearchQuery):
+    """Search the messages of the rooms the user may read, newest first."""
+
+    type: Literal["search"]
+
+
 class MentionsFrame(_Frame, MentionsCursor):
     """A page of the user's mentions inbox: messages that @-named them, newest first."""
 
@@ -337,6 +361,7 @@ AnyClientFrame = (
     | ReadFrame
     | HistoryFrame
     | MentionsFrame
+    | SearchFrame
     | TypingFrame
     | PingFrame
 )
@@ -549,6 +574,18 @@ class MentionsEvent(_Frame):
     complete: bool
 
 
+class SearchEvent(_Frame):
+    """Messages that match a search, newest first, across rooms (or in `room`)."""
+
+    type: Literal["search"] = "search"
+    q: str
+    room: str | None = None
+    before: int | None = None
+    messages: list[MessageOut]
+    # True when no older match remains.
+    complete: bool
+
+
 class TypingEvent(_Frame):
     type: Literal["typing"] = "typing"
     room: str
@@ -598,6 +635,7 @@ ServerFrame = (
     | AckEvent
     | HistoryEvent
     | MentionsEvent
+    | SearchEvent
     | TypingEvent
     | PresenceEvent
     | ModeratedEvent

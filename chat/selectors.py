@@ -5,8 +5,11 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.postgres.search import SearchQuery as PgSearchQuery
+from django.contrib.postgres.search import SearchVector
 from django.contrib.sessions.models import Session
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Window
+from django.db import connection
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
@@ -118,17 +121,31 @@ async def mentions_page(
     named = Mention.objects.filter(
         user_id=actor.user_id, room=OuterRef("room"), seq=OuterRef("seq")
     )
+    messages = Message.objects.filter(
+        Exists(named), rooms_readable(actor=actor), kind=Message.Kind.MESSAGE, deleted=False
+    )
+    frames, complete = await _newest_page(messages, before=before, limit=limit)
+    return protocol.MentionsEvent(before=before, messages=frames, complete=complete)
+
+
+def rooms_readable(*, actor: "Actor") -> Q:
+    """Messages in rooms the actor may read: public ones (unless banned), and
+    private ones they are a member of."""
+    if actor.user is None:
+        return Q(room__private=False)
     banned = Sanction.objects.filter(
         sanctions_active(), user_id=actor.user_id, kind=Sanction.Kind.BAN
     ).values("room")
     member_of = Membership.objects.filter(user_id=actor.user_id).values("room")
-    messages = (
-        Message.objects.filter(Exists(named), kind=Message.Kind.MESSAGE, deleted=False)
-        .filter(Q(room__private=False) | Q(room__in=member_of))
-        .exclude(room__in=banned)
-        .select_related("room")
-        .order_by("-pk")
-    )
+    return (Q(room__private=False) | Q(room__in=member_of)) & ~Q(room__in=banned)
+
+
+async def _newest_page(
+    messages: QuerySet, *, before: int | None, limit: int
+) -> tuple[list[protocol.MessageOut], bool]:
+    """Up to `limit` of these messages (of any rooms) older than id `before`,
+    newest first, as frames; and whether that reaches the oldest."""
+    messages = messages.select_related("room").order_by("-pk")
     if before is not None:
         messages = messages.filter(pk__lt=before)
     page = [m async for m in messages[: limit + 1]]
@@ -138,11 +155,42 @@ async def mentions_page(
         of_room = [m for m in shown if m.room.slug == slug]
         for m, frame in zip(of_room, await message_frames(of_room, room=slug), strict=True):
             frames[m.pk] = frame
-    return protocol.MentionsEvent(
-        before=before,
-        messages=protocol.fit_page([frames[m.pk] for m in shown], oldest=True),
-        complete=len(page) <= limit,
+    fitted = protocol.fit_page([frames[m.pk] for m in shown], oldest=True)
+    return fitted, len(page) <= limit and len(fitted) == len(shown)
+
+
+async def messages_search(
+    *,
+    actor: "Actor",
+    q: str,
+    room: str | None = None,
+    before: int | None = None,
+    limit: int | None = None,
+    full_text: bool | None = None,
+) -> protocol.SearchEvent:
+    """Messages matching `q` in the rooms the actor may read (or in `room`, if
+    readable), newest first. PostgreSQL matches words with its full-text
+    search (English stemming, websearch syntax: "quoted phrases", -not, or);
+    other databases (or full_text=False) match each word with icontains."""
+    if room is not None:
+        await room_get_readable(slug=room, actor=actor)
+    messages = Message.objects.filter(
+        rooms_readable(actor=actor), kind=Message.Kind.MESSAGE, deleted=False
     )
+    if room is not None:
+        messages = messages.filter(room__slug=room)
+    if full_text is None:
+        full_text = connection.vendor == "postgresql"
+    if full_text:
+        messages = messages.annotate(
+            search=SearchVector("body", config="english")  # the index's expression
+        ).filter(search=PgSearchQuery(q, config="english", search_type="websearch"))
+    else:
+        for word in q.split():
+            messages = messages.filter(body__icontains=word)
+    limit = limit or settings.CHAT_HISTORY_PAGE
+    frames, complete = await _newest_page(messages, before=before, limit=limit)
+    return protocol.SearchEvent(q=q, room=room, before=before, messages=frames, complete=complete)
 
 
 async def reactions_of(*, room_id: int, seqs: set[int]) -> dict[int, list[protocol.ReactionOut]]:

@@ -103,7 +103,10 @@ function onFrame(frame) {
       showPage(r, frame);
       break;
     case "mentions":
-      showInbox(frame);
+      showFound(frame, "inbox-list");
+      break;
+    case "search":
+      showFound(frame, "search-results");
       break;
     case "message": {
       if (!r?.state) return;
@@ -307,7 +310,8 @@ function seek() {
   }
 }
 
-function showInbox(frame) {
+// Messages from many rooms (the inbox, search results): each opens its room at it.
+function showFound(frame, listId) {
   const items = frame.messages.map((message) => {
     const li = document.createElement("li");
     const open = document.createElement("button");
@@ -319,9 +323,17 @@ function showInbox(frame) {
     li.append(open);
     return li;
   });
-  $("inbox-list").replaceChildren(...items);
-  $("inbox-empty").hidden = items.length > 0;
+  $(listId).replaceChildren(...items);
+  $(`${listId}-empty`).hidden = items.length > 0;
 }
+
+$("search").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const q = $("search-q").value.trim();
+  if (!q) return;
+  connect();
+  connection.raw({ type: "search", q, limit: 20 });
+});
 
 $("inbox")?.addEventListener("toggle", (event) => {
   if (event.target.open) { connect(); connection.raw({ type: "mentions", limit: 20 }); }
