@@ -54,6 +54,7 @@ def socket_register(consumer: "ChatConsumer") -> None:
     if task is None or task.done():
         _tasks[loop] = loop.create_task(_sweep_forever(), name="chat-sweep")
         lifecycle.drain_install(loop)
+        jobs.jobs_inline_start()
 
 
 def socket_unregister(consumer: "ChatConsumer") -> bool:

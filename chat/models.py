@@ -62,6 +62,7 @@ class Message(models.Model):
         DELETE = "delete"
         REACT = "react"
         UNREACT = "unreact"
+        PREVIEW = "preview"
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
     seq = models.PositiveBigIntegerField()
@@ -113,6 +114,22 @@ class Reaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.emoji} on {self.room_id}#{self.seq}"
+
+
+class LinkPreview(models.Model):
+    """What a URL's page says about itself, fetched once: the cache of link
+    previews. `ok` is false when the fetch failed or was refused."""
+
+    url_hash = models.CharField(max_length=64, unique=True)  # SHA-256 of the URL
+    url = models.TextField()
+    ok = models.BooleanField(default=False)
+    title = models.CharField(max_length=300, blank=True)
+    description = models.CharField(max_length=500, blank=True)
+    image = models.TextField(blank=True)
+    fetched = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.url
 
 
 class Mention(models.Model):

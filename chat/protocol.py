@@ -43,6 +43,9 @@ QUOTE_CHARS = 200
 # at a letter or digit, so "@ada," and "@ada." name ada.
 MAX_MENTIONS = 20
 MENTION_PATTERN = re.compile(r"(?<![\w@])@([\w.@+-]*\w)")
+# An http(s) URL in a message's text, as the page also finds them: trailing
+# punctuation is not part of it. The first one gets a link preview.
+URL_PATTERN = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
 # A group DM holds at most this many people, its starter included.
 MAX_DM_MEMBERS = 8
 # The longest ban or mute with a duration: a year (without one, it lasts until lifted).
@@ -433,6 +436,12 @@ def mentioned_names(body: str) -> list[str]:
     return list(names)[:MAX_MENTIONS]
 
 
+def first_url(body: str) -> str | None:
+    """The first http(s) URL in a message body, if any (at most 2,000 characters)."""
+    match = URL_PATTERN.search(body)
+    return match.group(0) if match and len(match.group(0)) <= 2000 else None
+
+
 def _ref_of(text: str) -> str | None:
     """The offending frame's client_id, else its type: echoed in `error.ref`."""
     try:
@@ -473,12 +482,22 @@ class ReactionOut(_Frame):
     users: list[str]
 
 
+class PreviewOut(_Frame):
+    """What the page at a message's first URL says about itself."""
+
+    url: str
+    title: str
+    description: str
+    # An absolute http(s) URL of the page's image, or "".
+    image: str
+
+
 class MessageOut(_Frame):
     """A stream entry, as it appears in `message`, `joined` and `history`: a
-    message, or the edit, delete, react or unreact of message `target`."""
+    message, or the edit, delete, react, unreact or link preview of message `target`."""
 
     type: Literal["message"] = "message"
-    kind: Literal["message", "edit", "delete", "react", "unreact"] = "message"
+    kind: Literal["message", "edit", "delete", "react", "unreact", "preview"] = "message"
     target: int | None = None
     room: str
     seq: int
@@ -495,6 +514,9 @@ class MessageOut(_Frame):
     reactions: list[ReactionOut] = []
     # The users a message @-named when it was sent (who can read the room).
     mentions: list[str] = []
+    # The link preview of a message's first URL, once fetched; for a preview
+    # entry, its target's.
+    preview: PreviewOut | None = None
 
 
 class Limits(_Frame):

@@ -1,5 +1,6 @@
 """Reads, with the async ORM. Access rules for reading a room live here."""
 
+import hashlib
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.utils import timezone
 from chat import protocol
 from chat.models import (
     ApiToken,
+    LinkPreview,
     Membership,
     Mention,
     Message,
@@ -40,6 +42,7 @@ def message_frame(
     quote: protocol.Quote | None = None,
     reactions: list[protocol.ReactionOut] | None = None,
     mentions: list[str] | None = None,
+    preview: protocol.PreviewOut | None = None,
 ) -> protocol.MessageOut:
     """A stored stream entry as the protocol shows it."""
     return protocol.MessageOut(
@@ -58,6 +61,7 @@ def message_frame(
         quote=quote,
         reactions=reactions or [],
         mentions=mentions or [],
+        preview=preview,
     )
 
 
@@ -98,6 +102,8 @@ async def message_frames(messages: list[Message], *, room: str) -> list[protocol
         rows = Mention.objects.filter(room_id=room_id, seq__in=naming).order_by("pk")
         async for seq, username in rows.values_list("seq", "user__username"):
             mentions.setdefault(seq, []).append(username)
+    urls = {m.pk: _preview_url(m) for m in messages}
+    previews = await previews_of(urls=set(urls.values()) - {None})
     return [
         message_frame(
             m,
@@ -105,9 +111,38 @@ async def message_frames(messages: list[Message], *, room: str) -> list[protocol
             quote=quotes.get(m.reply_to),
             reactions=reactions.get(m.seq if m.kind == Message.Kind.MESSAGE else m.target),
             mentions=mentions.get(m.seq),
+            preview=previews.get(urls[m.pk]),
         )
         for m in messages
     ]
+
+
+def _preview_url(message: Message) -> str | None:
+    """The URL whose preview an entry shows: a message's first, a preview entry's own."""
+    if message.kind == Message.Kind.PREVIEW:
+        return message.body
+    if message.kind == Message.Kind.MESSAGE and not message.deleted and "http" in message.body:
+        return protocol.first_url(message.body)
+    return None
+
+
+def url_hash(url: str) -> str:
+    """The key of a URL's cached preview (LinkPreview.url_hash)."""
+    return hashlib.sha256(url.encode()).hexdigest()
+
+
+async def previews_of(*, urls: set[str]) -> dict[str, protocol.PreviewOut]:
+    """The fetched previews of these URLs (those that gave one), in one query."""
+    if not urls:
+        return {}
+    hashes = {url_hash(url) for url in urls}
+    rows = LinkPreview.objects.filter(url_hash__in=hashes, ok=True)
+    return {
+        p.url: protocol.PreviewOut(
+            url=p.url, title=p.title, description=p.description, image=p.image
+        )
+        async for p in rows
+    }
 
 
 async def mentions_page(

@@ -15,8 +15,9 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from chat import lifecycle  # noqa: E402
 from chat.auth import ChatAuthMiddlewareStack  # noqa: E402
-from chat.jobs import JOBS_CHANNEL, JobsConsumer  # noqa: E402
+from chat.jobs import JobsConsumer  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from chat.services.broadcast import JOBS_CHANNEL  # noqa: E402
 
 lifecycle.close_codes_allow()
 lifecycle.outbound_bound()

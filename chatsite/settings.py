@@ -193,6 +193,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # httpx logs each request's URL at INFO: link previews' URLs are message text.
+    "loggers": {"httpx": {"level": "WARNING"}},
 }
 
 # Chat behaviour.
@@ -222,5 +224,13 @@ CHAT_RETENTION_DAYS = env_int("CHAT_RETENTION_DAYS", 0)
 # On SIGTERM, how long a process waits for its sockets to close (code 1012)
 # before it exits; keep it under daphne's --application-close-timeout (10 s).
 CHAT_DRAIN_SECONDS = float(os.environ.get("CHAT_DRAIN_SECONDS") or 5)
+# Link previews: the first http(s) URL of a message is fetched by the worker
+# (in-process without Redis) and its title and description shown. Fetches
+# refuse private, loopback and link-local addresses, except host:port pairs
+# listed in CHAT_PREVIEW_ALLOW (for tests and intranets).
+CHAT_PREVIEWS = env_bool("CHAT_PREVIEWS", True)
+CHAT_PREVIEW_ALLOW = env_list("CHAT_PREVIEW_ALLOW", "")
+CHAT_PREVIEW_TIMEOUT = float(os.environ.get("CHAT_PREVIEW_TIMEOUT") or 5)
+CHAT_PREVIEW_MAX_BYTES = env_int("CHAT_PREVIEW_MAX_BYTES", 512 * 1024)
 # /metrics answers private and loopback addresses, and this bearer token.
 CHAT_METRICS_TOKEN = os.environ.get("CHAT_METRICS_TOKEN", "")

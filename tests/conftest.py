@@ -494,3 +494,102 @@ class WsClient(Frames):
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+# --- A web server for link previews ------------------------------------------
+
+PAGES = {
+    "/page": (
+        "text/html; charset=utf-8",
+        b"<html><head><title>Ignored when og:title is there</title>"
+        b'<meta property="og:title" content="The Chat Handbook">'
+        b'<meta property="og:description" content="How we   talk.\x00">'
+        b'<meta property="og:image" content="/cover.png"></head><body>hi</body></html>',
+    ),
+    "/plain": ("text/html", b"<title>Just a title</title>"),
+    "/image.png": ("image/png", b"\x89PNG\r\n\x1a\n"),
+    "/empty": ("text/html", b"<html><body>no head at all</body></html>"),
+}
+
+
+class PageServer:
+    """An HTTP server on 127.0.0.1 in a thread: the pages above, /big (10 MB of
+    HTML after its <head>), /slow (answers after 3 s), and /to?url=... (a 302).
+    `hits` counts requests per path; `sent` the bytes /big got out."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+        from urllib.parse import parse_qs, urlsplit
+
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                path = urlsplit(self.path).path
+                server.hits[path] = server.hits.get(path, 0) + 1
+                if path == "/to":
+                    self.send_response(302)
+                    self.send_header("Location", parse_qs(urlsplit(self.path).query)["url"][0])
+                    self.end_headers()
+                elif path == "/slow":
+                    server.release.wait(3)
+                    self._send("text/html", b"<title>Too late</title>")
+                elif path == "/big":
+                    self._big()
+                elif path in PAGES:
+                    self._send(*PAGES[path])
+                else:
+                    self.send_error(404)
+
+            def _send(self, content_type: str, body: bytes) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _big(self) -> None:
+                head, chunk = (
+                    b"<html><head><title>A very big page</title></head><body>",
+                    b"x" * 65536,
+                )
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(head) + 160 * len(chunk)))
+                self.end_headers()
+                try:
+                    self.wfile.write(head)
+                    for _ in range(160):  # 10 MiB
+                        self.wfile.write(chunk)
+                        server.sent += len(chunk)
+                except OSError:
+                    pass  # the reader had enough
+
+        self.hits: dict[str, int] = {}
+        self.sent = 0
+        self.release = threading.Event()
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def page_server(settings: Any) -> Iterator[PageServer]:
+    """A local web server, which link previews may fetch (CHAT_PREVIEW_ALLOW)."""
+    server = PageServer()
+    settings.CHAT_PREVIEW_ALLOW = [f"127.0.0.1:{server.port}"]
+    yield server
+    server.close()

@@ -42,6 +42,10 @@ def redis_client() -> redis.asyncio.Redis | None:
     return _redis[loop]
 
 
+# The channel of background jobs, read by `manage.py runworker chat-jobs`.
+JOBS_CHANNEL = "chat-jobs"
+
+
 def room_group(slug: str) -> str:
     """The channel-layer group of a room's sockets."""
     return f"room.{slug}"
@@ -245,3 +249,13 @@ async def room_added_broadcast(*, user_ids: set[int], frame: protocol.AddedEvent
         except LAYER_ERRORS as exc:
             metrics.LAYER_FAILURES.labels("group_send").inc()
             logger.warning("room addition not broadcast: channel layer unavailable (%s)", exc)
+
+
+async def job_enqueue(job: dict) -> None:
+    """Hand a job to the worker (chat/jobs.py). Best effort: a job lost with
+    the layer is not retried (a link preview, say, is simply missing)."""
+    try:
+        await get_channel_layer().send(JOBS_CHANNEL, job)
+    except LAYER_ERRORS as exc:
+        metrics.LAYER_FAILURES.labels("send").inc()
+        logger.warning("job %s not enqueued: channel layer unavailable (%s)", job["type"], exc)

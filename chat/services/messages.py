@@ -8,6 +8,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -22,7 +23,7 @@ from chat.selectors import (
     room_refusal,
     sanctions_active,
 )
-from chat.services.broadcast import room_broadcast
+from chat.services.broadcast import job_enqueue, room_broadcast
 from chat.services.limits import send_allow
 from chat.services.moderation import moderation_log_delete
 
@@ -217,6 +218,8 @@ def _target_change(append: StreamAppend, *, slug: str) -> None:
     if append.kind in (Message.Kind.REACT, Message.Kind.UNREACT):
         _reaction_change(append)
         return
+    if append.kind == Message.Kind.PREVIEW:
+        return  # appended by the preview job, on the author's behalf
     if actor.user is None or message.author_id != actor.user_id:
         # Moderators delete anyone's message; that goes in the audit log.
         if append.kind != Message.Kind.DELETE or not _manages(append):
@@ -267,7 +270,7 @@ def _same_author(message: Message, actor: Actor) -> tuple[Message, bool]:
     return message, False
 
 
-_messages_store_async = database_sync_to_async(messages_store)
+messages_store_async = database_sync_to_async(messages_store)
 
 
 class GroupCommit:
@@ -298,7 +301,7 @@ class GroupCommit:
                 batch = self.waiting[: self.MAX_BATCH]
                 del self.waiting[: self.MAX_BATCH]
                 try:
-                    results = await _messages_store_async(appends=[a for a, _ in batch])
+                    results = await messages_store_async(appends=[a for a, _ in batch])
                 except Exception as exc:
                     results = [exc] * len(batch)
                 for (_, future), result in zip(batch, results, strict=True):
@@ -367,6 +370,8 @@ async def message_send(
     if created:
         [frame] = await message_frames([entry], room=slug)
         await room_broadcast(room=slug, frame=frame, seq=entry.seq)
+        if kind == Message.Kind.MESSAGE and settings.CHAT_PREVIEWS and protocol.first_url(body):
+            await job_enqueue({"type": "preview.fetch", "room_id": entry.room_id, "seq": entry.seq})
     return protocol.AckEvent(client_id=client_id, room=slug, seq=entry.seq)
 
 

@@ -2,7 +2,9 @@
 // connection.js owns the socket, roomstate.js the seq rules, render.js the DOM.
 import { parseCommand } from "./commands.js";
 import { Connection } from "./connection.js";
-import { PALETTE, messageItem, noticeItem, placeMessage, quoteBlock, setBody, setReactions } from "./render.js";
+import {
+  PALETTE, messageItem, noticeItem, placeMessage, quoteBlock, setBody, setPreview, setReactions,
+} from "./render.js";
 import { RoomState } from "./roomstate.js";
 
 const $ = (id) => document.getElementById(id);
@@ -204,6 +206,7 @@ function show(entry, { live }) {
     const target = list.querySelector(`li[data-seq="${entry.target}"]`);
     if (!target) return;
     if (entry.kind === "react" || entry.kind === "unreact") showReactions(target, entry.reactions, entry.seq);
+    else if (entry.kind === "preview") setPreview(target, entry.preview);
     else setBody(target, { body: entry.body, deleted: entry.kind === "delete", edited: true });
     return;
   }

@@ -73,6 +73,7 @@ export function messageItem(
   reactions.className = "reactions";
   li.append(body, reactions);
   setBody(li, message);
+  setPreview(li, message.preview);
   if (!pending && !message.deleted) {
     const actions = document.createElement("span");
     actions.className = "actions";
@@ -95,6 +96,25 @@ export function noticeItem({ action, user, by, until, reason }) {
   const when = until ? ` until ${new Date(until).toLocaleString()}` : "";
   li.textContent = `${by} ${DONE[action]} ${user}${when}${reason ? `: ${reason}` : ""}`;
   return li;
+}
+
+// The link preview of a message's first URL: its title (a link) and
+// description, as text. The page's image is not loaded: that would tell its
+// site who reads the room.
+export function setPreview(li, preview) {
+  li.querySelector(".preview")?.remove();
+  if (!preview || li.classList.contains("deleted")) return;
+  const card = document.createElement("div");
+  card.className = "preview";
+  const title = document.createElement("a");
+  title.href = preview.url;
+  title.rel = "noopener noreferrer";
+  title.target = "_blank";
+  title.textContent = preview.title || preview.url;
+  const description = document.createElement("p");
+  description.textContent = preview.description;
+  card.append(title, description);
+  li.querySelector(".reactions").before(card);
 }
 
 // The start of the message a reply answers; clicking it shows that message.
@@ -139,6 +159,7 @@ export function setBody(li, { body, deleted, edited }) {
   li.classList.toggle("deleted", Boolean(deleted));
   if (deleted) {
     li.querySelector(".actions")?.remove();
+    li.querySelector(".preview")?.remove();
     li.querySelector(".reactions").replaceChildren();
   }
   li.querySelector(".edited")?.remove();
