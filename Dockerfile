@@ -13,7 +13,7 @@ RUN /venv/bin/pip install --no-cache-dir .
 FROM python:3.12-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/venv/bin:$PATH
 RUN useradd --create-home --uid 10001 chat \
-    && mkdir -p /srv/static && chown chat /srv/static
+    && mkdir -p /srv/static /srv/media && chown chat /srv/static /srv/media
 COPY --from=build /venv /venv
 WORKDIR /app
 COPY manage.py ./

@@ -9,7 +9,7 @@ shape of the WebSocket `error` frame: `{"code", "detail", "retry_after"}`.
 import uuid
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from ninja import NinjaAPI, Query, Status
+from ninja import File, NinjaAPI, Query, Status, UploadedFile
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.responses import codes_4xx
 from ninja.security import HttpBearer, SessionAuth
@@ -28,6 +28,7 @@ from chat.selectors import (
     token_get,
     tokens_list,
 )
+from chat.services.attachments import attachment_upload
 from chat.services.dms import dm_send
 from chat.services.messages import message_send
 from chat.services.moderation import room_moderate
@@ -198,6 +199,7 @@ async def message_post(request: HttpRequest, slug: protocol.Slug, payload: proto
         body=payload.body,
         client_id=payload.client_id,
         reply_to=payload.reply_to,
+        attachment=payload.attachment,
         address=request.META.get("REMOTE_ADDR"),
     )
     return Status(201, ack)
@@ -212,6 +214,23 @@ async def dm_post(request: HttpRequest, payload: protocol.DmPost):
         client_id=payload.client_id, address=request.META.get("REMOTE_ADDR"),
     )  # fmt: skip
     return Status(201, ack)
+
+
+@api.post(
+    "/rooms/{slug}/attachments", response={201: protocol.AttachmentOut, **Errors}, tags=["messages"]
+)
+async def attachment_new(
+    request: HttpRequest, slug: protocol.Slug, file: File[UploadedFile] = None
+):
+    """Upload a file (multipart, field `file`) for a message: its `id` goes in
+    the message's `attachment`. Images, PDF, zip and text, up to
+    CHAT_MAX_UPLOAD_BYTES (10 MiB); typed by content, not by name."""
+    if getattr(request, "upload_too_large", False):
+        raise protocol.ChatError(protocol.ErrorCode.TOO_LARGE, "file: the upload is too large")
+    upload = await attachment_upload(
+        actor=_actor(request), slug=slug, upload=file, address=request.META.get("REMOTE_ADDR")
+    )
+    return Status(201, upload)
 
 
 async def _react(request: HttpRequest, slug: str, seq: int, emoji: str, kind: str):

@@ -24,6 +24,7 @@ from channels.security.websocket import OriginValidator, WebsocketDenier
 from channels.sessions import SessionMiddlewareStack
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.http import HttpRequest
 
 from chat import protocol
 from chat.models import ApiToken
@@ -67,6 +68,23 @@ def actor_from_scope(scope: dict[str, Any]) -> Actor:
     if names:
         return Actor(name=protocol.parse_guest_name(names[0]))
     return Actor(name=f"guest-{secrets.token_hex(3)}")
+
+
+async def actor_from_request(request: HttpRequest) -> Actor:
+    """Who makes a plain HTTP request: its bearer token's user (a bad token is
+    refused), its session's user, or a guest if guests are allowed."""
+    authorization = request.headers.get("Authorization")
+    if authorization is not None:
+        token = await token_authenticate(authorization)
+        if token is None:
+            raise protocol.ChatError(protocol.ErrorCode.UNAUTHORIZED, "a bad or revoked token")
+        return Actor(name=token.user.get_username(), user=token.user)
+    user = await request.auser()
+    if user.is_authenticated:
+        return Actor(name=user.get_username(), user=user)
+    if not settings.CHAT_ALLOW_GUESTS:
+        raise protocol.ChatError(protocol.ErrorCode.UNAUTHORIZED, "sign in or send a bearer token")
+    return Actor(name="guest")
 
 
 def token_generate() -> str:

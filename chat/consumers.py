@@ -178,7 +178,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.require_joined(frame.room)
         ack = await message_send(
             actor=self.actor, slug=frame.room, body=frame.body, client_id=frame.client_id,
-            reply_to=frame.reply_to, address=self.address,
+            reply_to=frame.reply_to, attachment=frame.attachment, address=self.address,
         )  # fmt: skip
         await self.send_frame(ack)
 

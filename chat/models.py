@@ -51,6 +51,27 @@ class Membership(models.Model):
         return f"{self.user_id} in {self.room_id} ({self.role})"
 
 
+class Attachment(models.Model):
+    """An uploaded file, in the default storage, for one message of a room.
+    It is served only to those who may read the room."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    uploader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    file = models.FileField(upload_to="attachments/%Y/%m/", max_length=300)
+    # The name as uploaded (cleaned), and the type its first bytes show.
+    name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    # True once a message holds it: a file is attached to one message only.
+    attached = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Message(models.Model):
     """One entry of a room's stream. Most are messages; an edit, a delete or a
     reaction to a message is an entry of its own (with `target` = the message's
@@ -80,6 +101,9 @@ class Message(models.Model):
     body = models.TextField()
     # The seq of the message this one replies to, in the same room.
     reply_to = models.PositiveBigIntegerField(null=True, blank=True)
+    attachment = models.ForeignKey(
+        Attachment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     client_id = models.UUIDField()
     created = models.DateTimeField(auto_now_add=True)
     edited = models.DateTimeField(null=True, blank=True)

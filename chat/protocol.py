@@ -193,6 +193,8 @@ class SendFrame(_Frame):
     body: Body
     client_id: UUID
     reply_to: TargetSeq | None = None
+    # An attachment's id, from `POST /api/v1/rooms/{slug}/attachments`.
+    attachment: TargetSeq | None = None
 
 
 DmUsers = Annotated[
@@ -492,6 +494,18 @@ class PreviewOut(_Frame):
     image: str
 
 
+class AttachmentOut(_Frame):
+    """An uploaded file: `url` serves it to those who may read its room."""
+
+    id: int
+    name: str
+    content_type: str
+    size: int
+    # An image (png, jpeg, gif, webp): shown inline.
+    image: bool
+    url: str
+
+
 class MessageOut(_Frame):
     """A stream entry, as it appears in `message`, `joined` and `history`: a
     message, or the edit, delete, react, unreact or link preview of message `target`."""
@@ -517,6 +531,7 @@ class MessageOut(_Frame):
     # The link preview of a message's first URL, once fetched; for a preview
     # entry, its target's.
     preview: PreviewOut | None = None
+    attachment: AttachmentOut | None = None
 
 
 class Limits(_Frame):
@@ -721,6 +736,7 @@ class MessagePost(_Request):
     body: Body
     client_id: Annotated[UUID, Field(strict=False)]
     reply_to: TargetSeq | None = None
+    attachment: TargetSeq | None = None
 
 
 class DmPost(_Request):

@@ -2,6 +2,7 @@
 
 import hashlib
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -17,6 +18,7 @@ from django.utils import timezone
 from chat import protocol
 from chat.models import (
     ApiToken,
+    Attachment,
     LinkPreview,
     Membership,
     Mention,
@@ -43,6 +45,7 @@ def message_frame(
     reactions: list[protocol.ReactionOut] | None = None,
     mentions: list[str] | None = None,
     preview: protocol.PreviewOut | None = None,
+    attachment: protocol.AttachmentOut | None = None,
 ) -> protocol.MessageOut:
     """A stored stream entry as the protocol shows it."""
     return protocol.MessageOut(
@@ -62,6 +65,7 @@ def message_frame(
         reactions=reactions or [],
         mentions=mentions or [],
         preview=preview,
+        attachment=attachment,
     )
 
 
@@ -104,6 +108,12 @@ async def message_frames(messages: list[Message], *, room: str) -> list[protocol
             mentions.setdefault(seq, []).append(username)
     urls = {m.pk: _preview_url(m) for m in messages}
     previews = await previews_of(urls=set(urls.values()) - {None})
+    attached = {m.attachment_id for m in messages if m.attachment_id and not m.deleted}
+    attachments = (
+        {a.pk: attachment_out(a) async for a in Attachment.objects.filter(pk__in=attached)}
+        if attached
+        else {}
+    )
     return [
         message_frame(
             m,
@@ -112,9 +122,43 @@ async def message_frames(messages: list[Message], *, room: str) -> list[protocol
             reactions=reactions.get(m.seq if m.kind == Message.Kind.MESSAGE else m.target),
             mentions=mentions.get(m.seq),
             preview=previews.get(urls[m.pk]),
+            attachment=attachments.get(m.attachment_id),
         )
         for m in messages
     ]
+
+
+def attachment_out(attachment: Attachment) -> protocol.AttachmentOut:
+    return protocol.AttachmentOut(
+        id=attachment.pk,
+        name=attachment.name,
+        content_type=attachment.content_type,
+        size=attachment.size,
+        image=attachment.content_type.startswith("image/"),
+        url=f"/attachments/{attachment.pk}/{quote(attachment.name)}",
+    )
+
+
+async def attachment_get_readable(*, attachment_id: int, actor: "Actor") -> Attachment:
+    """An attachment, for those who may read its room once it is sent (before,
+    for its uploader only); else not_found or forbidden."""
+    attachment = await Attachment.objects.select_related("room").filter(pk=attachment_id).afirst()
+    if attachment is None or (not attachment.attached and attachment.uploader_id != actor.user_id):
+        raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, "no such attachment")
+    await room_get_readable(slug=attachment.room.slug, actor=actor)
+    return attachment
+
+
+async def room_get_writable(*, slug: str, actor: "Actor") -> Room:
+    """The room, if the actor may write in it: read it, and not be muted."""
+    room = await room_get_readable(slug=slug, actor=actor)
+    if actor.user is not None:
+        mute = await Sanction.objects.filter(
+            sanctions_active(), room=room, user_id=actor.user_id, kind=Sanction.Kind.MUTE
+        ).afirst()
+        if refusal := room_refusal(room=room, slug=slug, member=True, sanction=mute):
+            raise refusal
+    return room
 
 
 def _preview_url(message: Message) -> str | None:

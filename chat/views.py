@@ -1,19 +1,24 @@
 """HTML pages and the health check. Views validate, then call one service or selector."""
 
+from urllib.parse import quote
+
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from chat import protocol
+from chat.auth import actor_from_request
 from chat.forms import InviteForm, RoomForm, SignupForm, TokenForm
 from chat.lifecycle import draining, health_checks
 from chat.metrics import metrics_allowed
-from chat.selectors import rooms_visible, tokens_list
+from chat.selectors import attachment_get_readable, rooms_visible, tokens_list
 from chat.services.rooms import membership_invite, room_create
 from chat.services.tokens import atoken_create, token_revoke
 from chat.services.users import user_signup
@@ -45,10 +50,38 @@ async def index(request: HttpRequest) -> HttpResponse:
         ],
         "rooms_data": [room.model_dump() for room in rooms],
         "max_body_chars": protocol.MAX_BODY_CHARS,
+        "max_upload_mib": settings.CHAT_MAX_UPLOAD_BYTES // (1024 * 1024),
         "slug_pattern": protocol.SLUG_PATTERN.strip("^$"),
         "guest_pattern": protocol.GUEST_NAME_PATTERN.strip("^$"),
     }
     return render(request, "chat/index.html", context)
+
+
+async def attachment(request: HttpRequest, attachment_id: int, name: str) -> HttpResponse:
+    """An attachment's file, for those who may read its room. Served with its
+    checked type, never sniffed, and sandboxed: a file cannot act as a page."""
+    try:
+        actor = await actor_from_request(request)
+        found = await attachment_get_readable(attachment_id=attachment_id, actor=actor)
+    except protocol.ChatError as error:
+        body = protocol.ApiError(code=error.code, detail=error.detail).model_dump_json()
+        status = protocol.HTTP_STATUS[error.code]
+        return HttpResponse(body, status=status, content_type="application/json")
+    if name != found.name:
+        return HttpResponse(status=404)
+    data = await sync_to_async(_file_read)(found.file.name)
+    response = HttpResponse(data, content_type=found.content_type)
+    disposition = "inline" if found.content_type.startswith("image/") else "attachment"
+    response["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(found.name)}"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def _file_read(name: str) -> bytes:
+    with default_storage.open(name) as file:
+        return file.read()
 
 
 def signup(request: HttpRequest) -> HttpResponse:

@@ -182,6 +182,27 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Uploaded attachments: in MEDIA_ROOT through the default storage, which
+# CHAT_STORAGE_BACKEND may replace with any Django storage (S3, say, with
+# django-storages and its settings). They are served by a view that checks
+# who asks, never as static files.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or VAR_DIR / "media")
+STORAGES = {
+    "default": {
+        "BACKEND": os.environ.get(
+            "CHAT_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"
+        )
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# The largest attachment; a bigger upload is refused before it is stored.
+CHAT_MAX_UPLOAD_BYTES = env_int("CHAT_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+FILE_UPLOAD_HANDLERS = [
+    "chat.uploads.CappedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+
 STATIC_URL = "static/"
 # daphne serves /static/ itself when this is on; otherwise a proxy serves STATIC_ROOT.
 SERVE_STATIC = env_bool("SERVE_STATIC", DEBUG)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics, name="metrics"),
     path("api/v1/", api.urls),
+    path("attachments/<int:attachment_id>/<str:name>", views.attachment, name="attachment"),
     path("accounts/signup/", views.signup, name="signup"),
     path("rooms/new", views.room_new, name="room_new"),
     path("rooms/<slug:slug>/invite", views.room_invite, name="room_invite"),

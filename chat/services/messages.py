@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from chat import metrics, protocol
 from chat.auth import Actor
-from chat.models import Membership, Mention, Message, Reaction, Room, Sanction
+from chat.models import Attachment, Membership, Mention, Message, Reaction, Room, Sanction
 from chat.selectors import (
     MANAGERS,
     message_frames,
@@ -23,6 +23,7 @@ from chat.selectors import (
     room_refusal,
     sanctions_active,
 )
+from chat.services.attachments import attachment_delete
 from chat.services.broadcast import job_enqueue, room_broadcast
 from chat.services.limits import send_allow
 from chat.services.moderation import moderation_log_delete
@@ -31,7 +32,8 @@ from chat.services.moderation import moderation_log_delete
 @dataclass(frozen=True, slots=True)
 class StreamAppend:
     """One entry to append to a room's stream: a message (maybe a reply to
-    message `reply_to`), or an edit, delete, react or unreact of message `target`."""
+    message `reply_to`, maybe holding an uploaded `attachment`), or an edit,
+    delete, react, unreact or preview of message `target`."""
 
     room_id: int
     actor: Actor
@@ -40,6 +42,7 @@ class StreamAppend:
     kind: str = Message.Kind.MESSAGE
     target: int | None = None
     reply_to: int | None = None
+    attachment: int | None = None
 
 
 Stored = tuple[Message, bool] | protocol.ChatError
@@ -125,6 +128,8 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
             if append.kind == Message.Kind.MESSAGE:
                 if append.reply_to is not None:
                     _message_get(append.room_id, append.reply_to)
+                if append.attachment is not None:
+                    _attachment_take(append)
             else:
                 _target_change(append, slug=slug)
         except protocol.ChatError as error:
@@ -141,6 +146,7 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
             body=append.body,
             client_id=append.client_id,
             reply_to=append.reply_to,
+            attachment_id=append.attachment,
         )
         new.append(entry)
         results.append((entry, True))
@@ -203,6 +209,21 @@ def _message_get(room_id: int, seq: int) -> Message:
     return message
 
 
+def _attachment_take(append: StreamAppend) -> None:
+    """Attach the actor's upload to the message being appended, or refuse."""
+    taken = Attachment.objects.filter(
+        pk=append.attachment,
+        room_id=append.room_id,
+        uploader_id=append.actor.user_id,
+        attached=False,
+    ).update(attached=True)
+    if not taken or append.actor.user is None:
+        raise protocol.ChatError(
+            protocol.ErrorCode.BAD_REQUEST,
+            f"attachment {append.attachment} is not an unsent upload of yours to this room",
+        )
+
+
 def _manages(append: StreamAppend) -> bool:
     return Membership.objects.filter(
         room_id=append.room_id, user_id=append.actor.user_id, role__in=MANAGERS
@@ -231,6 +252,8 @@ def _target_change(append: StreamAppend, *, slug: str) -> None:
     if append.kind == Message.Kind.DELETE:
         Reaction.objects.filter(room_id=append.room_id, seq=seq).delete()
         Mention.objects.filter(room_id=append.room_id, seq=seq).delete()
+        if message.attachment_id is not None:
+            attachment_delete(attachment_id=message.attachment_id)
     message.edited = timezone.now()
     message.deleted = append.kind == Message.Kind.DELETE
     message.body = append.body
@@ -344,6 +367,7 @@ async def message_send(
     kind: str = Message.Kind.MESSAGE,
     target: int | None = None,
     reply_to: int | None = None,
+    attachment: int | None = None,
     address: str | None = None,
 ) -> protocol.AckEvent:
     """Store and broadcast a stream entry (a message, maybe replying to
@@ -356,7 +380,7 @@ async def message_send(
     await send_allow(actor=actor, address=address)
     append = StreamAppend(
         room_id=room_ids[slug], actor=actor, body=body, client_id=client_id, kind=kind,
-        target=target, reply_to=reply_to,
+        target=target, reply_to=reply_to, attachment=attachment,
     )  # fmt: skip
     try:
         entry, created = await _writer().store(append)

@@ -472,6 +472,30 @@ $("composer").addEventListener("submit", (event) => {
   lastTyping = 0; // others cleared "typing" on this message: announce the next one at once
 });
 
+// Attach a file: upload it, then send a message that holds it (the text
+// typed, or the file's name).
+$("file")?.addEventListener("change", async (event) => {
+  const file = event.target.files[0];
+  event.target.value = "";
+  if (!file || !current) return;
+  const room = current;
+  const form = new FormData();
+  form.append("file", file);
+  onStatus(false, `Uploading ${file.name}…`);
+  const response = await fetch(`/api/v1/rooms/${encodeURIComponent(room)}/attachments`, {
+    method: "POST",
+    body: form,
+    headers: { "X-CSRFToken": document.querySelector("input[name=csrfmiddlewaretoken]").value },
+  });
+  const reply = await response.json();
+  if (!response.ok) return onStatus(false, `${reply.code.replaceAll("_", " ")}: ${reply.detail}`);
+  onStatus(true, "");
+  const body = $("body").value.trim() ? $("body").value : file.name;
+  connection.request({ type: "send", room, body, attachment: reply.id, reply_to: replyTo?.seq ?? null });
+  $("body").value = "";
+  setReply(null);
+});
+
 // The message the next send answers (null: none), shown above the composer.
 function setReply(message) {
   replyTo = message;

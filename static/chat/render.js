@@ -72,6 +72,7 @@ export function messageItem(
   const reactions = document.createElement("div");
   reactions.className = "reactions";
   li.append(body, reactions);
+  if (message.attachment) body.after(attachmentLink(message.attachment));
   setBody(li, message);
   setPreview(li, message.preview);
   if (!pending && !message.deleted) {
@@ -96,6 +97,28 @@ export function noticeItem({ action, user, by, until, reason }) {
   const when = until ? ` until ${new Date(until).toLocaleString()}` : "";
   li.textContent = `${by} ${DONE[action]} ${user}${when}${reason ? `: ${reason}` : ""}`;
   return li;
+}
+
+// An attachment: an image as a thumbnail that opens the full picture, any
+// other file as a link to download it.
+function attachmentLink({ url, name, size, image }) {
+  const link = document.createElement("a");
+  link.className = "attachment";
+  link.href = url;
+  link.target = "_blank";
+  link.rel = "noopener";
+  if (image) {
+    const img = document.createElement("img");
+    img.className = "thumb";
+    img.src = url;
+    img.alt = name;
+    img.loading = "lazy";
+    link.append(img);
+  } else {
+    link.download = name;
+    link.textContent = `📄 ${name} (${Math.ceil(size / 1024)} KiB)`;
+  }
+  return link;
 }
 
 // The link preview of a message's first URL: its title (a link) and
@@ -160,6 +183,7 @@ export function setBody(li, { body, deleted, edited }) {
   if (deleted) {
     li.querySelector(".actions")?.remove();
     li.querySelector(".preview")?.remove();
+    li.querySelector(".attachment")?.remove();
     li.querySelector(".reactions").replaceChildren();
   }
   li.querySelector(".edited")?.remove();

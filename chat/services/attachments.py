@@ -1,0 +1,78 @@
+"""Attachments: uploads typed by their bytes, capped in size, stored through
+the default storage under a random name, and removed with their message."""
+
+import os
+import uuid
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+
+from chat import protocol, uploads
+from chat.auth import Actor
+from chat.models import Attachment, Room
+from chat.selectors import attachment_out, room_get_writable
+from chat.services.limits import send_allow
+
+
+def _name_clean(name: str) -> str:
+    # The name as shown and offered for download: no path, no control characters.
+    base = os.path.basename(name.replace("\\", "/"))
+    cleaned = "".join(char for char in base if char.isprintable() and char not in '"<>')
+    return cleaned.strip()[:200] or "file"
+
+
+def _attachment_store(
+    *, room: Room, actor: Actor, upload: UploadedFile, content_type: str
+) -> Attachment:
+    attachment = Attachment(
+        room=room, uploader=actor.user, name=_name_clean(upload.name or ""),
+        content_type=content_type, size=upload.size,
+    )  # fmt: skip
+    # A random storage name: nothing the client sent becomes a path.
+    extension = uploads.EXTENSIONS[content_type]
+    attachment.file.save(f"{uuid.uuid4().hex}{extension}", upload, save=False)
+    attachment.save()
+    return attachment
+
+
+async def attachment_upload(
+    *, actor: Actor, slug: str, upload: UploadedFile | None, address: str | None = None
+) -> protocol.AttachmentOut:
+    """Store a file for a message the actor will send to the room (within the
+    send rates); its id goes in `send`'s `attachment`."""
+    if actor.user is None:
+        raise protocol.ChatError(protocol.ErrorCode.FORBIDDEN, "sign in to upload files")
+    room = await room_get_writable(slug=slug, actor=actor)
+    if upload is None or not upload.size:
+        raise protocol.ChatError(protocol.ErrorCode.BAD_REQUEST, "file: send one non-empty file")
+    if upload.size > settings.CHAT_MAX_UPLOAD_BYTES:
+        raise protocol.ChatError(
+            protocol.ErrorCode.TOO_LARGE,
+            f"file: at most {settings.CHAT_MAX_UPLOAD_BYTES} bytes",
+        )
+    head = upload.read(2048)
+    upload.seek(0)
+    content_type = uploads.content_type_of(head)
+    if content_type is None:
+        raise protocol.ChatError(
+            protocol.ErrorCode.BAD_REQUEST,
+            "file: not a type allowed (PNG, JPEG, GIF, WebP, PDF, zip or UTF-8 text)",
+        )
+    await send_allow(actor=actor, address=address)
+    stored = await database_sync_to_async(_attachment_store)(
+        room=room, actor=actor, upload=upload, content_type=content_type
+    )
+    return attachment_out(stored)
+
+
+def attachment_delete(*, attachment_id: int) -> None:
+    """Remove an attachment with the message that held it: the row now, the
+    file once the transaction commits."""
+    attachment = Attachment.objects.filter(pk=attachment_id).first()
+    if attachment is not None:
+        name = attachment.file.name
+        attachment.delete()
+        transaction.on_commit(lambda: default_storage.delete(name))

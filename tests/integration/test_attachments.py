@@ -1,0 +1,149 @@
+"""Attachments over HTTP: uploads typed and capped, sent with a message, and
+served only to those who may read the room."""
+
+import uuid
+from pathlib import Path
+
+import pytest
+from channels.db import database_sync_to_async
+
+from chat.models import Attachment, Room, Sanction
+from chat.services.rooms import membership_create, room_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+
+@pytest.fixture
+def media(settings, tmp_path) -> Path:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+async def den(make_user):
+    """alice's private den, with bob in it; dave is not."""
+
+    def setup():
+        alice, bob, dave = make_user("alice"), make_user("bob"), make_user("dave")
+        membership_create(room=room_create(slug="den", creator=alice, private=True), user=bob)
+        return alice, bob, dave
+
+    return await database_sync_to_async(setup)()
+
+
+def stored(media: Path) -> list[Path]:
+    return [p for p in media.rglob("*") if p.is_file()] if media.exists() else []
+
+
+async def upload(http, name, data, room="den"):
+    return await http("POST", f"/rooms/{room}/attachments", files={"file": (name, data)})
+
+
+async def post(http, body, attachment, room="den"):
+    payload = {"body": body, "client_id": str(uuid.uuid4()), "attachment": attachment}
+    return await http("POST", f"/rooms/{room}/messages", payload)
+
+
+async def test_an_image_is_sent_with_a_message_and_served_to_members_only(den, media, api, connect):
+    alice, bob, dave = den
+    as_bob = await api(bob)
+    made = await upload(as_bob, "../../holiday photo.png", PNG)
+    assert made.status_code == 201, made.text
+    attachment = made.json()
+    assert {k: attachment[k] for k in ("name", "content_type", "size", "image")} == {
+        "name": "holiday photo.png", "content_type": "image/png", "size": len(PNG), "image": True
+    }  # fmt: skip
+    assert attachment["url"] == f"/attachments/{attachment['id']}/holiday%20photo.png"
+    [path] = stored(media)
+    assert path.suffix == ".png" and "holiday" not in path.name  # a random name
+
+    a, _ = await connect(user=alice)
+    await a.join("den")
+    assert (await post(as_bob, "look", attachment["id"])).status_code == 201
+    seen = await a.expect("message")
+    assert seen["attachment"] == attachment
+
+    got = await as_bob.http.get(attachment["url"])
+    assert (got.status_code, got.content) == (200, PNG)
+    assert got.headers["content-type"] == "image/png"
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert got.headers["content-disposition"].startswith("inline;")
+    assert "sandbox" in got.headers["content-security-policy"]
+    as_dave = await api(dave)
+    assert (await as_dave.http.get(attachment["url"])).status_code == 403
+    anonymous = await api()
+    assert (await anonymous.http.get(attachment["url"])).status_code == 401
+    assert (await as_bob.http.get(attachment["url"] + "x")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "code"),
+    [
+        ("run.exe", b"MZ\x90\x00\x03\x00\x00\x00", "bad_request"),
+        ("fake.png", b"\x00\x00\x00\x00 not an image", "bad_request"),
+        ("empty.txt", b"", "bad_request"),
+        ("big.txt", b"x" * 5000, "too_large"),
+    ],
+)
+async def test_files_of_other_types_or_too_big_are_refused(
+    den, media, api, settings, name, data, code
+):
+    settings.CHAT_MAX_UPLOAD_BYTES = 4000
+    _, bob, _ = den
+    refused = await upload(await api(bob), name, data)
+    assert refused.json()["code"] == code, refused.text
+    assert stored(media) == [] and await Attachment.objects.acount() == 0
+
+
+async def test_text_is_served_as_a_download_whatever_it_holds(den, media, api):
+    _, bob, _ = den
+    as_bob = await api(bob)
+    made = (await upload(as_bob, "page.html", b"<script>alert(1)</script>")).json()
+    assert made["content_type"] == "text/plain" and made["image"] is False
+    got = await as_bob.http.get(made["url"])
+    assert got.headers["content-type"].startswith("text/plain")
+    assert got.headers["content-disposition"].startswith("attachment;")
+
+
+async def test_an_upload_goes_with_one_message_of_its_uploader_in_its_room(den, media, api):
+    alice, bob, _ = den
+    as_bob, as_alice = await api(bob), await api(alice)
+    mine = (await upload(as_bob, "a.png", PNG)).json()["id"]
+    # Until sent, only its uploader sees it.
+    url = f"/attachments/{mine}/a.png"
+    assert (await as_alice.http.get(url)).status_code == 404
+    assert (await post(as_alice, "steal", mine)).json()["code"] == "bad_request"
+    await database_sync_to_async(room_create)(slug="hall", creator=bob)
+    assert (await post(as_bob, "elsewhere", mine, room="hall")).json()["code"] == "bad_request"
+    assert (await post(as_bob, "here", mine)).status_code == 201
+    assert (await post(as_bob, "again", mine)).json()["code"] == "bad_request"
+    assert (await as_alice.http.get(url)).status_code == 200
+
+
+async def test_deleting_the_message_deletes_the_file(den, media, api, connect):
+    _, bob, _ = den
+    as_bob = await api(bob)
+    made = (await upload(as_bob, "a.png", PNG)).json()
+    ack = (await post(as_bob, "oops", made["id"])).json()
+    b, _ = await connect(user=bob)
+    await b.join("den")
+    await b.send(
+        {"type": "delete", "room": "den", "seq": ack["seq"], "client_id": str(uuid.uuid4())}
+    )
+    while (await b.recv())["type"] != "ack":
+        pass
+    assert stored(media) == [] and await Attachment.objects.acount() == 0
+    assert (await as_bob.http.get(made["url"])).status_code == 404
+
+
+async def test_who_may_upload(den, media, api):
+    _, bob, dave = den
+    assert (await upload(await api(dave), "a.png", PNG)).status_code == 403
+    assert (await upload(await api(), "a.png", PNG)).status_code == 401
+    room = await Room.objects.aget(slug="den")
+    await Sanction.objects.acreate(room=room, user=bob, kind=Sanction.Kind.MUTE)
+    muted = await upload(await api(bob), "a.png", PNG)
+    assert (muted.status_code, "muted" in muted.json()["detail"]) == (403, True)
+    assert stored(media) == []
