@@ -43,11 +43,20 @@ def format_message(message: dict[str, Any]) -> str:
     """One stream entry as a line: `[12:04:05] ada: hello`."""
     when = datetime.fromisoformat(message["created"]).astimezone().strftime("%H:%M:%S")
     who = message["author"]["name"] + (" (guest)" if message["author"]["guest"] else "")
-    if message["kind"] == "edit":
-        return f"[{when}] {who} edited #{message['target']}: {message['body']}"
-    if message["kind"] == "delete":
-        return f"[{when}] {who} deleted #{message['target']}"
-    return f"[{when}] {who}: {message['body']}"
+    kind, target = message["kind"], message["target"]
+    if kind == "edit":
+        return f"[{when}] {who} edited #{target}: {message['body']}"
+    if kind == "delete":
+        return f"[{when}] {who} deleted #{target}"
+    if kind in ("react", "unreact"):
+        verb = "reacted" if kind == "react" else "took back"
+        return f"[{when}] {who} {verb} {message['body']} on #{target}"
+    if kind == "preview":
+        return f"[{when}] #{target} links to: {message['preview']['title']}"
+    reply = f"(re #{message['reply_to']}) " if message["reply_to"] else ""
+    attachment = message["attachment"]
+    file = f" [{attachment['name']}: {attachment['url']}]" if attachment else ""
+    return f"[{when}] {who}: {reply}{message['body']}{file}"
 
 
 def _print(line: str, stream: Any = sys.stdout) -> None:

@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
@@ -232,3 +233,29 @@ def test_the_users_of_a_dm_are_usernames():
 )
 def test_mentions_are_at_names_that_end_in_a_letter_or_digit(body, names):
     assert protocol.mentioned_names(body) == names
+
+
+def test_the_cli_shows_each_kind_of_entry_on_one_line():
+    from chat.cli import format_message
+
+    base = json.loads(
+        protocol.MessageOut(
+            room="lobby", seq=5, id=9, author=protocol.Author(name="ada", guest=False), body="hi",
+            client_id=uuid.UUID(CID), created=datetime(2026, 11, 24, 17, 42, tzinfo=UTC),
+        ).model_dump_json()
+    )  # fmt: skip
+    attachment = {"id": 1, "name": "a.png", "content_type": "image/png", "size": 3,
+                  "image": True, "url": "/attachments/1/a.png"}  # fmt: skip
+    preview = {"url": "https://e.com", "title": "E", "description": "", "image": ""}
+    lines = [
+        format_message(base | {"reply_to": 2, "attachment": attachment}),
+        format_message(base | {"kind": "react", "target": 2, "body": "👍"}),
+        format_message(base | {"kind": "unreact", "target": 2, "body": "👍"}),
+        format_message(base | {"kind": "preview", "target": 2, "preview": preview}),
+    ]
+    assert [line.split("] ", 1)[1] for line in lines] == [
+        "ada: (re #2) hi [a.png: /attachments/1/a.png]",
+        "ada reacted 👍 on #2",
+        "ada took back 👍 on #2",
+        "#2 links to: E",
+    ]
