@@ -108,6 +108,9 @@ class Message(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     edited = models.DateTimeField(null=True, blank=True)
     deleted = models.BooleanField(default=False)
+    # True once anyone reacted to the message: pages look up the reactions of
+    # these messages only.
+    reacted = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

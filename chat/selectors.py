@@ -69,13 +69,11 @@ def message_frame(
     )
 
 
-_REACTIONS_OF = {Message.Kind.MESSAGE, Message.Kind.REACT, Message.Kind.UNREACT}
-
-
 async def message_frames(messages: list[Message], *, room: str) -> list[protocol.MessageOut]:
     """Stream entries of one room as the protocol shows them, with the quotes
-    of replies and the current reactions of messages (and of reaction entries'
-    targets): at most one query for each."""
+    of replies, the current reactions of messages (and of reaction entries'
+    targets), mentions, previews and attachments: at most one query for each,
+    and none for what no entry can have (no reaction yet, no `@`, no link)."""
     if not messages:
         return []
     room_id = messages[0].room_id
@@ -97,7 +95,8 @@ async def message_frames(messages: list[Message], *, room: str) -> list[protocol
     reacted = {
         m.seq if m.kind == Message.Kind.MESSAGE else m.target
         for m in messages
-        if m.kind in _REACTIONS_OF and not (m.kind == Message.Kind.MESSAGE and m.deleted)
+        if (m.kind == Message.Kind.MESSAGE and m.reacted and not m.deleted)
+        or m.kind in (Message.Kind.REACT, Message.Kind.UNREACT)
     }
     reactions = await reactions_of(room_id=room_id, seqs=reacted) if reacted else {}
     naming = {m.seq for m in messages if m.kind == Message.Kind.MESSAGE and "@" in m.body}

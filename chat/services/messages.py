@@ -283,6 +283,9 @@ def _reaction_change(append: StreamAppend) -> None:
     Reaction.objects.create(
         room_id=append.room_id, seq=append.target, user=append.actor.user, emoji=append.body
     )
+    Message.objects.filter(room_id=append.room_id, seq=append.target, reacted=False).update(
+        reacted=True
+    )
 
 
 def _same_author(message: Message, actor: Actor) -> tuple[Message, bool]:
