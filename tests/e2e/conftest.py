@@ -55,3 +55,12 @@ async def say(page, text):
 
 def shown(page, text):
     return page.locator("#messages li.message", has_text=text)
+
+
+async def both_in(browser, server, slug, *, bob_width=1100):
+    """alice and bob, signed in, each with the room open."""
+    alice = await sign_in(browser, server, "alice")
+    bob = await sign_in(browser, server, "bob", width=bob_width)
+    await open_room(alice, slug)
+    await open_room(bob, slug)
+    return alice, bob

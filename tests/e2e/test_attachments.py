@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import open_room, shown, sign_in
+from tests.e2e.conftest import both_in, shown
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,10 +22,7 @@ async def test_a_picture_shows_as_a_thumbnail_and_a_file_as_a_link(
     browser, start_server, users, tmp_path
 ):
     server = start_server(DEBUG="1", MEDIA_ROOT=str(tmp_path / "media"))
-    alice = await sign_in(browser, server, "alice")
-    bob = await sign_in(browser, server, "bob")
-    await open_room(alice, "lobby")
-    await open_room(bob, "lobby")
+    alice, bob = await both_in(browser, server, "lobby")
     await alice.fill("#body", "our logo")
     await alice.set_input_files("#file", files=[{"name": "logo.png", "mimeType": "image/png",
                                                  "buffer": PNG}])  # fmt: skip

@@ -8,7 +8,7 @@ import pytest
 from chat import protocol
 from chat.models import Membership, ModerationLog
 from chat.services.rooms import membership_create, room_create
-from tests.e2e.conftest import open_room, say, shown, sign_in
+from tests.e2e.conftest import both_in, say, shown
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,10 +21,7 @@ def club(users):
 
 
 async def test_the_owner_deletes_mutes_and_bans_and_bob_sees_it(browser, server, club):
-    alice = await sign_in(browser, server, "alice")
-    bob = await sign_in(browser, server, "bob")
-    await open_room(alice, "club")
-    await open_room(bob, "club")
+    alice, bob = await both_in(browser, server, "club")
     await say(bob, "cheap watches here")
     spam = shown(alice, "cheap watches")
     await spam.and_(alice.locator("[data-seq]")).wait_for()

@@ -3,17 +3,14 @@ and comes back with the history."""
 
 import pytest
 
-from tests.e2e.conftest import open_room, say, shown, sign_in
+from tests.e2e.conftest import both_in, open_room, say, shown
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def test_a_link_preview_appears_under_its_message(browser, start_server, users, page_server):
     server = start_server(DEBUG="1", CHAT_PREVIEW_ALLOW=f"127.0.0.1:{page_server.port}")
-    alice = await sign_in(browser, server, "alice")
-    bob = await sign_in(browser, server, "bob")
-    await open_room(alice, "lobby")
-    await open_room(bob, "lobby")
+    alice, bob = await both_in(browser, server, "lobby")
     await say(alice, f"read this: {page_server.url('/page')}")
     card = shown(bob, "read this").locator(".preview")
     await card.locator("a", has_text="The Chat Handbook").wait_for()

@@ -2,16 +2,13 @@
 
 import pytest
 
-from tests.e2e.conftest import open_room, say, shown, sign_in
+from tests.e2e.conftest import both_in, open_room, say, shown
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def test_a_reply_quotes_the_original_and_reactions_toggle(browser, server, users):
-    alice = await sign_in(browser, server, "alice")
-    bob = await sign_in(browser, server, "bob", width=360)
-    await open_room(alice, "lobby")
-    await open_room(bob, "lobby")
+    alice, bob = await both_in(browser, server, "lobby", bob_width=360)
     await say(alice, "what's for lunch?")
     question = shown(bob, "what's for lunch?")
     await question.and_(bob.locator("[data-seq]")).wait_for()
