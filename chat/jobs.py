@@ -47,8 +47,10 @@ async def jobs_schedule() -> None:
 class JobsConsumer(AsyncConsumer):
     """The worker's consumer: one handler per job type."""
 
-    previews = asyncio.Semaphore(PREVIEW_CONCURRENCY)
-    running: set[asyncio.Task] = set()
+    def __init__(self) -> None:
+        super().__init__()
+        self.previews = asyncio.Semaphore(PREVIEW_CONCURRENCY)
+        self.running: set[asyncio.Task] = set()
 
     async def preview_fetch(self, message: dict) -> None:
         # A task per preview: a slow page must not hold up the jobs behind it.

@@ -404,10 +404,13 @@ async def message_send(
 
 @database_sync_to_async
 def messages_expire(*, older_than: timedelta) -> int:
-    """Erase the text of stream entries older than this; returns how many.
+    """Erase the text (and attachments) of stream entries older than this;
+    returns how many.
 
     The entries stay, marked deleted, so each room's seqs stay gapless and
     clients' gap detection holds.
     """
-    cutoff = timezone.now() - older_than
-    return Message.objects.filter(created__lt=cutoff, deleted=False).update(body="", deleted=True)
+    expired = Message.objects.filter(created__lt=timezone.now() - older_than, deleted=False)
+    for attachment_id in expired.exclude(attachment=None).values_list("attachment_id", flat=True):
+        attachment_delete(attachment_id=attachment_id)
+    return expired.update(body="", deleted=True)

@@ -2,12 +2,15 @@
 served only to those who may read the room."""
 
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
-from chat.models import Attachment, Room, Sanction
+from chat.models import Attachment, Message, Room, Sanction
+from chat.services.messages import messages_expire
 from chat.services.rooms import membership_create, room_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -147,3 +150,18 @@ async def test_who_may_upload(den, media, api):
     muted = await upload(await api(bob), "a.png", PNG)
     assert (muted.status_code, "muted" in muted.json()["detail"]) == (403, True)
     assert stored(media) == []
+
+
+async def test_retention_erases_old_messages_and_their_files(den, media, api):
+    _, bob, _ = den
+    as_bob = await api(bob)
+    made = (await upload(as_bob, "old.png", PNG)).json()
+    await post(as_bob, "an old picture", made["id"])
+    await post(as_bob, "a new one", None)
+    await Message.objects.filter(body="an old picture").aupdate(
+        created=timezone.now() - timedelta(days=31)
+    )
+    assert await messages_expire(older_than=timedelta(days=30)) == 1
+    assert stored(media) == [] and await Attachment.objects.acount() == 0
+    kept = [(m.body, m.deleted) async for m in Message.objects.order_by("seq")]
+    assert kept == [("", True), ("a new one", False)]
