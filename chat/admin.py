@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from chat.models import ApiToken, Membership, Message, ModerationLog, Room, Sanction
+from chat.models import ApiToken, Attachment, Membership, Message, ModerationLog, Room, Sanction
+from chat.services.attachments import attachment_delete
 
 
 @admin.register(Room)
@@ -57,3 +58,23 @@ class ModerationLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(admin.ModelAdmin):
+    """Uploads. Deleting one here deletes its file too; its message stays."""
+
+    list_display = ["name", "room", "uploader", "content_type", "size", "attached", "created"]
+    list_filter = ["content_type", "attached"]
+    search_fields = ["name", "room__slug", "uploader__username"]
+    readonly_fields = [f.name for f in Attachment._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def delete_model(self, request, obj: Attachment) -> None:
+        attachment_delete(attachment_id=obj.pk)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for pk in queryset.values_list("pk", flat=True):
+            attachment_delete(attachment_id=pk)

@@ -165,3 +165,21 @@ async def test_retention_erases_old_messages_and_their_files(den, media, api):
     assert stored(media) == [] and await Attachment.objects.acount() == 0
     kept = [(m.body, m.deleted) async for m in Message.objects.order_by("seq")]
     assert kept == [("", True), ("a new one", False)]
+
+
+async def test_deleting_an_upload_in_the_admin_deletes_its_file(den, media, api, make_user):
+    _, bob, _ = den
+    made = (await upload(await api(bob), "a.png", PNG)).json()
+    assert len(stored(media)) == 1
+
+    def in_the_admin():
+        from django.test import Client
+
+        client = Client()
+        client.force_login(make_user("root", is_staff=True, is_superuser=True))
+        listing = client.get("/admin/chat/attachment/")
+        assert listing.status_code == 200 and "a.png" in listing.content.decode()
+        client.post(f"/admin/chat/attachment/{made['id']}/delete/", {"post": "yes"})
+
+    await database_sync_to_async(in_the_admin)()
+    assert stored(media) == [] and await Attachment.objects.acount() == 0

@@ -285,3 +285,22 @@ async def test_moderation_draws_on_the_send_rate(club, connect, settings):
     got = await answer(owner, moderate("unmute"))
     assert (got["type"], got["code"]) == ("error", "rate_limited")
     assert await ModerationLog.objects.acount() == 1
+
+
+def test_the_admin_lists_sanctions_and_keeps_the_log_read_only(club, client, make_user):
+    root = make_user("root", is_staff=True, is_superuser=True)
+    room = Room.objects.get(slug="club")
+    Sanction.objects.create(room=room, user=club["mel"], kind="ban", reason="<b>spam</b>")
+    entry = ModerationLog.objects.create(
+        room=room, room_slug="club", actor_name="owner", action="ban", target_name="mel"
+    )
+    client.force_login(root)
+    sanctions = client.get("/admin/chat/sanction/").content.decode()
+    assert "mel" in sanctions and "&lt;b&gt;spam&lt;/b&gt;" in sanctions
+    assert client.get("/admin/chat/moderationlog/").status_code == 200
+    assert client.get("/admin/chat/moderationlog/add/").status_code == 403
+    assert (
+        client.post(f"/admin/chat/moderationlog/{entry.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
+    assert ModerationLog.objects.count() == 1
