@@ -64,6 +64,10 @@ class Attachment(models.Model):
     name = models.CharField(max_length=200)
     content_type = models.CharField(max_length=100)
     size = models.PositiveBigIntegerField()
+    # An image's size in pixels, and its thumbnail (WebP, at most 480 x 360).
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    thumbnail = models.FileField(upload_to="attachments/%Y/%m/", max_length=300, blank=True)
     # True once a message holds it: a file is attached to one message only.
     attached = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)

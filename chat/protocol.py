@@ -501,9 +501,13 @@ class AttachmentOut(_Frame):
     name: str
     content_type: str
     size: int
-    # An image (png, jpeg, gif, webp): shown inline.
+    # An image (png, jpeg, gif, webp): shown inline, by its thumbnail.
     image: bool
     url: str
+    # For an image: its size in pixels, and a WebP of at most 480 x 360.
+    width: int | None = None
+    height: int | None = None
+    thumbnail_url: str | None = None
 
 
 class MessageOut(_Frame):

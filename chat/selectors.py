@@ -128,13 +128,17 @@ async def message_frames(messages: list[Message], *, room: str) -> list[protocol
 
 
 def attachment_out(attachment: Attachment) -> protocol.AttachmentOut:
+    url = f"/attachments/{attachment.pk}/{quote(attachment.name)}"
     return protocol.AttachmentOut(
         id=attachment.pk,
         name=attachment.name,
         content_type=attachment.content_type,
         size=attachment.size,
         image=attachment.content_type.startswith("image/"),
-        url=f"/attachments/{attachment.pk}/{quote(attachment.name)}",
+        url=url,
+        width=attachment.width,
+        height=attachment.height,
+        thumbnail_url=f"{url}?thumbnail" if attachment.thumbnail else None,
     )
 
 

@@ -1,8 +1,15 @@
-"""Uploads: refused while they arrive once past CHAT_MAX_UPLOAD_BYTES, and
-typed by their first bytes, never by the name or the type the client claims."""
+"""Uploads: refused while they arrive once past CHAT_MAX_UPLOAD_BYTES, typed
+by their first bytes, never by the name or the type the client claims, and,
+for images, decoded once to check them and make their thumbnail."""
+
+import io
+import warnings
+from dataclasses import dataclass
+from typing import BinaryIO
 
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from PIL import Image, ImageOps
 
 # The types an attachment may have, by signature. Images show inline.
 SIGNATURES = [
@@ -41,6 +48,44 @@ def content_type_of(head: bytes) -> str | None:
                 return None
         return "text/plain"
     return None
+
+
+THUMBNAIL_BOX = (480, 360)  # twice the page's 240 x 180, for dense screens
+# More pixels than this is refused before decoding: a small file can hold a
+# huge image (a decompression bomb).
+MAX_IMAGE_PIXELS = 50_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Thumbnail:
+    width: int
+    height: int
+    webp: bytes
+
+
+def image_thumbnail(file: BinaryIO) -> Thumbnail:
+    """The size of an uploaded image and a WebP thumbnail of it (its first
+    frame, turned upright, with no metadata such as the place a photo was
+    taken); ValueError saying why if it is not a sound image."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns of a big image on opening it; the check below refuses it.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(file)
+        with image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ValueError(f"{width} x {height} pixels is more than allowed")
+            picture = ImageOps.exif_transpose(image)
+            picture.thumbnail(THUMBNAIL_BOX)
+            has_alpha = picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info
+            out = io.BytesIO()
+            picture.convert("RGBA" if has_alpha else "RGB").save(out, "WEBP", quality=80)
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"not a sound image ({exc})") from None
+    finally:
+        file.seek(0)
+    return Thumbnail(width=width, height=height, webp=out.getvalue())
 
 
 class CappedUploadHandler(FileUploadHandler):

@@ -58,8 +58,9 @@ async def index(request: HttpRequest) -> HttpResponse:
 
 
 async def attachment(request: HttpRequest, attachment_id: int, name: str) -> HttpResponse:
-    """An attachment's file, for those who may read its room. Served with its
-    checked type, never sniffed, and sandboxed: a file cannot act as a page."""
+    """An attachment's file (or, with ?thumbnail, an image's thumbnail), for
+    those who may read its room. Served with its checked type, never
+    sniffed, and sandboxed: a file cannot act as a page."""
     try:
         actor = await actor_from_request(request)
         found = await attachment_get_readable(attachment_id=attachment_id, actor=actor)
@@ -69,8 +70,12 @@ async def attachment(request: HttpRequest, attachment_id: int, name: str) -> Htt
         return HttpResponse(body, status=status, content_type="application/json")
     if name != found.name:
         return HttpResponse(status=404)
-    data = await sync_to_async(_file_read)(found.file.name)
-    response = HttpResponse(data, content_type=found.content_type)
+    if "thumbnail" in request.GET and found.thumbnail:
+        file, content_type = found.thumbnail, "image/webp"
+    else:
+        file, content_type = found.file, found.content_type
+    data = await sync_to_async(_file_read)(file.name)
+    response = HttpResponse(data, content_type=content_type)
     disposition = "inline" if found.content_type.startswith("image/") else "attachment"
     response["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(found.name)}"
     response["X-Content-Type-Options"] = "nosniff"

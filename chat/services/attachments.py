@@ -4,8 +4,10 @@ the default storage under a random name, and removed with their message."""
 import os
 import uuid
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -25,15 +27,23 @@ def _name_clean(name: str) -> str:
 
 
 def _attachment_store(
-    *, room: Room, actor: Actor, upload: UploadedFile, content_type: str
+    *,
+    room: Room,
+    actor: Actor,
+    upload: UploadedFile,
+    content_type: str,
+    thumbnail: uploads.Thumbnail | None,
 ) -> Attachment:
     attachment = Attachment(
         room=room, uploader=actor.user, name=_name_clean(upload.name or ""),
         content_type=content_type, size=upload.size,
     )  # fmt: skip
     # A random storage name: nothing the client sent becomes a path.
-    extension = uploads.EXTENSIONS[content_type]
-    attachment.file.save(f"{uuid.uuid4().hex}{extension}", upload, save=False)
+    stem = uuid.uuid4().hex
+    attachment.file.save(f"{stem}{uploads.EXTENSIONS[content_type]}", upload, save=False)
+    if thumbnail is not None:
+        attachment.width, attachment.height = thumbnail.width, thumbnail.height
+        attachment.thumbnail.save(f"{stem}.thumb.webp", ContentFile(thumbnail.webp), save=False)
     attachment.save()
     return attachment
 
@@ -61,9 +71,15 @@ async def attachment_upload(
             protocol.ErrorCode.BAD_REQUEST,
             "file: not a type allowed (PNG, JPEG, GIF, WebP, PDF, zip or UTF-8 text)",
         )
+    thumbnail = None
+    if content_type.startswith("image/"):
+        try:
+            thumbnail = await sync_to_async(uploads.image_thumbnail)(upload)
+        except ValueError as exc:
+            raise protocol.ChatError(protocol.ErrorCode.BAD_REQUEST, f"file: {exc}") from None
     await send_allow(actor=actor, address=address)
     stored = await database_sync_to_async(_attachment_store)(
-        room=room, actor=actor, upload=upload, content_type=content_type
+        room=room, actor=actor, upload=upload, content_type=content_type, thumbnail=thumbnail
     )
     return attachment_out(stored)
 
@@ -73,6 +89,11 @@ def attachment_delete(*, attachment_id: int) -> None:
     file once the transaction commits."""
     attachment = Attachment.objects.filter(pk=attachment_id).first()
     if attachment is not None:
-        name = attachment.file.name
+        names = [f.name for f in (attachment.file, attachment.thumbnail) if f]
         attachment.delete()
-        transaction.on_commit(lambda: default_storage.delete(name))
+
+        def files_delete() -> None:
+            for name in names:
+                default_storage.delete(name)
+
+        transaction.on_commit(files_delete)

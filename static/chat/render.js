@@ -101,7 +101,7 @@ export function noticeItem({ action, user, by, until, reason }) {
 
 // An attachment: an image as a thumbnail that opens the full picture, any
 // other file as a link to download it.
-function attachmentLink({ url, name, size, image }) {
+function attachmentLink({ url, name, size, image, width, height, thumbnail_url: thumbnail }) {
   const link = document.createElement("a");
   link.className = "attachment";
   link.href = url;
@@ -110,7 +110,10 @@ function attachmentLink({ url, name, size, image }) {
   if (image) {
     const img = document.createElement("img");
     img.className = "thumb";
-    img.src = url;
+    img.src = thumbnail ?? url;
+    // The thumbnail's box, so the list does not jump when it loads.
+    const scale = Math.min(1, 240 / width, 180 / height);
+    if (width && height) [img.width, img.height] = [Math.round(width * scale), Math.round(height * scale)];
     img.alt = name;
     img.loading = "lazy";
     link.append(img);

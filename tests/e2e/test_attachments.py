@@ -2,20 +2,21 @@
 thumbnail to the other person."""
 
 import asyncio
+import io
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.e2e.conftest import both_in, shown
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# A 2 x 2 PNG.
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000002000000020806000000"
-    "72b60d240000001649444154789c63f8cfc0f09f8181818181e1ff7f0600"
-    "2cf705fb2a42b0350000000049454e44ae426082"
-)
+
+def png(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), "teal").save(out, "PNG")
+    return out.getvalue()
 
 
 async def test_a_picture_shows_as_a_thumbnail_and_a_file_as_a_link(
@@ -25,11 +26,16 @@ async def test_a_picture_shows_as_a_thumbnail_and_a_file_as_a_link(
     alice, bob = await both_in(browser, server, "lobby")
     await alice.fill("#body", "our logo")
     await alice.set_input_files("#file", files=[{"name": "logo.png", "mimeType": "image/png",
-                                                 "buffer": PNG}])  # fmt: skip
+                                                 "buffer": png(960, 720)}])  # fmt: skip
     thumb = shown(bob, "our logo").locator("img.thumb")
     await thumb.wait_for()
     assert await thumb.get_attribute("alt") == "logo.png"
-    await bob.wait_for_function("document.querySelector('img.thumb')?.naturalWidth === 2")
+    # The thumbnail (480 x 360), not the picture, shown in a 240 x 180 box.
+    await bob.wait_for_function("document.querySelector('img.thumb')?.naturalWidth === 480")
+    assert (await thumb.get_attribute("width"), await thumb.get_attribute("height")) == (
+        "240",
+        "180",
+    )
 
     await alice.set_input_files("#file", files=[{"name": "notes.txt", "mimeType": "text/plain",
                                                  "buffer": b"remember the milk"}])  # fmt: skip

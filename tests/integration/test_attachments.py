@@ -1,13 +1,17 @@
 """Attachments over HTTP: uploads typed and capped, sent with a message, and
 served only to those who may read the room."""
 
+import io
+import struct
 import uuid
+import zlib
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
+from PIL import Image
 
 from chat.models import Attachment, Message, Room, Sanction
 from chat.services.messages import messages_expire
@@ -15,7 +19,20 @@ from chat.services.rooms import membership_create, room_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+def image(kind="PNG", size=(8, 6), **save) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, "teal").save(out, kind, **save)
+    return out.getvalue()
+
+
+def png_header(width: int, height: int) -> bytes:
+    """The start of a PNG that claims this size: enough to open, nothing to decode."""
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr))
+
+
+PNG = image()
 
 
 @pytest.fixture
@@ -55,12 +72,15 @@ async def test_an_image_is_sent_with_a_message_and_served_to_members_only(den, m
     made = await upload(as_bob, "../../holiday photo.png", PNG)
     assert made.status_code == 201, made.text
     attachment = made.json()
-    assert {k: attachment[k] for k in ("name", "content_type", "size", "image")} == {
-        "name": "holiday photo.png", "content_type": "image/png", "size": len(PNG), "image": True
+    assert {k: attachment[k] for k in ("name", "content_type", "size", "image", "width")} == {
+        "name": "holiday photo.png", "content_type": "image/png", "size": len(PNG), "image": True,
+        "width": 8,
     }  # fmt: skip
     assert attachment["url"] == f"/attachments/{attachment['id']}/holiday%20photo.png"
-    [path] = stored(media)
-    assert path.suffix == ".png" and "holiday" not in path.name  # a random name
+    original, thumbnail = sorted(stored(media), key=lambda p: p.suffix)
+    assert original.suffix == ".png" and "holiday" not in original.name  # a random name
+    assert thumbnail.name.endswith(".thumb.webp")
+    assert attachment["thumbnail_url"] == attachment["url"] + "?thumbnail"
 
     a, _ = await connect(user=alice)
     await a.join("den")
@@ -88,6 +108,8 @@ async def test_an_image_is_sent_with_a_message_and_served_to_members_only(den, m
         ("fake.png", b"\x00\x00\x00\x00 not an image", "bad_request"),
         ("empty.txt", b"", "bad_request"),
         ("big.txt", b"x" * 5000, "too_large"),
+        ("broken.png", b"\x89PNG\r\n\x1a\n" + bytes(100), "bad_request"),
+        ("bomb.png", png_header(20_000, 20_000), "bad_request"),
     ],
 )
 async def test_files_of_other_types_or_too_big_are_refused(
@@ -98,6 +120,23 @@ async def test_files_of_other_types_or_too_big_are_refused(
     refused = await upload(await api(bob), name, data)
     assert refused.json()["code"] == code, refused.text
     assert stored(media) == [] and await Attachment.objects.acount() == 0
+
+
+async def test_a_thumbnail_is_small_upright_webp_without_the_photos_metadata(den, media, api):
+    _, bob, _ = den
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the camera was turned: show rotated by 90 degrees
+    exif[0x8825] = {2: (48.0, 51.0, 24.0)}  # where the photo was taken
+    photo = image("JPEG", size=(2000, 1000), exif=exif.tobytes())
+    as_bob = await api(bob)
+    made = (await upload(as_bob, "photo.jpg", photo)).json()
+    assert (made["content_type"], made["width"], made["height"]) == ("image/jpeg", 2000, 1000)
+    got = await as_bob.http.get(made["thumbnail_url"])
+    assert got.headers["content-type"] == "image/webp"
+    with Image.open(io.BytesIO(got.content)) as thumb:
+        assert thumb.format == "WEBP" and thumb.size == (180, 360)  # upright, in 480 x 360
+        assert not thumb.getexif()
+    assert (await as_bob.http.get(made["url"])).content == photo  # the original, as sent
 
 
 async def test_text_is_served_as_a_download_whatever_it_holds(den, media, api):
@@ -170,7 +209,7 @@ async def test_retention_erases_old_messages_and_their_files(den, media, api):
 async def test_deleting_an_upload_in_the_admin_deletes_its_file(den, media, api, make_user):
     _, bob, _ = den
     made = (await upload(await api(bob), "a.png", PNG)).json()
-    assert len(stored(media)) == 1
+    assert len(stored(media)) == 2  # the image and its thumbnail
 
     def in_the_admin():
         from django.test import Client
