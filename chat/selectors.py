@@ -146,7 +146,10 @@ async def attachment_get_readable(*, attachment_id: int, actor: "Actor") -> Atta
     """An attachment, for those who may read its room once it is sent (before,
     for its uploader only); else not_found or forbidden."""
     attachment = await Attachment.objects.select_related("room").filter(pk=attachment_id).afirst()
-    if attachment is None or (not attachment.attached and attachment.uploader_id != actor.user_id):
+    unsent = attachment is not None and not attachment.attached
+    if attachment is None or (
+        unsent and (actor.user_id is None or attachment.uploader_id != actor.user_id)
+    ):
         raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, "no such attachment")
     await room_get_readable(slug=attachment.room.slug, actor=actor)
     return attachment

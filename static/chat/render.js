@@ -38,9 +38,9 @@ function button(action, text, label) {
   return b;
 }
 
-// One message as a list item: a quote of the message it replies to, its body,
-// its reactions, and buttons to reply, react (`canReact`) and, if `mine`,
-// to edit and delete.
+// One message as a list item: a quote of the message it replies to, its
+// body, attachment, preview and reactions, and buttons to reply, react
+// (`canReact`), edit (`mine`) and delete (`mine`, or `canDelete`: a moderator).
 export function messageItem(
   message,
   { pending = false, mine = false, mentioned = false, canReact = false, canDelete = false } = {},

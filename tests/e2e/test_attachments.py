@@ -1,4 +1,4 @@
-"""Attachments in the browser: a picture sent with the paperclip shows as a
+"""Attachments in the browser: a picture sent with the Attach button shows as a
 thumbnail to the other person."""
 
 import asyncio
