@@ -222,3 +222,12 @@ async def test_deleting_an_upload_in_the_admin_deletes_its_file(den, media, api,
 
     await database_sync_to_async(in_the_admin)()
     assert stored(media) == [] and await Attachment.objects.acount() == 0
+
+
+async def test_an_unsent_upload_of_a_deleted_user_is_nobodys(den, media, api, settings):
+    settings.CHAT_ALLOW_GUESTS = True
+    alice, _, _ = den
+    await database_sync_to_async(room_create)(slug="hall", creator=alice)
+    made = (await upload(await api(alice), "a.png", PNG, room="hall")).json()
+    await alice.adelete()
+    assert (await (await api()).http.get(made["url"])).status_code == 404
