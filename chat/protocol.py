@@ -778,7 +778,7 @@ class RoomOut(_Frame):
 class ModerationLogOut(_Frame):
     """One entry of a room's audit log."""
 
-    action: Literal["kick", "ban", "unban", "mute", "unmute", "promote", "demote", "delete"]
+    action: ModerationAction | Literal["delete"]
     actor: str
     target: str
     seq: int | None

@@ -333,21 +333,23 @@ def room_refusal(
 
 async def room_get_readable(*, slug: str, actor: "Actor") -> Room:
     """The room, if the actor may read and write it (a mute is checked on
-    writing); else not_found or forbidden."""
-    room = await Room.objects.filter(slug=slug).afirst()
-    member = (
-        room is not None
-        and room.private
-        and actor.user is not None
-        and await Membership.objects.filter(room=room, user_id=actor.user_id).aexists()
-    )
-    ban = None
-    if room is not None and actor.user is not None:
-        ban = await (
-            Sanction.objects.filter(room=room, user_id=actor.user_id, kind=Sanction.Kind.BAN)
-            .filter(sanctions_active())
-            .afirst()
+    writing); else not_found or forbidden. One query: this runs on most frames."""
+    rooms = Room.objects.filter(slug=slug)
+    if actor.user is not None:
+        bans = Sanction.objects.filter(
+            sanctions_active(), room=OuterRef("pk"), user_id=actor.user_id, kind=Sanction.Kind.BAN
         )
+        rooms = rooms.annotate(
+            member=Exists(Membership.objects.filter(room=OuterRef("pk"), user_id=actor.user_id)),
+            banned=Exists(bans),
+            ban_until=Subquery(bans.values("until")[:1]),
+            ban_reason=Subquery(bans.values("reason")[:1]),
+        )
+    room = await rooms.afirst()
+    member = getattr(room, "member", False)
+    ban = None
+    if getattr(room, "banned", False):
+        ban = Sanction(kind=Sanction.Kind.BAN, until=room.ban_until, reason=room.ban_reason)
     if refusal := room_refusal(room=room, slug=slug, member=member, sanction=ban):
         raise refusal
     return room
