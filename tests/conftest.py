@@ -515,7 +515,8 @@ PAGES = {
 class PageServer:
     """An HTTP server on 127.0.0.1 in a thread: the pages above, /big (10 MB of
     HTML after its <head>), /slow (answers after 3 s), and /to?url=... (a 302).
-    `hits` counts requests per path; `sent` the bytes /big got out."""
+    `hits` counts requests per path; `sent` the bytes /big got out, final once
+    `big_done` is set."""
 
     def __init__(self) -> None:
         import http.server
@@ -557,6 +558,9 @@ class PageServer:
                     b"<html><head><title>A very big page</title></head><body>",
                     b"x" * 65536,
                 )
+                # A fixed send buffer: the kernel would otherwise grow it to
+                # megabytes, and hold much of the page whatever the reader does.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html")
                 self.send_header("Content-Length", str(len(head) + 160 * len(chunk)))
@@ -567,10 +571,13 @@ class PageServer:
                         self.wfile.write(chunk)
                         server.sent += len(chunk)
                 except OSError:
-                    pass  # the reader had enough
+                    pass  # the reader had enough, and closed the connection
+                finally:
+                    server.big_done.set()
 
         self.hits: dict[str, int] = {}
         self.sent = 0
+        self.big_done = threading.Event()
         self.release = threading.Event()
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
