@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from chat.models import ApiToken, Attachment, Membership, Message, ModerationLog, Room, Sanction
-from chat.services.attachments import attachment_delete
+from chat.services.attachments import attachments_delete
 
 
 @admin.register(Room)
@@ -73,8 +73,7 @@ class AttachmentAdmin(admin.ModelAdmin):
         return False
 
     def delete_model(self, request, obj: Attachment) -> None:
-        attachment_delete(attachment_id=obj.pk)
+        attachments_delete(ids=[obj.pk])
 
     def delete_queryset(self, request, queryset) -> None:
-        for pk in queryset.values_list("pk", flat=True):
-            attachment_delete(attachment_id=pk)
+        attachments_delete(ids=list(queryset.values_list("pk", flat=True)))

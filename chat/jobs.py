@@ -19,6 +19,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.worker import Worker
 from django.conf import settings
 
+from chat.services.attachments import attachments_prune
 from chat.services.broadcast import JOBS_CHANNEL, LAYER_ERRORS
 from chat.services.messages import messages_expire
 from chat.services.previews import preview_attach
@@ -27,21 +28,22 @@ logger = logging.getLogger(__name__)
 
 # Link previews fetched at once by one worker; more wait their turn.
 PREVIEW_CONCURRENCY = 10
-RETENTION_PERIOD = 3600.0  # seconds between retention runs
+PERIOD = 3600.0  # seconds between runs of each periodic job
 _last_run: dict[str, float] = {}
 
 
 async def jobs_schedule() -> None:
     """Enqueue the periodic jobs that are due in this process."""
     now = time.monotonic()
-    if settings.CHAT_RETENTION_DAYS and now - _last_run.get("retention", -RETENTION_PERIOD) >= (
-        RETENTION_PERIOD
-    ):
-        _last_run["retention"] = now
+    due = ["attachments.prune"] + (["retention.prune"] if settings.CHAT_RETENTION_DAYS else [])
+    for job in due:
+        if now - _last_run.get(job, -PERIOD) < PERIOD:
+            continue
+        _last_run[job] = now
         try:
-            await get_channel_layer().send(JOBS_CHANNEL, {"type": "retention.prune"})
+            await get_channel_layer().send(JOBS_CHANNEL, {"type": job})
         except LAYER_ERRORS as exc:
-            logger.warning("retention job not enqueued: channel layer unavailable (%s)", exc)
+            logger.warning("%s not enqueued: channel layer unavailable (%s)", job, exc)
 
 
 class JobsConsumer(AsyncConsumer):
@@ -70,6 +72,10 @@ class JobsConsumer(AsyncConsumer):
         if days:
             erased = await messages_expire(older_than=timedelta(days=days))
             logger.info("retention: erased the text of %d entries older than %d days", erased, days)
+
+    async def attachments_prune(self, message: dict) -> None:
+        if removed := await attachments_prune():
+            logger.info("removed %d uploads that no message took", removed)
 
 
 _inline: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = (

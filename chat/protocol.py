@@ -530,7 +530,8 @@ class MessageOut(_Frame):
     quote: Quote | None = None
     # A message's reactions; for a react or unreact entry, its target's.
     reactions: list[ReactionOut] = []
-    # The users a message @-named when it was sent (who can read the room).
+    # The users a message @-names as it now reads (who can read the room); for
+    # an edit entry, its target's.
     mentions: list[str] = []
     # The link preview of a message's first URL, once fetched; for a preview
     # entry, its target's.

@@ -69,6 +69,15 @@ def message_frame(
     )
 
 
+# The entries whose frames carry their message's mentions.
+MENTIONING = (Message.Kind.MESSAGE, Message.Kind.EDIT)
+
+
+def _subject(entry: Message) -> int:
+    """The seq of the message an entry is about: its own, or its target's."""
+    return entry.seq if entry.kind == Message.Kind.MESSAGE else entry.target
+
+
 async def message_frames(messages: list[Message], *, room: str) -> list[protocol.MessageOut]:
     """Stream entries of one room as the protocol shows them, with the quotes
     of replies, the current reactions of messages (and of reaction entries'
@@ -93,13 +102,13 @@ async def message_frames(messages: list[Message], *, room: str) -> list[protocol
             async for m in originals
         }
     reacted = {
-        m.seq if m.kind == Message.Kind.MESSAGE else m.target
+        _subject(m)
         for m in messages
         if (m.kind == Message.Kind.MESSAGE and m.reacted and not m.deleted)
         or m.kind in (Message.Kind.REACT, Message.Kind.UNREACT)
     }
     reactions = await reactions_of(room_id=room_id, seqs=reacted) if reacted else {}
-    naming = {m.seq for m in messages if m.kind == Message.Kind.MESSAGE and "@" in m.body}
+    naming = {_subject(m) for m in messages if m.kind in MENTIONING and "@" in m.body}
     mentions: dict[int, list[str]] = {}
     if naming:
         rows = Mention.objects.filter(room_id=room_id, seq__in=naming).order_by("pk")
@@ -118,8 +127,8 @@ async def message_frames(messages: list[Message], *, room: str) -> list[protocol
             m,
             room=room,
             quote=quotes.get(m.reply_to),
-            reactions=reactions.get(m.seq if m.kind == Message.Kind.MESSAGE else m.target),
-            mentions=mentions.get(m.seq),
+            reactions=reactions.get(_subject(m)),
+            mentions=mentions.get(_subject(m)) if m.kind in MENTIONING else None,
             preview=previews.get(urls[m.pk]),
             attachment=attachments.get(m.attachment_id),
         )

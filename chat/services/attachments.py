@@ -1,8 +1,11 @@
 """Attachments: uploads typed by their bytes, capped in size, stored through
-the default storage under a random name, and removed with their message."""
+the default storage under a random name, and removed with their message (or
+after a day, if no message took them)."""
 
 import os
 import uuid
+from collections.abc import Iterable
+from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
@@ -11,12 +14,16 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils import timezone
 
 from chat import protocol, uploads
 from chat.auth import Actor
 from chat.models import Attachment, Room
 from chat.selectors import attachment_out, room_get_writable
 from chat.services.limits import send_allow
+
+# How long an upload waits for the message that will hold it.
+UNSENT_KEPT = timedelta(days=1)
 
 
 def _name_clean(name: str) -> str:
@@ -84,16 +91,29 @@ async def attachment_upload(
     return attachment_out(stored)
 
 
-def attachment_delete(*, attachment_id: int) -> None:
-    """Remove an attachment with the message that held it: the row now, the
-    file once the transaction commits."""
-    attachment = Attachment.objects.filter(pk=attachment_id).first()
-    if attachment is not None:
-        names = [f.name for f in (attachment.file, attachment.thumbnail) if f]
-        attachment.delete()
+def attachments_delete(*, ids: Iterable[int]) -> int:
+    """Remove attachments (with the messages that held them, or unsent): the
+    rows now, the files once the transaction commits; returns how many."""
+    rows = list(Attachment.objects.filter(pk__in=ids).values_list("pk", "file", "thumbnail"))
+    names = [name for _, *files in rows for name in files if name]
+    Attachment.objects.filter(pk__in=[pk for pk, *_ in rows]).delete()
 
-        def files_delete() -> None:
-            for name in names:
-                default_storage.delete(name)
+    def files_delete() -> None:
+        for name in names:
+            default_storage.delete(name)
 
-        transaction.on_commit(files_delete)
+    transaction.on_commit(files_delete)
+    return len(rows)
+
+
+@database_sync_to_async
+def attachments_prune(*, older_than: timedelta = UNSENT_KEPT) -> int:
+    """Remove uploads that no message took within `older_than` of their upload;
+    returns how many."""
+    with transaction.atomic():
+        # Locked, so a send taking one of them now either wins (and the upload
+        # is no longer unsent) or waits, and is refused once it is gone.
+        unsent = Attachment.objects.select_for_update(skip_locked=True).filter(
+            attached=False, created__lt=timezone.now() - older_than
+        )
+        return attachments_delete(ids=list(unsent.values_list("pk", flat=True)))

@@ -23,7 +23,7 @@ from chat.selectors import (
     room_refusal,
     sanctions_active,
 )
-from chat.services.attachments import attachment_delete
+from chat.services.attachments import attachments_delete
 from chat.services.broadcast import job_enqueue, room_broadcast
 from chat.services.limits import send_allow
 from chat.services.moderation import moderation_log_delete
@@ -131,7 +131,7 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
                 if append.attachment is not None:
                     _attachment_take(append)
             else:
-                _target_change(append, slug=slug)
+                _target_change(append, slug=slug, private=room.private)
         except protocol.ChatError as error:
             results.append(error)
             continue
@@ -160,8 +160,8 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
 
 
 def _mentions_store(entries: list[Message], *, private: set[int]) -> None:
-    """Record who each new message @-names: active users who may read its room
-    (members, for a private room), its author aside."""
+    """Record who each message (new, or as just edited) @-names: active users
+    who may read its room (members, for a private room), its author aside."""
     named = [
         (entry, name)
         for entry in entries
@@ -230,7 +230,7 @@ def _manages(append: StreamAppend) -> bool:
     ).exists()
 
 
-def _target_change(append: StreamAppend, *, slug: str) -> None:
+def _target_change(append: StreamAppend, *, slug: str, private: bool) -> None:
     """Apply an edit, delete or reaction to message `target`, or refuse it."""
     seq, actor = append.target, append.actor
     message = _message_get(append.room_id, seq)
@@ -251,13 +251,17 @@ def _target_change(append: StreamAppend, *, slug: str) -> None:
         moderation_log_delete(message=message, slug=slug, actor=actor)
     if append.kind == Message.Kind.DELETE:
         Reaction.objects.filter(room_id=append.room_id, seq=seq).delete()
-        Mention.objects.filter(room_id=append.room_id, seq=seq).delete()
         if message.attachment_id is not None:
-            attachment_delete(attachment_id=message.attachment_id)
+            attachments_delete(ids=[message.attachment_id])
+    if "@" in message.body:  # only then can it have mentions
+        Mention.objects.filter(room_id=append.room_id, seq=seq).delete()
     message.edited = timezone.now()
     message.deleted = append.kind == Message.Kind.DELETE
     message.body = append.body
     message.save(update_fields=["edited", "deleted", "body"])
+    if append.kind == Message.Kind.EDIT:
+        # Who is mentioned follows the text as it now reads.
+        _mentions_store([message], private={append.room_id} if private else set())
 
 
 def _reaction_change(append: StreamAppend) -> None:
@@ -411,6 +415,6 @@ def messages_expire(*, older_than: timedelta) -> int:
     clients' gap detection holds.
     """
     expired = Message.objects.filter(created__lt=timezone.now() - older_than, deleted=False)
-    for attachment_id in expired.exclude(attachment=None).values_list("attachment_id", flat=True):
-        attachment_delete(attachment_id=attachment_id)
+    attached = expired.exclude(attachment=None).values_list("attachment", flat=True)
+    attachments_delete(ids=list(attached))
     return expired.update(body="", deleted=True)

@@ -207,7 +207,10 @@ function show(entry, { live }) {
     if (!target) return;
     if (entry.kind === "react" || entry.kind === "unreact") showReactions(target, entry.reactions, entry.seq);
     else if (entry.kind === "preview") setPreview(target, entry.preview);
-    else setBody(target, { body: entry.body, deleted: entry.kind === "delete", edited: true });
+    else {
+      setBody(target, { body: entry.body, deleted: entry.kind === "delete", edited: true });
+      target.classList.toggle("mentioned", entry.mentions.includes(me.name)); // an edit may add or drop you
+    }
     return;
   }
   if (list.querySelector(`li[data-seq="${entry.seq}"]`)) return;

@@ -8,7 +8,7 @@ import pytest
 from chat.auth import Actor
 from chat.services.messages import message_store
 from chat.services.rooms import membership_create, room_create
-from tests.e2e.conftest import open_room, say, shown, sign_in
+from tests.e2e.conftest import both_in, open_room, say, shown, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,4 +77,24 @@ async def test_a_mention_is_counted_marked_listed_and_notified(browser, server, 
     await say(alice, "no mention, no notification")
     await shown(bob, "no mention, no notification").wait_for(state="attached")
     assert await bob.evaluate("window.notes.length") == 1
+    assert alice.errors == [] and bob.errors == []
+
+
+async def test_an_edit_that_adds_or_drops_a_mention_marks_or_unmarks_it(browser, server, users):
+    alice, bob = await both_in(browser, server, "lobby")
+    await say(alice, "see you at noon")
+    mine, theirs = shown(alice, "see you at noon"), shown(bob, "see you at noon")
+    await theirs.wait_for()
+
+    async def edit(text: str) -> None:
+        await mine.hover()
+        await mine.locator("button[data-action=edit]").click()
+        await alice.fill("#messages .editor textarea", text)
+        await alice.press("#messages .editor textarea", "Enter")
+        await shown(bob, text).locator(".edited").wait_for()
+
+    await edit("see you at noon, @bob")
+    await shown(bob, "@bob").and_(bob.locator(".mentioned")).wait_for()
+    await edit("see you at noon, all")
+    await bob.locator("#messages .mentioned").wait_for(state="detached")
     assert alice.errors == [] and bob.errors == []

@@ -1,6 +1,7 @@
 """Attachments over HTTP: uploads typed and capped, sent with a message, and
 served only to those who may read the room."""
 
+import asyncio
 import io
 import struct
 import uuid
@@ -10,12 +11,17 @@ from pathlib import Path
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.utils import timezone
 from PIL import Image
 
+from chat import jobs
 from chat.models import Attachment, Message, Room, Sanction
+from chat.services.attachments import attachments_prune
+from chat.services.broadcast import JOBS_CHANNEL
 from chat.services.messages import messages_expire
 from chat.services.rooms import membership_create, room_create
+from tests.conftest import TIMEOUT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -231,3 +237,36 @@ async def test_an_unsent_upload_of_a_deleted_user_is_nobodys(den, media, api, se
     made = (await upload(await api(alice), "a.png", PNG, room="hall")).json()
     await alice.adelete()
     assert (await (await api()).http.get(made["url"])).status_code == 404
+
+
+async def test_uploads_no_message_took_within_a_day_are_removed(den, media, api):
+    _, bob, _ = den
+    as_bob = await api(bob)
+    sent, fresh, stale = [(await upload(as_bob, f"{n}.png", PNG)).json()["id"] for n in "abc"]
+    await post(as_bob, "sent", sent)
+    await Attachment.objects.filter(pk__in=[sent, stale]).aupdate(
+        created=timezone.now() - timedelta(days=1, minutes=1)
+    )
+    assert await attachments_prune() == 1
+    assert {a.pk async for a in Attachment.objects.all()} == {sent, fresh}
+    assert len(stored(media)) == 4  # two images and their thumbnails
+    refused = await post(as_bob, "too late", stale)
+    assert refused.status_code == 400 and "not an unsent upload" in refused.json()["detail"]
+
+
+async def test_the_sweep_schedules_the_prune_hourly_and_the_worker_runs_it(
+    den, media, api, monkeypatch
+):
+    _, bob, _ = den
+    stale = (await upload(await api(bob), "a.png", PNG)).json()["id"]
+    await Attachment.objects.filter(pk=stale).aupdate(created=timezone.now() - timedelta(days=2))
+    monkeypatch.setattr(jobs, "_last_run", {})
+    await jobs.jobs_schedule()
+    await jobs.jobs_schedule()  # not due again for an hour
+    async with asyncio.timeout(TIMEOUT):
+        job = await get_channel_layer().receive(JOBS_CHANNEL)
+    assert job == {"type": "attachments.prune"}  # retention is off by default
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(get_channel_layer().receive(JOBS_CHANNEL), 0.2)
+    await jobs.JobsConsumer().dispatch(job)
+    assert stored(media) == [] and not await Attachment.objects.aexists()

@@ -110,3 +110,31 @@ async def test_rooms_count_unread_mentions_until_read(people, connect):
         pass
     [lobby] = await rooms_visible(user=people["bob"])
     assert (lobby.unread, lobby.mentions) == (0, 0)
+
+
+async def test_an_edit_adds_and_drops_mentions_and_a_delete_clears_them(people, connect, api):
+    a, _ = await connect(user=people["alice"])
+    b, _ = await connect(user=people["bob"])
+    await b.join("lobby")
+    await a.join("lobby")
+    mine = await sent(a, "lobby", "lunch, @carol?")
+    await b.expect("message")
+
+    async def change(kind: str, body: str = "") -> dict:
+        frame = {"type": kind, "room": "lobby", "seq": mine["seq"], "client_id": str(uuid.uuid4())}
+        await a.send(frame | ({"body": body} if kind == "edit" else {}))
+        return await b.expect("message")
+
+    async def inbox(user: str) -> list[str]:
+        page = (await (await api(people[user]))("GET", "/mentions")).json()
+        return [m["body"] for m in page["messages"]]
+
+    assert (await change("edit", "lunch, @bob and @dave?"))["mentions"] == ["bob", "dave"]
+    assert await inbox("bob") == ["lunch, @bob and @dave?"] and await inbox("carol") == []
+    await b.send({"type": "history", "room": "lobby"})
+    [message, edit] = (await b.expect("history"))["messages"]
+    assert message["mentions"] == edit["mentions"] == ["bob", "dave"]
+    assert (await change("edit", "lunch, @dave?"))["mentions"] == ["dave"]
+    assert await inbox("bob") == []
+    assert (await change("delete"))["mentions"] == []
+    assert not await Mention.objects.aexists()
