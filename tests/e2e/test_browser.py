@@ -74,6 +74,9 @@ async def test_unread_counts_rise_live_and_clear_on_reading(browser, server, use
             f"document.querySelector('a[data-room=lobby] .badge').textContent === '{i + 1}'"
         )
     assert await badge.is_visible()
+    # At the end of the row, even with no mention badge shown before it.
+    link, count = await bob.locator("a[data-room=lobby]").bounding_box(), await badge.bounding_box()
+    assert link["x"] + link["width"] - (count["x"] + count["width"]) < 16
     await open_room(bob, "lobby")
     await badge.wait_for(state="hidden")
     async with asyncio.timeout(10):  # the read marker reaches the database
