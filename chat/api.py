@@ -18,6 +18,7 @@ from chat import protocol, spec
 from chat.auth import Actor, token_hash
 from chat.models import Message
 from chat.selectors import (
+    blocks_list,
     history_page,
     mentions_page,
     messages_search,
@@ -29,7 +30,7 @@ from chat.selectors import (
     tokens_list,
 )
 from chat.services.attachments import attachment_upload
-from chat.services.dms import dm_send
+from chat.services.dms import block_set, dm_send
 from chat.services.messages import message_send
 from chat.services.moderation import room_moderate
 from chat.services.rooms import (
@@ -214,6 +215,31 @@ async def dm_post(request: HttpRequest, payload: protocol.DmPost):
         client_id=payload.client_id, address=request.META.get("REMOTE_ADDR"),
     )  # fmt: skip
     return Status(201, ack)
+
+
+@api.get("/blocks", response={200: protocol.BlocksEvent, **Errors}, tags=["messages"])
+async def blocks_get(request: HttpRequest):
+    """Who the caller has blocked."""
+    return await blocks_list(user_id=request.auth.pk)
+
+
+@api.put("/blocks/{username}", response={200: protocol.BlocksEvent, **Errors}, tags=["messages"])
+async def block_put(request: HttpRequest, username: protocol.Username):
+    """Block `username`: they may not write to a DM the caller is in, and their
+    @-mentions do not reach the caller. Idempotent; the reply lists all blocked."""
+    return await _block(request, username, on=True)
+
+
+@api.delete("/blocks/{username}", response={200: protocol.BlocksEvent, **Errors}, tags=["messages"])
+async def block_delete(request: HttpRequest, username: protocol.Username):
+    """Unblock `username`. Idempotent; the reply lists all blocked."""
+    return await _block(request, username, on=False)
+
+
+async def _block(request: HttpRequest, username: str, *, on: bool) -> protocol.BlocksEvent:
+    return await block_set(
+        actor=_actor(request), username=username, on=on, address=request.META.get("REMOTE_ADDR")
+    )
 
 
 @api.post(

@@ -20,7 +20,7 @@ from chat.services.broadcast import (
     user_subscribe,
     user_unsubscribe,
 )
-from chat.services.dms import dm_send
+from chat.services.dms import block_set, dm_send
 from chat.services.limits import socket_admit, socket_release
 from chat.services.messages import message_send
 from chat.services.moderation import room_moderate
@@ -188,6 +188,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             address=self.address,
         )  # fmt: skip
         await self.send_frame(ack)
+
+    async def on_block(self, frame: protocol.BlockFrame) -> None:
+        blocks = await block_set(
+            actor=self.actor, username=frame.user, on=frame.on, address=self.address
+        )
+        await self.send_frame(blocks)
 
     async def on_edit(self, frame: protocol.EditFrame) -> None:
         self.require_joined(frame.room)

@@ -180,6 +180,30 @@ class Mention(models.Model):
         return f"{self.user_id} in {self.room_id}#{self.seq}"
 
 
+class Block(models.Model):
+    """User `user` blocked `blocked`: `blocked` may not write to a DM that
+    `user` is in, and their @-mentions do not reach `user`."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="blocks"
+    )
+    blocked = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "blocked"], name="block_unique"),
+            models.CheckConstraint(
+                condition=~models.Q(user=models.F("blocked")), name="block_not_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} blocks {self.blocked_id}"
+
+
 class Sanction(models.Model):
     """A user banned from a room (may not join, read or write it) or muted in it
     (may read but not write), until `until` (null: until lifted)."""

@@ -48,6 +48,8 @@ MENTION_PATTERN = re.compile(r"(?<![\w@])@([\w.@+-]*\w)")
 URL_PATTERN = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
 # A group DM holds at most this many people, its starter included.
 MAX_DM_MEMBERS = 8
+# How many people one user may block (the `blocks` frame lists them all).
+MAX_BLOCKS = 200
 # The longest ban or mute with a duration: a year (without one, it lasts until lifted).
 MAX_SANCTION_MINUTES = 525_600
 # The hyphens are escaped so that browsers' `pattern` attributes accept them too.
@@ -213,6 +215,16 @@ class DmFrame(_Frame):
     client_id: UUID
 
 
+class BlockFrame(_Frame):
+    """Block (`on`: true) or unblock (`on`: false) `user`: a blocked user may
+    not write to a DM you are in, and their @-mentions do not reach you.
+    Idempotent."""
+
+    type: Literal["block"]
+    user: Username
+    on: bool
+
+
 class EditFrame(_Frame):
     """Change the text of one's own message `seq`. Idempotent by `client_id`."""
 
@@ -359,6 +371,7 @@ AnyClientFrame = (
     | LeaveFrame
     | SendFrame
     | DmFrame
+    | BlockFrame
     | EditFrame
     | DeleteFrame
     | ReactFrame
@@ -656,6 +669,13 @@ class ModeratedEvent(_Frame):
     reason: str = ""
 
 
+class BlocksEvent(_Frame):
+    """Who the user has blocked, by username: the reply to `block`."""
+
+    type: Literal["blocks"] = "blocks"
+    users: list[str]
+
+
 class PongEvent(_Frame):
     type: Literal["pong"] = "pong"
 
@@ -681,6 +701,7 @@ ServerFrame = (
     | TypingEvent
     | PresenceEvent
     | ModeratedEvent
+    | BlocksEvent
     | PongEvent
     | ErrorEvent
 )

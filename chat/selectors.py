@@ -19,6 +19,7 @@ from chat import protocol
 from chat.models import (
     ApiToken,
     Attachment,
+    Block,
     LinkPreview,
     Membership,
     Mention,
@@ -566,6 +567,13 @@ async def room_members(*, slug: str, actor: "Actor") -> list[protocol.MemberOut]
         protocol.MemberOut(username=m.user.get_username(), role=m.role, joined=m.joined)
         async for m in members
     ]
+
+
+async def blocks_list(*, user_id: int | None) -> protocol.BlocksEvent:
+    """Who the user has blocked, by username (nobody, for a guest)."""
+    blocked = Block.objects.filter(user_id=user_id).order_by("blocked__username")
+    names = blocked.values_list("blocked__username", flat=True)
+    return protocol.BlocksEvent(users=[name async for name in names] if user_id else [])
 
 
 async def token_get(*, key_hash: str) -> ApiToken | None:

@@ -18,7 +18,7 @@ from chat.auth import actor_from_request
 from chat.forms import InviteForm, RoomForm, SignupForm, TokenForm
 from chat.lifecycle import draining, health_checks
 from chat.metrics import metrics_allowed
-from chat.selectors import attachment_get_readable, rooms_visible, tokens_list
+from chat.selectors import attachment_get_readable, blocks_list, rooms_visible, tokens_list
 from chat.services.rooms import membership_invite, room_create
 from chat.services.tokens import atoken_create, token_revoke
 from chat.services.users import user_signup
@@ -49,6 +49,7 @@ async def index(request: HttpRequest) -> HttpResponse:
             if dm.kind == "dm"
         ],
         "rooms_data": [room.model_dump() for room in rooms],
+        "blocks": (await blocks_list(user_id=user.pk)).users,
         "max_body_chars": protocol.MAX_BODY_CHARS,
         "max_upload_mib": settings.CHAT_MAX_UPLOAD_BYTES // (1024 * 1024),
         "slug_pattern": protocol.SLUG_PATTERN.strip("^$"),

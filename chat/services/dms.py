@@ -1,5 +1,6 @@
 """Direct messages: the private room of a fixed set of 2 to 8 people, made on
-its first message. The same people always find the same DM."""
+its first message. The same people always find the same DM. Users may block
+others from writing to DMs they are in."""
 
 import hashlib
 import secrets
@@ -11,7 +12,8 @@ from django.db import IntegrityError, transaction
 
 from chat import protocol
 from chat.auth import Actor
-from chat.models import Membership, Room
+from chat.models import Block, Membership, Room
+from chat.selectors import blocks_list
 from chat.services.broadcast import room_added_broadcast
 from chat.services.limits import send_allow
 from chat.services.messages import message_send
@@ -29,6 +31,9 @@ def _dm_members(*, actor: Actor, usernames: list[str]) -> dict[int, str]:
     members = found | {actor.user_id: actor.name}
     if len(members) < 2:
         raise protocol.ChatError(protocol.ErrorCode.BAD_REQUEST, "write to someone else")
+    blocking = Block.objects.filter(user_id__in=found, blocked_id=actor.user_id)
+    if name := blocking.values_list("user__username", flat=True).first():
+        raise protocol.ChatError(protocol.ErrorCode.FORBIDDEN, f"{name} has blocked you")
     return members
 
 
@@ -83,3 +88,34 @@ async def dm_send(
     return await message_send(
         actor=actor, slug=room.slug, body=body, client_id=client_id, address=address
     )
+
+
+def _block_set(*, user_id: int, username: str, on: bool) -> None:
+    blocked = get_user_model().objects.filter(username=username).values_list("pk", flat=True)
+    blocked_id = blocked.first()
+    if blocked_id is None:
+        raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no user {username!r}")
+    if blocked_id == user_id:
+        raise protocol.ChatError(protocol.ErrorCode.BAD_REQUEST, "you cannot block yourself")
+    mine = Block.objects.filter(user_id=user_id)
+    if not on:
+        mine.filter(blocked_id=blocked_id).delete()
+    elif not mine.filter(blocked_id=blocked_id).exists():
+        if mine.count() >= protocol.MAX_BLOCKS:
+            raise protocol.ChatError(
+                protocol.ErrorCode.BAD_REQUEST,
+                f"you may block at most {protocol.MAX_BLOCKS} people",
+            )
+        Block.objects.get_or_create(user_id=user_id, blocked_id=blocked_id)
+
+
+async def block_set(
+    *, actor: Actor, username: str, on: bool, address: str | None = None
+) -> protocol.BlocksEvent:
+    """Block (or unblock) a user for the actor; returns whom the actor blocks.
+    Idempotent; counts as a send against the rates."""
+    if actor.user is None:
+        raise protocol.ChatError(protocol.ErrorCode.FORBIDDEN, "sign in to block people")
+    await send_allow(actor=actor, address=address)
+    await database_sync_to_async(_block_set)(user_id=actor.user_id, username=username, on=on)
+    return await blocks_list(user_id=actor.user_id)

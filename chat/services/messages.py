@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from chat import metrics, protocol
 from chat.auth import Actor
-from chat.models import Attachment, Membership, Mention, Message, Reaction, Room, Sanction
+from chat.models import Attachment, Block, Membership, Mention, Message, Reaction, Room, Sanction
 from chat.selectors import (
     MANAGERS,
     message_frames,
@@ -46,6 +46,8 @@ class StreamAppend:
 
 
 Stored = tuple[Message, bool] | protocol.ChatError
+# What a user blocked in a DM may still do there: take back what they wrote.
+UNDOING = (Message.Kind.DELETE, Message.Kind.UNREACT)
 
 
 def messages_store(*, appends: list[StreamAppend]) -> list[Stored]:
@@ -84,7 +86,7 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
         for room in Room.objects.select_for_update()
         .filter(pk__in=room_ids)
         .order_by("pk")
-        .only("slug", "private", "last_seq")
+        .only("slug", "private", "kind", "last_seq")
     }
     # Access is checked here, under the room's lock: a member removed a moment
     # ago cannot write, whatever a cache said about the room.
@@ -105,6 +107,15 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
             else ()
         )
     }
+    # (DM, user) pairs where a member of the DM blocked the user.
+    dms = [pk for pk, room in rooms.items() if room.kind == Room.Kind.DM]
+    blocked = set(
+        Membership.objects.filter(room_id__in=dms, user__blocks__blocked_id__in=users).values_list(
+            "room_id", "user__blocks__blocked_id"
+        )
+        if dms and users
+        else ()
+    )
     stored = {
         (m.room_id, m.client_id): m
         for m in Message.objects.filter(
@@ -125,6 +136,10 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
             sanction = sanctions.get((append.room_id, append.actor.user_id))
             if refusal := room_refusal(room=room, slug=slug, member=member, sanction=sanction):
                 raise refusal
+            if (append.room_id, append.actor.user_id) in blocked and append.kind not in UNDOING:
+                raise protocol.ChatError(
+                    protocol.ErrorCode.FORBIDDEN, "someone in this DM has blocked you"
+                )
             if append.kind == Message.Kind.MESSAGE:
                 if append.reply_to is not None:
                     _message_get(append.room_id, append.reply_to)
@@ -175,6 +190,13 @@ def _mentions_store(entries: list[Message], *, private: set[int]) -> None:
         .objects.filter(username__in={name for _, name in named}, is_active=True)
         .values_list("username", "pk")
     )
+    blocking = set(
+        Block.objects.filter(
+            user_id__in=users.values(), blocked_id__in={entry.author_id for entry, _ in named}
+        ).values_list("user_id", "blocked_id")
+        if users
+        else ()
+    )
     rooms = {entry.room_id for entry, _ in named} & private
     members = set(
         Membership.objects.filter(room_id__in=rooms, user_id__in=users.values()).values_list(
@@ -187,6 +209,7 @@ def _mentions_store(entries: list[Message], *, private: set[int]) -> None:
             for entry, name in named
             if name in users
             and users[name] != entry.author_id
+            and (users[name], entry.author_id) not in blocking
             and (entry.room_id not in private or (entry.room_id, users[name]) in members)
         ],
         ignore_conflicts=True,

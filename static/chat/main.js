@@ -23,6 +23,8 @@ const READ_EVERY_MS = 2000;
 // slug -> what the page knows of a room; `state` is set once the room is followed.
 const rooms = new Map();
 for (const row of JSON.parse($("rooms-data").textContent)) rooms.set(row.slug, { ...row, online: new Map() });
+// Who this user has blocked, by username.
+let blocked = new Set(JSON.parse($("blocks-data").textContent));
 
 // A DM is named by the others in it; a room by its title.
 const label = (r) => (r.kind === "dm" ? r.title.split(", ").filter((n) => n !== me.name).join(", ") : r.title);
@@ -98,6 +100,7 @@ function onFrame(frame) {
       take(r, frame.messages, frame.complete);
       if (frame.room === current) {
         showInvite(r);
+        showBlock(r);
         if (!oldestShown()) connection.raw({ type: "history", room: current, limit: 50 });
       }
       break;
@@ -125,6 +128,10 @@ function onFrame(frame) {
         list.append(noticeItem(frame));
         if (atBottom()) list.scrollTop = list.scrollHeight;
       }
+      break;
+    case "blocks":
+      blocked = new Set(frame.users);
+      if (current) showBlock(rooms.get(current));
       break;
     case "added": // a new DM, or an invitation: follow it
       room(frame.room, frame).role ??= "member";
@@ -370,6 +377,7 @@ function openRoom(slug) {
   renderTyping();
   showPresence(r);
   showInvite(r);
+  showBlock(r);
   for (const a of document.querySelectorAll("a[data-room]")) {
     if (a.dataset.room === slug) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
@@ -394,6 +402,15 @@ function showPresence(r) {
 function showInvite(r) {
   $("invite").hidden = !(r.private && ["owner", "moderator"].includes(r.role));
   $("invite").action = `/rooms/${encodeURIComponent(r.slug)}/invite`;
+}
+
+// In a DM with one other person: a button to block or unblock them.
+function showBlock(r) {
+  const others = signedIn && r.kind === "dm" ? (r.title ?? "").split(", ").filter((n) => n !== me.name) : [];
+  const button = $("block");
+  button.hidden = others.length !== 1;
+  button.dataset.user = others[0] ?? "";
+  button.textContent = `${blocked.has(others[0]) ? "Unblock" : "Block"} ${others[0] ?? ""}`;
 }
 
 function showTyping(name) {
@@ -436,6 +453,10 @@ list.addEventListener("scroll", () => {
   }
 });
 $("jump").addEventListener("click", () => { list.scrollTop = list.scrollHeight; });
+$("block").addEventListener("click", (event) => {
+  const user = event.currentTarget.dataset.user;
+  connection.raw({ type: "block", user, on: !blocked.has(user) });
+});
 
 let lastTyping = 0;
 $("body").addEventListener("input", () => {

@@ -34,3 +34,30 @@ async def test_a_dm_starts_with_its_first_message_and_reaches_the_other_live(
     await alice.reload()  # listed apart, from the server's page too
     await alice.locator("#dm-list a", has_text="bob").wait_for()
     assert alice.errors == [] and bob.errors == []
+
+
+async def test_blocking_from_the_dm_stops_the_other_writing_until_unblocked(browser, server, users):
+    alice = await sign_in(browser, server, "alice")
+    await alice.click("#new-dm summary")
+    await alice.fill("#dm-to", "bob")
+    await alice.fill("#dm-body", "hi bob")
+    await alice.click("#dm-form button[type=submit]")
+    await shown(alice, "hi bob").and_(alice.locator("[data-seq]")).wait_for()
+    assert await alice.locator("#block").inner_text() == "Block bob"
+
+    bob = await sign_in(browser, server, "bob")
+    await bob.locator("#dm-list a", has_text="alice").click()
+    await shown(bob, "hi bob").wait_for()
+    await bob.click("#block:text-is('Block alice')")
+    await bob.locator("#block:text-is('Unblock alice')").wait_for()
+    await say(alice, "are you there?")
+    await shown(alice, "are you there?").and_(alice.locator(".failed")).wait_for()
+    await alice.locator("#banner:text('someone in this DM has blocked you')").wait_for()
+
+    await bob.reload()  # the page knows whom it blocked
+    await bob.locator("#dm-list a", has_text="alice").click()
+    await bob.click("#block:text-is('Unblock alice')")
+    await bob.locator("#block:text-is('Block alice')").wait_for()
+    await say(alice, "hello again")
+    await shown(bob, "hello again").wait_for()
+    assert bob.errors == [] and alice.errors == []

@@ -6,8 +6,10 @@ import uuid
 import pytest
 from channels.db import database_sync_to_async
 
-from chat.models import Membership, Room
+from chat import protocol
+from chat.models import Membership, Mention, Message, Room
 from chat.selectors import rooms_visible
+from chat.services.dms import dm_room_create
 from chat.services.rooms import room_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -129,3 +131,80 @@ async def test_an_invitation_reaches_the_invitees_sockets(people, connect, api):
         "kind": "room",
     }
     assert (await b.join("den"))["kind"] == "room"
+
+
+make_dm = database_sync_to_async(
+    lambda *users: dm_room_create(members={u.pk: u.get_username() for u in users})
+)
+
+
+def in_dm(kind, room, **fields):
+    return {"type": kind, "room": room, "client_id": str(uuid.uuid4()), **fields}
+
+
+async def test_a_blocked_user_cannot_write_to_the_blockers_dms(people, connect, api):
+    pair, group = [
+        (await make_dm(*(people[name] for name in names)))[0].slug
+        for names in (("alice", "bob"), ("alice", "bob", "carol"))
+    ]
+    a, _ = await connect(user=people["alice"])
+    b, _ = await connect(user=people["bob"])
+    await a.join(pair)
+    await a.join(group)
+    await a.say(pair, "hello")
+    await b.join(pair)
+    for _ in range(2):  # idempotent
+        await b.send({"type": "block", "user": "alice", "on": True})
+        assert await b.expect("blocks") == {"type": "blocks", "users": ["alice"]}
+
+    refused = [
+        await acked(a, in_dm("send", pair, body="hello?")),
+        await acked(a, in_dm("send", group, body="anyone?")),
+        await acked(a, in_dm("edit", pair, seq=1, body="edited")),
+        await acked(a, in_dm("react", pair, seq=1, emoji="👍", on=True)),
+        await acked(a, dm("bob", body="again")),
+        await acked(a, dm("bob", "dave", body="a new group")),
+    ]
+    assert [(e["type"], e["code"]) for e in refused] == [("error", "forbidden")] * 6
+    assert refused[0]["detail"] == "someone in this DM has blocked you"
+    assert refused[4]["detail"] == "bob has blocked you"
+    assert await Room.objects.filter(kind="dm").acount() == 2  # no new group
+    assert await Message.objects.filter(room__slug=pair).acount() == 1
+    # The blocker still writes; the blocked user may take back what they wrote.
+    assert (await acked(b, in_dm("send", pair, body="go away")))["type"] == "ack"
+    assert (await acked(a, in_dm("delete", pair, seq=1)))["type"] == "ack"
+
+    bob = await api(people["bob"])
+    assert (await bob("GET", "/blocks")).json() == {"type": "blocks", "users": ["alice"]}
+    assert (await bob("DELETE", "/blocks/alice")).json()["users"] == []
+    assert (await acked(a, in_dm("send", pair, body="friends again")))["type"] == "ack"
+    assert (await bob("PUT", "/blocks/carol")).json()["users"] == ["carol"]
+    assert (await bob("PUT", "/blocks/bob")).json()["detail"] == "you cannot block yourself"
+    assert (await bob("PUT", "/blocks/nobody")).status_code == 404
+
+
+async def test_guests_cannot_block_and_blocks_are_capped(
+    people, connect, guests_allowed, monkeypatch
+):
+    guest, _ = await connect(path="/ws/chat/?name=gus")
+    await guest.send({"type": "block", "user": "alice", "on": True})
+    assert (await guest.expect("error"))["code"] == "forbidden"
+    monkeypatch.setattr(protocol, "MAX_BLOCKS", 2)
+    a, _ = await connect(user=people["alice"])
+    for name in ("bob", "carol"):
+        await a.send({"type": "block", "user": name, "on": True})
+        await a.expect("blocks")
+    await a.send({"type": "block", "user": "dave", "on": True})
+    assert (await a.expect("error"))["detail"] == "you may block at most 2 people"
+    await a.send({"type": "block", "user": "bob", "on": True})  # already blocked: fine
+    assert (await a.expect("blocks"))["users"] == ["bob", "carol"]
+
+
+async def test_mentions_from_a_blocked_user_are_not_recorded(people, connect, api):
+    assert (await (await api(people["carol"]))("PUT", "/blocks/alice")).status_code == 200
+    a, _ = await connect(user=people["alice"])
+    await a.join("lobby")
+    await a.say("lobby", "@carol @bob standup?")
+    await a.send({"type": "history", "room": "lobby"})
+    assert (await a.expect("history"))["messages"][0]["mentions"] == ["bob"]
+    assert [m.user_id async for m in Mention.objects.all()] == [people["bob"].pk]
