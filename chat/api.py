@@ -129,7 +129,8 @@ async def room_detail(request: HttpRequest, slug: protocol.Slug):
 
 @api.patch("/rooms/{slug}", response={200: protocol.RoomOut, **Errors}, tags=["rooms"])
 async def room_change(request: HttpRequest, slug: protocol.Slug, payload: protocol.RoomUpdate):
-    """Change the title or privacy: the room's owner or a moderator."""
+    """Change the title, the privacy, or whether guests may write: the room's
+    owner or a moderator."""
     await room_update(slug=slug, user=request.auth, **payload.model_dump(exclude_unset=True))
     return await room_get_visible(slug=slug, actor=_actor(request))
 

@@ -13,6 +13,8 @@ class Room(models.Model):
     slug = models.SlugField(max_length=50, unique=True)
     title = models.CharField(max_length=200)
     private = models.BooleanField(default=False)
+    # False: guests may read the room but not write to it (nor show as typing).
+    guests_can_write = models.BooleanField(default=True)
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.ROOM)
     # For a DM, a hash of its members' ids: the same people find the same DM.
     dm_key = models.CharField(max_length=64, null=True, blank=True, unique=True)

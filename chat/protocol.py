@@ -574,6 +574,8 @@ class JoinedEvent(_Frame):
     title: str
     private: bool
     kind: RoomKind = "room"
+    # False: guests may read the room but not write to it.
+    guests_can_write: bool = True
     last_seq: int
     messages: list[MessageOut]
     # False when more messages follow `since` than one page holds: page on with
@@ -750,10 +752,12 @@ class RoomCreate(_Request):
 
 
 class RoomUpdate(_Request):
-    """Change a room's title or privacy: its owner or a moderator."""
+    """Change a room's title, privacy, or whether guests may write to it: its
+    owner or a moderator."""
 
     title: Annotated[Title, AfterValidator(_non_blank)] | None = None
     private: bool | None = None
+    guests_can_write: bool | None = None
 
 
 class MessagePost(_Request):
@@ -787,6 +791,7 @@ class RoomOut(_Frame):
     private: bool
     # A DM's title lists its members' usernames, by name, joined with ", ".
     kind: RoomKind = "room"
+    guests_can_write: bool = True
     last_seq: int
     # The caller's role, or null when not a member (a public room read by anyone).
     role: Literal["owner", "moderator", "member"] | None

@@ -166,8 +166,11 @@ async def attachment_get_readable(*, attachment_id: int, actor: "Actor") -> Atta
 
 
 async def room_get_writable(*, slug: str, actor: "Actor") -> Room:
-    """The room, if the actor may write in it: read it, and not be muted."""
+    """The room, if the actor may write in it: read it, and not be muted (or,
+    for a guest, guests may write to it)."""
     room = await room_get_readable(slug=slug, actor=actor)
+    if refusal := room_refusal(room=room, slug=slug, member=True, guest_writing=actor.guest):
+        raise refusal
     if actor.user is not None:
         mute = await Sanction.objects.filter(
             sanctions_active(), room=room, user_id=actor.user_id, kind=Sanction.Kind.MUTE
@@ -320,16 +323,26 @@ def sanctions_active() -> Q:
 
 
 def room_refusal(
-    *, room: Room | None, slug: str, member: bool, sanction: Sanction | None = None
+    *,
+    room: Room | None,
+    slug: str,
+    member: bool,
+    sanction: Sanction | None = None,
+    guest_writing: bool = False,
 ) -> protocol.ChatError | None:
     """Why an actor may not read and write a room (None: it may). `member`:
     the actor is a signed-in member of it; `sanction`: a ban or mute of the
-    actor in force there (a mute refuses writes only: pass it for those)."""
+    actor in force there (a mute refuses writes only: pass it for those);
+    `guest_writing`: the actor is a guest about to write."""
     if room is None:
         return protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no room '{slug}'")
     if room.private and not member:
         return protocol.ChatError(
             protocol.ErrorCode.FORBIDDEN, f"room '{slug}' is private to its members"
+        )
+    if guest_writing and not room.guests_can_write:
+        return protocol.ChatError(
+            protocol.ErrorCode.FORBIDDEN, f"sign in to write in room '{slug}'"
         )
     if sanction is not None:
         until = f"until {sanction.until:%Y-%m-%d %H:%M} UTC" if sanction.until else "until lifted"
@@ -545,6 +558,7 @@ def _room_out(
         title=room.title,
         private=room.private,
         kind=room.kind,
+        guests_can_write=room.guests_can_write,
         last_seq=room.last_seq,
         role=role,
         last_read_seq=read,

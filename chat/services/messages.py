@@ -86,7 +86,7 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
         for room in Room.objects.select_for_update()
         .filter(pk__in=room_ids)
         .order_by("pk")
-        .only("slug", "private", "kind", "last_seq")
+        .only("slug", "private", "kind", "guests_can_write", "last_seq")
     }
     # Access is checked here, under the room's lock: a member removed a moment
     # ago cannot write, whatever a cache said about the room.
@@ -134,7 +134,10 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
             member = (append.room_id, append.actor.user_id) in members
             slug = room.slug if room is not None else f"#{append.room_id}"
             sanction = sanctions.get((append.room_id, append.actor.user_id))
-            if refusal := room_refusal(room=room, slug=slug, member=member, sanction=sanction):
+            if refusal := room_refusal(
+                room=room, slug=slug, member=member, sanction=sanction,
+                guest_writing=append.actor.guest,
+            ):  # fmt: skip
                 raise refusal
             if (append.room_id, append.actor.user_id) in blocked and append.kind not in UNDOING:
                 raise protocol.ChatError(

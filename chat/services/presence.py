@@ -18,7 +18,7 @@ from django.conf import settings
 
 from chat import protocol
 from chat.auth import Actor
-from chat.selectors import room_get_readable
+from chat.selectors import room_get_readable, room_refusal
 from chat.services.broadcast import LAYER_ERRORS, redis_client, room_broadcast
 
 logger = logging.getLogger(__name__)
@@ -169,7 +169,10 @@ async def presence_refresh(*, present: dict[str, list[tuple[str, Actor]]]) -> No
 
 
 async def typing_notify(*, actor: Actor, slug: str, channel: str) -> None:
-    """Tell the room's other sockets that the actor is typing."""
-    await room_get_readable(slug=slug, actor=actor)
+    """Tell the room's other sockets that the actor is typing (if a guest,
+    where guests may write)."""
+    room = await room_get_readable(slug=slug, actor=actor)
+    if refusal := room_refusal(room=room, slug=slug, member=True, guest_writing=actor.guest):
+        raise refusal
     frame = protocol.TypingEvent(room=slug, user=actor.author)
     await room_broadcast(room=slug, frame=frame, exclude=channel)

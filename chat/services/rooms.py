@@ -56,15 +56,23 @@ def _room_managed(*, slug: str, user: AbstractBaseUser) -> Room:
 
 @database_sync_to_async
 def room_update(
-    *, slug: str, user: AbstractBaseUser, title: str | None = None, private: bool | None = None
+    *,
+    slug: str,
+    user: AbstractBaseUser,
+    title: str | None = None,
+    private: bool | None = None,
+    guests_can_write: bool | None = None,
 ) -> None:
-    """Change a room's title or privacy, if the user is its owner or a moderator."""
+    """Change a room's title, privacy, or whether guests may write to it, if
+    the user is its owner or a moderator."""
     room = _room_managed(slug=slug, user=user)
     if title is not None:
         room.title = title
     if private is not None:
         room.private = private
-    room.save(update_fields=["title", "private"])
+    if guests_can_write is not None:
+        room.guests_can_write = guests_can_write
+    room.save(update_fields=["title", "private", "guests_can_write"])
 
 
 def membership_create(
@@ -120,6 +128,7 @@ async def room_join(
         title=room.title,
         private=room.private,
         kind=room.kind,
+        guests_can_write=room.guests_can_write,
         last_seq=room.last_seq,
         messages=frames,
         complete=complete,

@@ -95,12 +95,14 @@ function onFrame(frame) {
       document.querySelector(`a[data-room="${CSS.escape(r.slug)}"] .title`).textContent = label(r);
       if (frame.room === current) $("room-title").textContent = label(r);
       r.private = frame.private;
+      r.guests_can_write = frame.guests_can_write;
       if (r.fresh) r.state.low = frame.messages.length ? frame.messages[0].seq - 1 : frame.last_seq;
       r.fresh = false;
       take(r, frame.messages, frame.complete);
       if (frame.room === current) {
         showInvite(r);
         showBlock(r);
+        showGuestSetting(r);
         if (!oldestShown()) connection.raw({ type: "history", room: current, limit: 50 });
       }
       break;
@@ -370,7 +372,6 @@ function openRoom(slug) {
   const r = room(slug);
   list.replaceChildren();
   $("room-title").textContent = label(r);
-  $("composer").hidden = false;
   $("jump").hidden = true;
   setReply(null);
   typingTimers.clear();
@@ -378,6 +379,7 @@ function openRoom(slug) {
   showPresence(r);
   showInvite(r);
   showBlock(r);
+  showGuestSetting(r);
   for (const a of document.querySelectorAll("a[data-room]")) {
     if (a.dataset.room === slug) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
@@ -402,6 +404,16 @@ function showPresence(r) {
 function showInvite(r) {
   $("invite").hidden = !(r.private && ["owner", "moderator"].includes(r.role));
   $("invite").action = `/rooms/${encodeURIComponent(r.slug)}/invite`;
+}
+
+// Whether guests may write: owners and moderators of a public room change it;
+// a guest where they may not gets a hint to sign in instead of the composer.
+function showGuestSetting(r) {
+  $("guests-setting").hidden = !(r.kind === "room" && !r.private && ["owner", "moderator"].includes(r.role));
+  $("guests-can-write").checked = r.guests_can_write !== false;
+  const readOnly = !signedIn && r.guests_can_write === false;
+  $("composer").hidden = readOnly;
+  $("read-only").hidden = !readOnly;
 }
 
 // In a DM with one other person: a button to block or unblock them.
@@ -453,6 +465,18 @@ list.addEventListener("scroll", () => {
   }
 });
 $("jump").addEventListener("click", () => { list.scrollTop = list.scrollHeight; });
+$("guests-can-write").addEventListener("change", async (event) => {
+  const r = rooms.get(current);
+  const response = await fetch(`/api/v1/rooms/${encodeURIComponent(r.slug)}`, {
+    method: "PATCH",
+    body: JSON.stringify({ guests_can_write: event.target.checked }),
+    headers: { "Content-Type": "application/json", "X-CSRFToken": document.querySelector("input[name=csrfmiddlewaretoken]").value },
+  });
+  const reply = await response.json();
+  if (!response.ok) onStatus(false, `${reply.code.replaceAll("_", " ")}: ${reply.detail}`);
+  else r.guests_can_write = reply.guests_can_write;
+  showGuestSetting(r);
+});
 $("block").addEventListener("click", (event) => {
   const user = event.currentTarget.dataset.user;
   connection.raw({ type: "block", user, on: !blocked.has(user) });

@@ -8,7 +8,7 @@ import pytest
 from chat import protocol
 from chat.models import Membership, ModerationLog
 from chat.services.rooms import membership_create, room_create
-from tests.e2e.conftest import both_in, say, shown
+from tests.e2e.conftest import both_in, open_room, say, shown, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,3 +91,27 @@ async def test_every_slash_command_makes_a_frame_the_server_accepts(browser, sta
     assert [list(r) if r else None for r in results[len(COMMANDS) :]] == [
         ["error"], ["error"], ["error"], None
     ]  # fmt: skip
+
+
+async def test_the_owner_lets_guests_only_read_and_a_guest_is_asked_to_sign_in(
+    browser, server, club
+):
+    alice = await sign_in(browser, server, "alice")
+    await open_room(alice, "club")
+    setting = alice.locator("#guests-can-write")
+    assert await setting.is_checked()
+    async with alice.expect_response(lambda r: r.request.method == "PATCH") as patched:
+        await setting.uncheck()
+    assert (await (await patched.value).json())["guests_can_write"] is False
+
+    guest = await (await browser.new_context()).new_page()
+    await guest.goto(server.http_url + "/")
+    await guest.fill("#guest-name", "visitor")
+    await open_room(guest, "club")
+    await guest.locator("#read-only:text('sign in to write')").wait_for()
+    assert await guest.locator("#composer").is_hidden()
+    assert await guest.locator("#guests-setting").is_hidden()
+    await guest.locator("a[data-room=lobby]").click()  # elsewhere, guests write
+    await guest.locator("#composer").wait_for()
+    assert await guest.locator("#read-only").is_hidden()
+    assert alice.errors == []

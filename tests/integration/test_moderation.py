@@ -304,3 +304,29 @@ def test_the_admin_lists_sanctions_and_keeps_the_log_read_only(club, client, mak
         == 403
     )
     assert ModerationLog.objects.count() == 1
+
+
+async def test_guests_read_but_cannot_write_where_the_room_says_so(club, connect, api):
+    assert (await (await api(club["member"]))(
+        "PATCH", "/rooms/club", {"guests_can_write": False}
+    )).status_code == 403  # fmt: skip
+    changed = await (await api(club["moderator"]))(
+        "PATCH", "/rooms/club", {"guests_can_write": False}
+    )
+    assert (changed.status_code, changed.json()["guests_can_write"]) == (200, False)
+    guest, _ = await connect(path="/ws/chat/?name=gus")
+    assert (await guest.join("club"))["guests_can_write"] is False
+    send = {"type": "send", "room": "club", "body": "hi", "client_id": str(uuid.uuid4())}
+    for frame in [send, {"type": "typing", "room": "club"}]:
+        error = await answer(guest, frame)
+        assert (error["code"], error["detail"]) == ("forbidden", "sign in to write in room 'club'")
+    mel, _ = await connect(user=club["mel"])
+    await mel.join("club")
+    await mel.say("club", "members still write")
+    assert (await guest.expect("message"))["body"] == "members still write"
+
+    await (await api(club["owner"]))("PATCH", "/rooms/club", {"guests_can_write": True})
+    await guest.say("club", "thanks", send["client_id"])
+    assert [m.body async for m in Message.objects.order_by("seq")] == [
+        "members still write", "thanks"
+    ]  # fmt: skip
