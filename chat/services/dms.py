@@ -20,7 +20,8 @@ from chat.services.messages import message_send
 
 
 def _dm_members(*, actor: Actor, usernames: list[str]) -> dict[int, str]:
-    """The DM's members, id -> username: the sender and these active users."""
+    """The DM's members, id -> username: the sender and these active users
+    (forbidden if one of them has blocked the sender)."""
     found = dict(
         get_user_model()
         .objects.filter(username__in=set(usernames), is_active=True)

@@ -418,7 +418,9 @@ function showGuestSetting(r) {
 
 // In a DM with one other person: a button to block or unblock them.
 function showBlock(r) {
-  const others = signedIn && r.kind === "dm" ? (r.title ?? "").split(", ").filter((n) => n !== me.name) : [];
+  // A DM's title (its members) is known once it is joined or announced.
+  const known = signedIn && r.kind === "dm" && r.title && r.title !== r.slug;
+  const others = known ? r.title.split(", ").filter((n) => n !== me.name) : [];
   const button = $("block");
   button.hidden = others.length !== 1;
   button.dataset.user = others[0] ?? "";
