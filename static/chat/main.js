@@ -26,6 +26,9 @@ for (const row of JSON.parse($("rooms-data").textContent)) rooms.set(row.slug, {
 // Who this user has blocked, by username.
 let blocked = new Set(JSON.parse($("blocks-data").textContent));
 
+// For the page's own HTTP calls (the session cookie needs Django's CSRF token).
+const csrfToken = () => document.querySelector("input[name=csrfmiddlewaretoken]").value;
+
 // A DM is named by the others in it; a room by its title.
 const label = (r) => (r.kind === "dm" ? r.title.split(", ").filter((n) => n !== me.name).join(", ") : r.title);
 
@@ -472,7 +475,7 @@ $("guests-can-write").addEventListener("change", async (event) => {
   const response = await fetch(`/api/v1/rooms/${encodeURIComponent(r.slug)}`, {
     method: "PATCH",
     body: JSON.stringify({ guests_can_write: event.target.checked }),
-    headers: { "Content-Type": "application/json", "X-CSRFToken": document.querySelector("input[name=csrfmiddlewaretoken]").value },
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
   });
   const reply = await response.json();
   if (!response.ok) onStatus(false, `${reply.code.replaceAll("_", " ")}: ${reply.detail}`);
@@ -535,7 +538,7 @@ $("file")?.addEventListener("change", async (event) => {
   const response = await fetch(`/api/v1/rooms/${encodeURIComponent(room)}/attachments`, {
     method: "POST",
     body: form,
-    headers: { "X-CSRFToken": document.querySelector("input[name=csrfmiddlewaretoken]").value },
+    headers: { "X-CSRFToken": csrfToken() },
   });
   const reply = await response.json();
   if (!response.ok) return onStatus(false, `${reply.code.replaceAll("_", " ")}: ${reply.detail}`);
