@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from chat.models import ApiToken, Attachment, Membership, Message, ModerationLog, Room, Sanction
 from chat.services.attachments import attachments_delete
+from chat.services.messages import message_delete_by_staff
 
 
 @admin.register(Room)
@@ -19,10 +20,30 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ["room", "seq", "author_name", "created", "deleted"]
-    list_filter = ["deleted"]
-    # seq and client_id are the delivery guarantees: never edited by hand.
-    readonly_fields = ["room", "seq", "client_id", "author", "author_name", "created"]
+    """The streams, read only: a row edited or removed here would never reach
+    the rooms' sockets, and a removed one would leave a hole in the seqs.
+    Deleting a message goes through the service, as a moderator's delete
+    does: a delete entry with the next seq, broadcast, in the audit log."""
+
+    list_display = ["room", "seq", "kind", "author_name", "created", "deleted"]
+    list_filter = ["deleted", "kind"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        deletable = obj is None or (obj.kind == Message.Kind.MESSAGE and not obj.deleted)
+        return deletable and super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj: Message) -> None:
+        message_delete_by_staff(message=obj, staff=request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for message in queryset.filter(kind=Message.Kind.MESSAGE, deleted=False):
+            message_delete_by_staff(message=message, staff=request.user)
 
 
 @admin.register(ApiToken)

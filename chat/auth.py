@@ -6,7 +6,9 @@ A WebSocket handshake is authenticated by, in order:
 3. Nothing: a guest, if `CHAT_ALLOW_GUESTS` is on (checked by the consumer).
 
 Origins: a handshake that carries an `Origin` must come from an allowed
-origin: one of CHAT_ALLOWED_ORIGINS, or by default a page under ALLOWED_HOSTS.
+origin: one of CHAT_ALLOWED_ORIGINS, or by default the very origin the site is
+served from (the scheme, the `Host` header's name and port, that name under
+ALLOWED_HOSTS; with HTTPS=1 the proxy's X-Forwarded-Proto gives the scheme).
 Browsers always send one. A handshake without one (or with `null`, from a
 sandboxed page) is refused only when the session cookie authenticated it, the
 case cross-site hijacking abuses.
@@ -16,19 +18,20 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlsplit
 
 from channels.auth import get_user
 from channels.middleware import BaseMiddleware
-from channels.security.websocket import OriginValidator, WebsocketDenier
+from channels.security.websocket import WebsocketDenier
 from channels.sessions import SessionMiddlewareStack
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
+from django.http.request import split_domain_port, validate_host
 
 from chat import protocol
 from chat.models import ApiToken
-from chat.selectors import token_get
+from chat.selectors import token_get, username_taken
 
 TOKEN_PREFIX = "chat_"
 
@@ -68,6 +71,17 @@ def actor_from_scope(scope: dict[str, Any]) -> Actor:
     if names:
         return Actor(name=protocol.parse_guest_name(names[0]))
     return Actor(name=f"guest-{secrets.token_hex(3)}")
+
+
+async def guest_name_check(name: str) -> None:
+    """Refuse a guest name that is a registered user's, in any case: a guest
+    may not pass for them."""
+    if await username_taken(name=name):
+        raise protocol.ChatError(
+            protocol.ErrorCode.BAD_REQUEST,
+            f"the name {name!r} belongs to a registered user: choose another, or sign in",
+            close=protocol.CloseCode.BAD_REQUEST,
+        )
 
 
 async def actor_from_request(request: HttpRequest) -> Actor:
@@ -117,12 +131,46 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
     origin = _header(scope, b"origin")
     if origin is None or origin == "null":
         return scope.get("auth") != "session"
+    origin = origin.lower().rstrip("/")
     if settings.CHAT_ALLOWED_ORIGINS:
-        return origin.lower().rstrip("/") in settings.CHAT_ALLOWED_ORIGINS
+        return origin in settings.CHAT_ALLOWED_ORIGINS
+    site = site_origin(scope)
+    return site is not None and _origin_normal(origin) == site
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_normal(origin: str) -> str | None:
+    """scheme://host:port, with the scheme's default port made explicit."""
+    try:
+        parts = urlsplit(origin)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or port is None:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}:{port}"
+
+
+def site_origin(scope: dict[str, Any]) -> str | None:
+    """The origin a handshake's site is served from, if its Host is allowed:
+    the scheme it came over (https behind a TLS proxy under HTTPS=1), and the
+    Host header's name and port."""
+    host = _header(scope, b"host")
+    if host is None:
+        return None
+    name, _ = split_domain_port(host)
     hosts = settings.ALLOWED_HOSTS
     if settings.DEBUG and not hosts:
         hosts = ["localhost", "127.0.0.1", "[::1]"]
-    return OriginValidator(None, hosts).validate_origin(urlparse(origin))
+    if not name or not validate_host(name, hosts):
+        return None
+    scheme = "https" if scope.get("scheme") in ("wss", "https") else "http"
+    if settings.HTTPS and _header(scope, b"x-forwarded-proto") == "https":
+        scheme = "https"
+    return _origin_normal(f"{scheme}://{host.lower()}")
 
 
 class ChatAuthMiddleware(BaseMiddleware):

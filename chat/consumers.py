@@ -9,8 +9,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chat import delivery, lifecycle, metrics, protocol
-from chat.auth import Actor, actor_from_scope
+from chat.auth import Actor, actor_from_scope, guest_name_check
 from chat.models import Message
+from chat.ratelimit import TokenBucket
 from chat.roomstate import SeqTracker
 from chat.selectors import history_page, mentions_page, messages_search
 from chat.services.broadcast import (
@@ -21,7 +22,7 @@ from chat.services.broadcast import (
     user_unsubscribe,
 )
 from chat.services.dms import block_set, dm_send
-from chat.services.limits import socket_admit, socket_release
+from chat.services.limits import socket_admit, socket_holder, socket_release
 from chat.services.messages import message_send
 from chat.services.moderation import room_moderate
 from chat.services.presence import typing_notify
@@ -32,6 +33,15 @@ logger = logging.getLogger(__name__)
 
 class ChatConsumer(AsyncWebsocketConsumer):
     """One socket, many rooms. `/ws/chat/<slug>/` also joins that room on connect."""
+
+    _faults: TokenBucket | None = None
+
+    @property
+    def faults(self) -> TokenBucket:
+        """This socket's budget of logged tracebacks (made on its first fault)."""
+        if self._faults is None:
+            self._faults = TokenBucket(burst=3, per_minute=1)
+        return self._faults
 
     async def __call__(self, scope, receive, send) -> None:
         # Channels makes the socket's channel before `connect`; with Redis away
@@ -58,7 +68,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         # The client's address (the real one behind a proxy: daphne --proxy-headers).
         self.address = (self.scope.get("client") or [None])[0]
-        self.admitted = False  # counted against the user's open sockets
+        # Counted against its user's open sockets (a guest's: its address's), once admitted.
+        self.holder: str | None = None
         await self.accept()
         try:
             self.actor = await self.admit()
@@ -82,9 +93,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 close=protocol.CloseCode.SERVICE_RESTART,
             )
         actor = actor_from_scope(self.scope)
+        if actor.guest:
+            await guest_name_check(actor.name)
+        if holder := socket_holder(actor=actor, address=self.address):
+            await socket_admit(holder=holder, channel=self.channel_name)
+            self.holder = holder
         if actor.user_id is not None:
-            await socket_admit(user_id=actor.user_id, channel=self.channel_name)
-            self.admitted = True
             await user_subscribe(user_id=actor.user_id, channel=self.channel_name)
         return actor
 
@@ -93,8 +107,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             metrics.SOCKETS.dec()
             receiver_remove(self.channel_name)
         try:
-            if getattr(self, "admitted", False):
-                await socket_release(user_id=self.actor.user_id, channel=self.channel_name)
+            if getattr(self, "holder", None) is not None:
+                await socket_release(holder=self.holder, channel=self.channel_name)
+            if hasattr(self, "actor") and self.actor.user_id is not None:
                 await user_unsubscribe(user_id=self.actor.user_id, channel=self.channel_name)
             for slug in list(getattr(self, "rooms", ())):
                 await room_leave(actor=self.actor, slug=slug, channel=self.channel_name)
@@ -125,7 +140,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 error.ref = str(getattr(frame, "client_id", frame.type))
             await self.send_frame(protocol.error_event(error))
         except Exception:
-            logger.exception("frame %s failed", getattr(frame, "type", "?"))
+            # A client that keeps hitting a fault must not flood the log: a
+            # few tracebacks, then a line a minute, per socket.
+            if self.faults.take() is None:
+                logger.exception("frame %s failed", getattr(frame, "type", "?"))
             error = protocol.ChatError(
                 protocol.ErrorCode.INTERNAL_ERROR, "the server failed; try again"
             )
@@ -275,6 +293,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.forward(event)
 
     async def forward(self, event: dict) -> None:
+        if event["type"] == "room.access":
+            await self.room_access(event)
+            return
         tracker = self.rooms.get(event["room"])
         if tracker is None or event["exclude"] == self.channel_name:
             return
@@ -294,6 +315,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 actor=self.actor, slug=slug, channel=self.channel_name, reason=event["reason"]
             )
             await self.send_frame(left)
+
+    async def room_access(self, event: dict) -> None:
+        """Who may read the room changed (`room_access_broadcast`): a guest
+        leaves it if guests may no longer read it."""
+        if self.actor.guest and not event["guests"]:
+            await self.room_removed({"room": event["room"], "reason": "private"})
 
     async def room_added(self, event: dict) -> None:
         """The user was made a member of a room (`room_added_broadcast`): tell the client."""

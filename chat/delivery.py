@@ -9,11 +9,12 @@ message silently. Every CHAT_SWEEP_SECONDS, a task in each server process:
    fill the hole from the database (one sweep of grace lets in-flight
    broadcasts land first, so the fill rarely sends what is already coming);
 2. refreshes the presence of its sockets, and reports others' expired ones,
-   and keeps its signed-in sockets counted (chat/services/limits.py);
+   and keeps its sockets counted (chat/services/limits.py);
 3. closes sockets whose credentials no longer hold (a revoked token, an
    ended session, a deactivated user: a query each), and takes sockets out
-   of rooms their user was banned or removed from (two queries), in case the
-   layer lost the event that does so at once;
+   of rooms their user was banned or removed from, and guests out of rooms
+   made private (three queries at most), in case the layer lost the event
+   that does so at once;
 4. enqueues the periodic background jobs that are due (chat/jobs.py).
 
 So every committed message reaches every joined socket within about two
@@ -89,7 +90,7 @@ async def sweep(previous: dict[str, int]) -> dict[str, int]:
     await _remove_barred(sockets)
     try:
         await sockets_refresh(
-            sockets=[(s.actor.user_id, s.channel_name) for s in sockets if s.admitted]
+            sockets=[(s.holder, s.channel_name) for s in sockets if s.holder is not None]
         )
     except LAYER_ERRORS as exc:
         logger.warning("socket count refresh failed: %s", exc)
@@ -114,9 +115,7 @@ async def sweep(previous: dict[str, int]) -> dict[str, int]:
 
 
 async def _remove_barred(sockets: list["ChatConsumer"]) -> None:
-    pairs = {
-        (s.actor.user_id, slug) for s in sockets if s.actor.user_id is not None for slug in s.rooms
-    }
+    pairs = {(s.actor.user_id, slug) for s in sockets for slug in s.rooms}
     barred = await rooms_barred(pairs=pairs)
     for socket in sockets:
         for slug in list(socket.rooms):

@@ -1,5 +1,4 @@
-"""The server process's life: health, readiness, a graceful stop, and two
-mends to how daphne sends (close codes 1012 and 1013, and slow readers).
+"""The server process's life: health, readiness and a graceful stop.
 
 On SIGTERM (a rolling restart, `docker compose stop`), a daphne process
 drains before it exits: it stops being ready (/readyz answers 503, so the
@@ -20,8 +19,6 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 
-from chat import metrics, protocol
-
 if TYPE_CHECKING:
     from chat.consumers import ChatConsumer
 
@@ -34,72 +31,6 @@ _installed: set[asyncio.AbstractEventLoop] = set()
 def draining() -> bool:
     """True once this process has been asked to stop."""
     return _draining
-
-
-def close_codes_allow() -> None:
-    """Let daphne send the registered close codes 1012 and 1013.
-
-    autobahn (daphne's WebSocket library) refuses to send any code but 1000
-    and 3000-4999, a check older than IANA's registration of 1012 "service
-    restart" and 1013 "try again later", which clients act on. Those two go
-    straight to the frame writer; everything else still takes the checked path.
-    """
-    from daphne.ws_protocol import WebSocketProtocol
-
-    check = WebSocketProtocol.serverClose
-    if getattr(check, "allows_1012", False):
-        return
-
-    def server_close(self, code=None):
-        if code in (1012, 1013):
-            self.sendCloseFrame(code=code, isReply=False)
-        else:
-            check(self, code)
-
-    server_close.allows_1012 = True
-    WebSocketProtocol.serverClose = server_close
-
-
-def outbound_bound() -> None:
-    """Disconnect a client that stops reading, before its backlog grows without bound.
-
-    daphne writes every frame into the connection's buffer at once, whether or
-    not the client reads. When more than CHAT_MAX_OUTBOUND_BYTES wait there,
-    the socket gets a close frame 4008 "too slow" (behind the backlog: a client
-    that reads again sees it) and is dropped 10 s later if it has not answered.
-    Nothing is lost: the client comes back and catches up with `since`.
-    """
-    from daphne.ws_protocol import WebSocketProtocol
-
-    send = WebSocketProtocol.serverSend
-    if getattr(send, "bounded", False):
-        return
-
-    def server_send(self, content, binary=False):
-        if self.state not in (self.STATE_CONNECTING, self.STATE_OPEN):
-            return  # closing or closed: autobahn would raise; the client recovers with `since`
-        waiting = _buffered(self.transport)
-        if self.state == self.STATE_OPEN and waiting > settings.CHAT_MAX_OUTBOUND_BYTES:
-            metrics.SLOW_CLIENTS.inc()
-            logger.info("closing a socket that stopped reading: %d bytes waiting", waiting)
-            # autobahn drops the connection if the close is not answered in time:
-            # time enough for a client that reads again to reach the close frame.
-            self.closeHandshakeTimeout = 10
-            self.sendCloseFrame(code=int(protocol.CloseCode.TOO_SLOW), isReply=False)
-            return
-        send(self, content, binary)
-
-    server_send.bounded = True
-    WebSocketProtocol.serverSend = server_send
-
-
-def _buffered(transport) -> int:
-    """Bytes written to a Twisted TCP transport and not yet sent."""
-    return (
-        len(getattr(transport, "dataBuffer", b""))
-        - getattr(transport, "offset", 0)
-        + getattr(transport, "_tempDataLen", 0)
-    )
 
 
 def drain_install(loop: asyncio.AbstractEventLoop) -> None:

@@ -31,6 +31,9 @@ from pydantic import (
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
+# No frame nests deeper than a few levels; a deeper one is refused before it
+# is parsed (a parser's recursion has a limit, and hostile frames test it).
+MAX_FRAME_DEPTH = 32
 MAX_BODY_CHARS = 4000
 MAX_HISTORY_LIMIT = 100
 MAX_SEQ = 2**63 - 1
@@ -86,7 +89,8 @@ class CloseCode(IntEnum):
     # The client stopped reading and its backlog passed CHAT_MAX_OUTBOUND_BYTES:
     # reconnect and catch up with `since`.
     TOO_SLOW = 4008
-    # The user has CHAT_MAX_SOCKETS_PER_USER connections open already.
+    # The user has CHAT_MAX_SOCKETS_PER_USER connections open already (a guest:
+    # guests at its address have CHAT_MAX_GUEST_SOCKETS_PER_ADDRESS).
     TOO_MANY_CONNECTIONS = 4429
 
 
@@ -398,10 +402,28 @@ def parse_frame(text: str) -> AnyClientFrame:
         and len(text.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES
     ):
         raise ChatError(ErrorCode.TOO_LARGE, f"frame exceeds {MAX_FRAME_BYTES} bytes")
+    if _nesting(text) > MAX_FRAME_DEPTH:
+        raise ChatError(ErrorCode.BAD_REQUEST, f"JSON nested deeper than {MAX_FRAME_DEPTH} levels")
     try:
         return _client_frame.validate_json(text)
     except ValidationError as exc:
         raise _error_from_validation(exc, text) from None
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _nesting(text: str) -> int:
+    """How deep the arrays and objects of a JSON text nest (outside strings).
+    Counting brackets first keeps the scan off the usual, shallow frame."""
+    if text.count("[") + text.count("{") <= MAX_FRAME_DEPTH:
+        return 0
+    depth = deepest = 0
+    for bracket in _BRACKET.findall(_JSON_STRING.sub('""', text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _error_from_validation(exc: ValidationError, text: str) -> ChatError:
@@ -594,12 +616,13 @@ class AddedEvent(_Frame):
 
 
 class LeftEvent(_Frame):
-    """The socket is out of a room: it asked (`leave`), or was kicked, banned or
-    removed from a private room's members."""
+    """The socket is out of a room: it asked (`leave`), or was kicked, banned,
+    removed from a private room's members, or (a guest) the room became
+    `private`."""
 
     type: Literal["left"] = "left"
     room: str
-    reason: Literal["leave", "kick", "ban", "removed"] = "leave"
+    reason: Literal["leave", "kick", "ban", "removed", "private"] = "leave"
 
 
 class AckEvent(_Frame):

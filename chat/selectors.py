@@ -334,12 +334,10 @@ def room_refusal(
     the actor is a signed-in member of it; `sanction`: a ban or mute of the
     actor in force there (a mute refuses writes only: pass it for those);
     `guest_writing`: the actor is a guest about to write."""
-    if room is None:
+    if room is None or (room.private and not member):
+        # A private room is not there for a non-member: the same answer as
+        # for a room that does not exist, so names cannot be probed.
         return protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no room '{slug}'")
-    if room.private and not member:
-        return protocol.ChatError(
-            protocol.ErrorCode.FORBIDDEN, f"room '{slug}' is private to its members"
-        )
     if guest_writing and not room.guests_can_write:
         return protocol.ChatError(
             protocol.ErrorCode.FORBIDDEN, f"sign in to write in room '{slug}'"
@@ -378,16 +376,20 @@ async def room_get_readable(*, slug: str, actor: "Actor") -> Room:
     return room
 
 
-async def rooms_barred(*, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], str]:
+async def rooms_barred(*, pairs: set[tuple[int | None, str]]) -> dict[tuple[int | None, str], str]:
     """Of these (user id, room slug) pairs, those whose user may no longer read
-    the room, with why: "ban", or "removed" from a private room's members."""
+    the room, with why: "ban", "removed" from a private room's members, or
+    (a guest: user id None) "private"."""
     if not pairs:
         return {}
-    users, slugs = {user for user, _ in pairs}, {slug for _, slug in pairs}
-    banned = Sanction.objects.filter(
-        sanctions_active(), kind=Sanction.Kind.BAN, user_id__in=users, room__slug__in=slugs
-    ).values_list("user_id", "room__slug")
-    barred = {pair: "ban" async for pair in banned if pair in pairs}
+    slugs = {slug for _, slug in pairs}
+    users = {user for user, _ in pairs if user is not None}
+    barred: dict[tuple[int | None, str], str] = {}
+    if users:
+        banned = Sanction.objects.filter(
+            sanctions_active(), kind=Sanction.Kind.BAN, user_id__in=users, room__slug__in=slugs
+        ).values_list("user_id", "room__slug")
+        barred = {pair: "ban" async for pair in banned if pair in pairs}
     private = {
         slug
         async for slug in Room.objects.filter(slug__in=slugs, private=True).values_list(
@@ -398,10 +400,10 @@ async def rooms_barred(*, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], 
         members = Membership.objects.filter(user_id__in=users, room__slug__in=private).values_list(
             "user_id", "room__slug"
         )
-        kept = {pair async for pair in members}
+        kept = {pair async for pair in members} if users else set()
         for pair in pairs:
             if pair[1] in private and pair not in kept:
-                barred.setdefault(pair, "removed")
+                barred.setdefault(pair, "private" if pair[0] is None else "removed")
     return barred
 
 
@@ -432,11 +434,26 @@ def room_manager_refusal(
     *, room: Room | None, slug: str, role: str | None
 ) -> protocol.ChatError | None:
     """Why a user with `role` in the room may not manage it (None: they may)."""
-    if room is None:
+    if room is None or (room.private and role is None):
         return protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no room '{slug}'")
     if role not in MANAGERS:
         return protocol.ChatError(
             protocol.ErrorCode.FORBIDDEN, "only the room's owner or a moderator may do this"
+        )
+    return None
+
+
+def member_target_refusal(
+    *, mine: str | None, theirs: str | None, action: str
+) -> protocol.ChatError | None:
+    """Why a manager with role `mine` may not act on someone with role
+    `theirs` in the room (None: they may): no one acts on the owner, and only
+    the owner on a moderator. The same rule for every action and path."""
+    if theirs == Membership.Role.OWNER or (
+        theirs == Membership.Role.MODERATOR and mine != Membership.Role.OWNER
+    ):
+        return protocol.ChatError(
+            protocol.ErrorCode.FORBIDDEN, f"a {mine} cannot {action} the room's {theirs}"
         )
     return None
 
@@ -588,6 +605,11 @@ async def blocks_list(*, user_id: int | None) -> protocol.BlocksEvent:
     blocked = Block.objects.filter(user_id=user_id).order_by("blocked__username")
     names = blocked.values_list("blocked__username", flat=True)
     return protocol.BlocksEvent(users=[name async for name in names] if user_id else [])
+
+
+async def username_taken(*, name: str) -> bool:
+    """Whether a user has this username, in any case (active or not)."""
+    return await get_user_model().objects.filter(username__iexact=name).aexists()
 
 
 async def token_get(*, key_hash: str) -> ApiToken | None:

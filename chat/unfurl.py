@@ -81,13 +81,43 @@ async def _checked(url: str, *, allow: set[str]) -> tuple[str, str, str]:
     addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     if f"{hostname}:{port}" not in allow:
         for address in addresses:
-            mapped = getattr(address, "ipv4_mapped", None) or address
-            if not mapped.is_global:
+            if not address_public(address):
                 raise Refused(f"{hostname} is a private address ({address})")
     address = addresses[0]
     netloc = f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
     host = hostname if parts.port is None else f"{hostname}:{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")), host, hostname
+
+
+# IPv6 prefixes whose last 32 bits are an IPv4 address that a host, a gateway
+# or a translator may reach: IPv4-compatible (::a.b.c.d), IPv4-mapped and
+# -translated (::ffff:a.b.c.d, ::ffff:0:a.b.c.d) and NAT64 (64:ff9b::/96 and
+# the local-use 64:ff9b:1::/48).
+_EMBEDDING_IPV4 = [
+    ipaddress.IPv6Network(prefix)
+    for prefix in ("::/96", "::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48")
+]
+
+
+def address_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether an address is on the public internet, and so is every IPv4
+    address it carries (6to4, Teredo, NAT64, mapped or compatible forms):
+    Python 3.11's `is_global` judges those by their IPv6 prefix alone."""
+    if not address.is_global and not (
+        isinstance(address, ipaddress.IPv6Address)
+        and any(address in net for net in _EMBEDDING_IPV4)
+    ):
+        return False
+    if isinstance(address, ipaddress.IPv4Address):
+        return True
+    embedded: list[ipaddress.IPv4Address] = []
+    if any(address in net for net in _EMBEDDING_IPV4):
+        embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    if address.sixtofour is not None:
+        embedded.append(address.sixtofour)
+    if address.teredo is not None:
+        embedded.extend(address.teredo)
+    return all(ipv4.is_global for ipv4 in embedded)
 
 
 async def _read(response: httpx.Response, *, url: str, max_bytes: int) -> Unfurled:

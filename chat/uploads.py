@@ -88,18 +88,26 @@ def image_thumbnail(file: BinaryIO) -> Thumbnail:
     return Thumbnail(width=width, height=height, webp=out.getvalue())
 
 
+def request_bytes_max() -> int:
+    """The largest request body the server reads: the largest upload, and the
+    multipart form around it."""
+    return settings.CHAT_MAX_UPLOAD_BYTES + 64 * 1024
+
+
 class CappedUploadHandler(FileUploadHandler):
     """Stops an upload whose body is (or grows) past CHAT_MAX_UPLOAD_BYTES,
     before the rest is read; the view answers `too_large`."""
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        # Django does not catch StopUpload here (a 500): the first chunk stops it.
         self.received = 0
-        if content_length > settings.CHAT_MAX_UPLOAD_BYTES + 64 * 1024:  # the form around it
-            self._refuse()
+        self.refused = content_length > request_bytes_max()
+        if self.refused:
+            self.request.upload_too_large = True
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
         self.received += len(raw_data)
-        if self.received > settings.CHAT_MAX_UPLOAD_BYTES:
+        if self.refused or self.received > settings.CHAT_MAX_UPLOAD_BYTES:
             self._refuse()
         return raw_data
 

@@ -1,5 +1,6 @@
 """HTML pages and the health check. Views validate, then call one service or selector."""
 
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from asgiref.sync import sync_to_async
@@ -7,8 +8,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.files import File
 from django.core.files.storage import default_storage
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -75,8 +77,9 @@ async def attachment(request: HttpRequest, attachment_id: int, name: str) -> Htt
         file, content_type = found.thumbnail, "image/webp"
     else:
         file, content_type = found.file, found.content_type
-    data = await sync_to_async(_file_read)(file.name)
-    response = HttpResponse(data, content_type=content_type)
+    stored = await sync_to_async(default_storage.open, thread_sensitive=False)(file.name)
+    response = StreamingHttpResponse(_chunks(stored), content_type=content_type)
+    response["Content-Length"] = str(stored.size)
     disposition = "inline" if found.content_type.startswith("image/") else "attachment"
     response["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(found.name)}"
     response["X-Content-Type-Options"] = "nosniff"
@@ -85,9 +88,15 @@ async def attachment(request: HttpRequest, attachment_id: int, name: str) -> Htt
     return response
 
 
-def _file_read(name: str) -> bytes:
-    with default_storage.open(name) as file:
-        return file.read()
+async def _chunks(file: File, size: int = 256 * 1024) -> AsyncIterator[bytes]:
+    """A stored file, a chunk at a time (off the event loop and the database
+    thread): a big attachment is never held whole in memory."""
+    read = sync_to_async(file.read, thread_sensitive=False)
+    try:
+        while chunk := await read(size):
+            yield chunk
+    finally:
+        await sync_to_async(file.close, thread_sensitive=False)()
 
 
 def signup(request: HttpRequest) -> HttpResponse:

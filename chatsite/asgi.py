@@ -13,14 +13,13 @@ from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  #
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from chat import lifecycle  # noqa: E402
+from chat import server  # noqa: E402
 from chat.auth import ChatAuthMiddlewareStack  # noqa: E402
 from chat.jobs import JobsConsumer  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chat.services.broadcast import JOBS_CHANNEL  # noqa: E402
 
-lifecycle.close_codes_allow()
-lifecycle.outbound_bound()
+server.daphne_mend()
 
 application = ProtocolTypeRouter(
     {

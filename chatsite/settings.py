@@ -48,13 +48,18 @@ CHAT_ALLOWED_ORIGINS = [o.lower().rstrip("/") for o in env_list("CHAT_ALLOWED_OR
 # known key or in debug mode: refuse to start rather than warn.
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
 PUBLIC = not set(ALLOWED_HOSTS) <= LOCAL_HOSTS
-if PUBLIC and (SECRET_KEY == DEV_SECRET_KEY or SECRET_KEY.startswith("change-me")):
-    raise ImproperlyConfigured(
-        f"ALLOWED_HOSTS names public hosts ({', '.join(ALLOWED_HOSTS)}): set SECRET_KEY to"
-        " a long random value, not the development key or .env.example's placeholder"
-    )
 if PUBLIC and DEBUG:
     raise ImproperlyConfigured("DEBUG is on and ALLOWED_HOSTS names public hosts: turn DEBUG off")
+# As Django's `check --deploy` (security.W009): at least 32 characters, at least 5 distinct.
+WEAK_SECRET_KEY = len(SECRET_KEY) < 32 or len(set(SECRET_KEY)) < 5
+if PUBLIC and (
+    SECRET_KEY == DEV_SECRET_KEY or SECRET_KEY.startswith("change-me") or WEAK_SECRET_KEY
+):
+    raise ImproperlyConfigured(
+        f"ALLOWED_HOSTS names public hosts ({', '.join(ALLOWED_HOSTS)}): set SECRET_KEY to"
+        " a long random value (32 or more characters, at least 5 distinct), not the"
+        " development key or .env.example's placeholder"
+    )
 if SECRET_KEY == DEV_SECRET_KEY:
     warnings.warn(
         "SECRET_KEY is not set: using the development key. Set SECRET_KEY in production.",
@@ -235,6 +240,12 @@ CHAT_SEND_PER_MINUTE = env_int("CHAT_SEND_PER_MINUTE", 120)
 CHAT_IP_SEND_BURST = env_int("CHAT_IP_SEND_BURST", 30)
 CHAT_IP_SEND_PER_MINUTE = env_int("CHAT_IP_SEND_PER_MINUTE", 600)
 CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20)
+# Guests' open sockets per client address, across processes (people behind
+# one NAT share an address, so it is higher than a user's).
+CHAT_MAX_GUEST_SOCKETS_PER_ADDRESS = env_int("CHAT_MAX_GUEST_SOCKETS_PER_ADDRESS", 100)
+# An HTTP connection (a WebSocket's handshake too) must send its request's
+# headers within this many seconds of connecting, or it is closed (slowloris).
+CHAT_HTTP_HEADER_TIMEOUT = float(os.environ.get("CHAT_HTTP_HEADER_TIMEOUT") or 10)
 CHAT_MAX_ROOMS_PER_SOCKET = env_int("CHAT_MAX_ROOMS_PER_SOCKET", 100)
 # A socket whose unsent backlog passes this many bytes (the client stopped
 # reading) is closed with 4008, so slow clients cannot grow memory.

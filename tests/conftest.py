@@ -221,6 +221,8 @@ async def connect(transactional_db: None) -> Any:
         expect_hello: bool = True,
     ) -> tuple[Client, dict[str, Any] | None]:
         all_headers = list(headers or [])
+        if not any(name == b"host" for name, _ in all_headers):
+            all_headers.append((b"host", b"localhost"))  # as a browser's handshake has
         if origin is not None:
             all_headers.append((b"origin", origin.encode()))
         if user is not None:
@@ -386,6 +388,7 @@ def start_server(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..
             # Every test client comes from 127.0.0.1: one address, for the whole run.
             CHAT_IP_SEND_BURST="100000",
             CHAT_IP_SEND_PER_MINUTE="6000000",
+            CHAT_MAX_GUEST_SOCKETS_PER_ADDRESS="100000",
         )
         env.update(extra_env)
         if redis_url:

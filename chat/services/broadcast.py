@@ -239,6 +239,19 @@ async def room_removed_broadcast(*, user_id: int, room: str, reason: str) -> Non
         logger.warning("room removal not broadcast: channel layer unavailable (%s)", exc)
 
 
+async def room_access_broadcast(*, room: str, private: bool) -> None:
+    """Tell every socket in the room, on every process, that who may read it
+    changed: with `private`, guests may no longer, and their sockets leave it
+    (`left`, reason "private"). Members still may. Best effort: the sweep
+    takes out any socket this misses (chat/delivery.py)."""
+    event = {"type": "room.access", "room": room, "guests": not private}
+    try:
+        await get_channel_layer().group_send(room_group(room), event)
+    except LAYER_ERRORS as exc:
+        metrics.LAYER_FAILURES.labels("group_send").inc()
+        logger.warning("room access change not broadcast: channel layer unavailable (%s)", exc)
+
+
 async def room_added_broadcast(*, user_ids: set[int], frame: protocol.AddedEvent) -> None:
     """Tell users' sockets they were made members of a room (`added`). Best
     effort: a socket that misses it sees the room on its next page load."""

@@ -1,5 +1,5 @@
 """Limits shared by every process: send rates per user and per address, and
-open sockets per user.
+open sockets per user and (for guests) per address.
 
 A token bucket per user (CHAT_SEND_BURST, CHAT_SEND_PER_MINUTE) and per
 client address (CHAT_IP_SEND_BURST, CHAT_IP_SEND_PER_MINUTE) caps sends,
@@ -96,30 +96,46 @@ def _take_here(limits: dict[str, tuple[int, int]]) -> float:
     return 0.0
 
 
-# --- Open sockets per user ------------------------------------------------------
-# Each signed-in user's sockets, across processes: a Redis sorted set of
-# channel names scored by expiry, refreshed by each process's sweep, so a
-# killed process's sockets stop counting after CHAT_PRESENCE_TTL.
+# --- Open sockets per user, and guests' per address ------------------------------
+# Each holder's sockets (a signed-in user, or a client address for guests),
+# across processes: a Redis sorted set of channel names scored by expiry,
+# refreshed by each process's sweep, so a killed process's sockets stop
+# counting after CHAT_PRESENCE_TTL.
 
-_sockets_here: dict[int, set[str]] = {}  # without Redis
-
-
-def _sockets_key(user_id: int) -> str:
-    return f"{settings.CHANNEL_LAYER_PREFIX}:sockets:user:{user_id}"
+_sockets_here: dict[str, set[str]] = {}  # without Redis
 
 
-async def socket_admit(*, user_id: int, channel: str) -> None:
-    """Count a new socket of the user, or raise `forbidden` if they have
-    CHAT_MAX_SOCKETS_PER_USER open already (the socket is then not counted)."""
-    cap = settings.CHAT_MAX_SOCKETS_PER_USER
+def socket_holder(*, actor: Actor, address: str | None) -> str | None:
+    """Whose open sockets a socket counts against: its user's, or for a guest
+    its address's (None: a guest with no address, in-process tests)."""
+    if actor.user_id is not None:
+        return f"user:{actor.user_id}"
+    return f"ip:{address}" if address else None
+
+
+def _sockets_key(holder: str) -> str:
+    return f"{settings.CHANNEL_LAYER_PREFIX}:sockets:{holder}"
+
+
+async def socket_admit(*, holder: str, channel: str) -> None:
+    """Count a new socket of the holder, or raise `forbidden` if they have as
+    many open as allowed already (CHAT_MAX_SOCKETS_PER_USER for a user,
+    CHAT_MAX_GUEST_SOCKETS_PER_ADDRESS for guests at one address); the
+    socket is then not counted."""
+    guests = holder.startswith("ip:")
+    cap = (
+        settings.CHAT_MAX_GUEST_SOCKETS_PER_ADDRESS
+        if guests
+        else settings.CHAT_MAX_SOCKETS_PER_USER
+    )
     client = redis_client()
     if client is None:
-        open_now = _sockets_here.setdefault(user_id, set())
+        open_now = _sockets_here.setdefault(holder, set())
         count = len(open_now)
         if count < cap:
             open_now.add(channel)
     else:
-        key, now = _sockets_key(user_id), await _now(client)
+        key, now = _sockets_key(holder), await _now(client)
         async with client.pipeline(transaction=True) as pipe:
             pipe.zremrangebyscore(key, "-inf", now)
             pipe.zcard(key)
@@ -130,35 +146,35 @@ async def socket_admit(*, user_id: int, channel: str) -> None:
     if count >= cap:
         raise protocol.ChatError(
             protocol.ErrorCode.FORBIDDEN,
-            f"at most {cap} open connections per user",
+            f"at most {cap} open connections per {'address for guests' if guests else 'user'}",
             close=protocol.CloseCode.TOO_MANY_CONNECTIONS,
         )
 
 
-async def socket_release(*, user_id: int, channel: str) -> None:
+async def socket_release(*, holder: str, channel: str) -> None:
     client = redis_client()
     if client is None:
-        open_now = _sockets_here.get(user_id, set())
+        open_now = _sockets_here.get(holder, set())
         open_now.discard(channel)
         if not open_now:
-            _sockets_here.pop(user_id, None)
+            _sockets_here.pop(holder, None)
         return
     try:
-        await client.zrem(_sockets_key(user_id), channel)
+        await client.zrem(_sockets_key(holder), channel)
     except LAYER_ERRORS:
         pass  # the entry expires on its own
 
 
-async def sockets_refresh(*, sockets: list[tuple[int, str]]) -> None:
-    """Keep this process's sockets (user id, channel) counted: called by the sweep."""
+async def sockets_refresh(*, sockets: list[tuple[str, str]]) -> None:
+    """Keep this process's sockets (holder, channel) counted: called by the sweep."""
     client = redis_client()
     if client is None or not sockets:
         return
     expiry = await _now(client) + settings.CHAT_PRESENCE_TTL
     async with client.pipeline(transaction=False) as pipe:
-        for user_id, channel in sockets:
-            pipe.zadd(_sockets_key(user_id), {channel: expiry})
-            pipe.expire(_sockets_key(user_id), settings.CHAT_PRESENCE_TTL)
+        for holder, channel in sockets:
+            pipe.zadd(_sockets_key(holder), {channel: expiry})
+            pipe.expire(_sockets_key(holder), settings.CHAT_PRESENCE_TTL)
         await pipe.execute()
 
 

@@ -5,11 +5,13 @@ import dataclasses
 import weakref
 from dataclasses import dataclass
 from datetime import timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -33,7 +35,9 @@ from chat.services.moderation import moderation_log_delete
 class StreamAppend:
     """One entry to append to a room's stream: a message (maybe a reply to
     message `reply_to`, maybe holding an uploaded `attachment`), or an edit,
-    delete, react, unreact or preview of message `target`."""
+    delete, react, unreact or preview of message `target`. `by_staff`: a
+    delete by site staff in the admin, whatever room it is in (never set by
+    what a client sends)."""
 
     room_id: int
     actor: Actor
@@ -43,6 +47,7 @@ class StreamAppend:
     target: int | None = None
     reply_to: int | None = None
     attachment: int | None = None
+    by_staff: bool = False
 
 
 Stored = tuple[Message, bool] | protocol.ChatError
@@ -134,10 +139,11 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
             member = (append.room_id, append.actor.user_id) in members
             slug = room.slug if room is not None else f"#{append.room_id}"
             sanction = sanctions.get((append.room_id, append.actor.user_id))
-            if refusal := room_refusal(
+            refusal = room_refusal(
                 room=room, slug=slug, member=member, sanction=sanction,
                 guest_writing=append.actor.guest,
-            ):  # fmt: skip
+            )  # fmt: skip
+            if refusal and not (append.by_staff and room is not None):
                 raise refusal
             if (append.room_id, append.actor.user_id) in blocked and append.kind not in UNDOING:
                 raise protocol.ChatError(
@@ -268,8 +274,9 @@ def _target_change(append: StreamAppend, *, slug: str, private: bool) -> None:
     if append.kind == Message.Kind.PREVIEW:
         return  # appended by the preview job, on the author's behalf
     if actor.user is None or message.author_id != actor.user_id:
-        # Moderators delete anyone's message; that goes in the audit log.
-        if append.kind != Message.Kind.DELETE or not _manages(append):
+        # Moderators (and staff, in the admin) delete anyone's message; that
+        # goes in the audit log.
+        if append.kind != Message.Kind.DELETE or not (append.by_staff or _manages(append)):
             raise protocol.ChatError(
                 protocol.ErrorCode.FORBIDDEN,
                 "only its signed-in author (or, to delete it, a moderator) may change a message",
@@ -430,6 +437,23 @@ async def message_send(
         if kind == Message.Kind.MESSAGE and settings.CHAT_PREVIEWS and protocol.first_url(body):
             await job_enqueue({"type": "preview.fetch", "room_id": entry.room_id, "seq": entry.seq})
     return protocol.AckEvent(client_id=client_id, room=slug, seq=entry.seq)
+
+
+def message_delete_by_staff(*, message: Message, staff: AbstractBaseUser) -> None:
+    """Delete a message as site staff (the admin): a delete entry with the
+    next seq, like a moderator's, in the audit log, and broadcast once the
+    surrounding transaction commits. Raises the ChatError that refuses it."""
+    entry, _ = message_store(
+        room_id=message.room_id, actor=Actor(name=staff.get_username(), user=staff), body="",
+        client_id=uuid4(), kind=Message.Kind.DELETE, target=message.seq, by_staff=True,
+    )  # fmt: skip
+    slug = Room.objects.values_list("slug", flat=True).get(pk=message.room_id)
+    transaction.on_commit(lambda: async_to_sync(_entry_broadcast)(entry=entry, slug=slug))
+
+
+async def _entry_broadcast(*, entry: Message, slug: str) -> None:
+    [frame] = await message_frames([entry], room=slug)
+    await room_broadcast(room=slug, frame=frame, seq=entry.seq)
 
 
 @database_sync_to_async

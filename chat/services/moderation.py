@@ -18,7 +18,7 @@ from django.utils import timezone
 from chat import protocol
 from chat.auth import Actor
 from chat.models import Membership, Message, ModerationLog, Room, Sanction
-from chat.selectors import room_manager_refusal
+from chat.selectors import member_target_refusal, room_manager_refusal
 from chat.services.broadcast import room_broadcast, room_removed_broadcast
 from chat.services.limits import send_allow
 
@@ -54,11 +54,8 @@ def moderation_apply(
             raise protocol.ChatError(
                 protocol.ErrorCode.FORBIDDEN, "only the room's owner may change roles"
             )
-        if theirs == Role.OWNER or (theirs == Role.MODERATOR and mine != Role.OWNER):
-            raise protocol.ChatError(
-                protocol.ErrorCode.FORBIDDEN,
-                f"a {mine} cannot {action} the room's {theirs}",
-            )
+        if refusal := member_target_refusal(mine=mine, theirs=theirs, action=action):
+            raise refusal
         until = None
         if moderation.minutes is not None:
             until = timezone.now() + timedelta(minutes=moderation.minutes)

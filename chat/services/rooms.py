@@ -9,14 +9,17 @@ from django.db import IntegrityError, transaction
 
 from chat import protocol
 from chat.auth import Actor
-from chat.models import Membership, ModerationLog, Room
+from chat.models import Membership, ModerationLog, Room, Sanction
 from chat.selectors import (
+    member_target_refusal,
     message_frames,
     messages_page,
     room_get_readable,
     room_manager_refusal,
+    sanctions_active,
 )
 from chat.services.broadcast import (
+    room_access_broadcast,
     room_added_broadcast,
     room_removed_broadcast,
     room_subscribe,
@@ -45,17 +48,43 @@ def room_create(
 aroom_create = database_sync_to_async(room_create)
 
 
-def _room_managed(*, slug: str, user: AbstractBaseUser) -> Room:
-    """The room, if the user is its owner or a moderator; else not_found or forbidden."""
-    room = Room.objects.filter(slug=slug).first()
+def _room_managed(*, slug: str, user: AbstractBaseUser, lock: bool = False) -> Room:
+    """The room, if the user is its owner or a moderator; else not_found or
+    forbidden. `lock`: its row is locked for the transaction."""
+    rooms = Room.objects.select_for_update() if lock else Room.objects
+    room = rooms.filter(slug=slug).first()
     role = Membership.objects.filter(room=room, user=user).values_list("role", flat=True).first()
     if refusal := room_manager_refusal(room=room, slug=slug, role=role):
         raise refusal
     return room
 
 
-@database_sync_to_async
-def room_update(
+def _room_update(
+    *,
+    slug: str,
+    user: AbstractBaseUser,
+    title: str | None = None,
+    private: bool | None = None,
+    guests_can_write: bool | None = None,
+) -> bool:
+    """Change what was given; True if the room has just become private."""
+    with transaction.atomic():
+        room = _room_managed(slug=slug, user=user, lock=True)
+        closing = private is True and not room.private
+        if title is not None:
+            room.title = title
+        if private is not None:
+            room.private = private
+        if guests_can_write is not None:
+            room.guests_can_write = guests_can_write
+        room.save(update_fields=["title", "private", "guests_can_write"])
+    return closing
+
+
+_room_update_async = database_sync_to_async(_room_update)
+
+
+async def room_update(
     *,
     slug: str,
     user: AbstractBaseUser,
@@ -64,15 +93,13 @@ def room_update(
     guests_can_write: bool | None = None,
 ) -> None:
     """Change a room's title, privacy, or whether guests may write to it, if
-    the user is its owner or a moderator."""
-    room = _room_managed(slug=slug, user=user)
-    if title is not None:
-        room.title = title
-    if private is not None:
-        room.private = private
-    if guests_can_write is not None:
-        room.guests_can_write = guests_can_write
-    room.save(update_fields=["title", "private", "guests_can_write"])
+    the user is its owner or a moderator. A room made private is left at once
+    by every socket that may no longer read it, on every process."""
+    closing = await _room_update_async(
+        slug=slug, user=user, title=title, private=private, guests_can_write=guests_can_write
+    )
+    if closing:
+        await room_access_broadcast(room=slug, private=True)
 
 
 def membership_create(
@@ -84,7 +111,8 @@ def membership_create(
 
 
 def _room_enter(*, slug: str, user: AbstractBaseUser | None) -> None:
-    """Create a missing public room, and record a user's membership of a public room."""
+    """Create a missing public room, and record a user's membership of a
+    public room, unless they are banned from it (then nothing is written)."""
     # Joins are frequent (clients rejoin every room on each reconnect): read
     # first, and take a write transaction only when something is missing.
     room = Room.objects.filter(slug=slug).only("private").first()
@@ -96,9 +124,21 @@ def _room_enter(*, slug: str, user: AbstractBaseUser | None) -> None:
         room, created = Room.objects.get_or_create(
             slug=slug, defaults={"title": slug, "creator": user}
         )
-        if user is not None and not room.private:
-            role = Membership.Role.OWNER if created else Membership.Role.MEMBER
-            Membership.objects.get_or_create(room=room, user=user, defaults={"role": role})
+        if user is None:
+            return
+        if not created:
+            # Under the room's lock, as bans are written (moderation_apply): a
+            # ban cannot land between this check and the membership.
+            room = Room.objects.select_for_update().get(pk=room.pk)
+            if (
+                room.private
+                or Sanction.objects.filter(
+                    sanctions_active(), room=room, user=user, kind=Sanction.Kind.BAN
+                ).exists()
+            ):
+                return
+        role = Membership.Role.OWNER if created else Membership.Role.MEMBER
+        Membership.objects.get_or_create(room=room, user=user, defaults={"role": role})
 
 
 _room_enter_async = database_sync_to_async(_room_enter)
@@ -177,20 +217,34 @@ amembership_invite = database_sync_to_async(membership_invite)
 @database_sync_to_async
 def _membership_remove(*, slug: str, user: AbstractBaseUser, username: str) -> int:
     oneself = username == user.get_username()
-    if oneself:
-        room = Room.objects.filter(slug=slug).first()
-    else:
-        room = _room_managed(slug=slug, user=user)
-    membership = Membership.objects.filter(room=room, user__username=username).first()
-    if room is None or membership is None:
-        raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"{username!r} is not a member")
-    if membership.role == Membership.Role.OWNER:
-        raise protocol.ChatError(protocol.ErrorCode.FORBIDDEN, "the owner cannot be removed")
-    if room.kind == Room.Kind.DM:
-        raise protocol.ChatError(
-            protocol.ErrorCode.BAD_REQUEST, "the members of a direct message are fixed"
-        )
     with transaction.atomic():
+        room = Room.objects.select_for_update().filter(slug=slug).first()
+        roles = dict(
+            Membership.objects.filter(
+                room=room, user__username__in={user.get_username(), username}
+            ).values_list("user__username", "role")
+        )
+        if not oneself and (
+            refusal := room_manager_refusal(
+                room=room, slug=slug, role=roles.get(user.get_username())
+            )
+        ):
+            raise refusal
+        membership = Membership.objects.filter(room=room, user__username=username).first()
+        if room is None or membership is None:
+            raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"{username!r} is not a member")
+        if oneself and membership.role == Membership.Role.OWNER:
+            raise protocol.ChatError(protocol.ErrorCode.FORBIDDEN, "the owner cannot be removed")
+        if not oneself and (
+            refusal := member_target_refusal(
+                mine=roles.get(user.get_username()), theirs=membership.role, action="remove"
+            )
+        ):
+            raise refusal
+        if room.kind == Room.Kind.DM:
+            raise protocol.ChatError(
+                protocol.ErrorCode.BAD_REQUEST, "the members of a direct message are fixed"
+            )
         membership.delete()
         if not oneself:
             ModerationLog.objects.create(
@@ -202,9 +256,9 @@ def _membership_remove(*, slug: str, user: AbstractBaseUser, username: str) -> i
 
 
 async def membership_remove(*, slug: str, user: AbstractBaseUser, username: str) -> None:
-    """Take a member out of a room: oneself, or anyone but the owner if the user
-    is the owner or a moderator (logged as a kick). The owner cannot leave
-    their own room. The member's sockets leave the room."""
+    """Take a member out of a room: oneself, or (logged as a kick) a member by
+    the owner or a moderator, a moderator by the owner only. The owner cannot
+    leave their own room. The member's sockets leave the room."""
     user_id = await _membership_remove(slug=slug, user=user, username=username)
     reason = "leave" if username == user.get_username() else "removed"
     await room_removed_broadcast(user_id=user_id, room=slug, reason=reason)

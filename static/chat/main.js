@@ -3,7 +3,7 @@
 import { parseCommand } from "./commands.js";
 import { Connection } from "./connection.js";
 import {
-  PALETTE, messageItem, noticeItem, placeMessage, quoteBlock, setBody, setPreview, setReactions,
+  PALETTE, authorLabel, messageItem, noticeItem, placeMessage, quoteBlock, setBody, setPreview, setReactions,
 } from "./render.js";
 import { RoomState } from "./roomstate.js";
 
@@ -126,7 +126,7 @@ function onFrame(frame) {
       break;
     }
     case "typing":
-      if (frame.room === current) showTyping(frame.user.name);
+      if (frame.room === current) showTyping(authorLabel(frame.user));
       break;
     case "moderated":
       if (frame.room === current) {
@@ -238,8 +238,8 @@ function show(entry, { live }) {
   if (!live) return;
   if (stay || isMine(entry.author)) list.scrollTop = list.scrollHeight;
   else $("jump").hidden = false;
-  if (!isMine(entry.author)) $("announcer").textContent = `${entry.author.name}: ${entry.body}`;
-  if (typingTimers.delete(entry.author.name)) renderTyping(); // they sent what they typed
+  if (!isMine(entry.author)) $("announcer").textContent = `${authorLabel(entry.author)}: ${entry.body}`;
+  if (typingTimers.delete(authorLabel(entry.author))) renderTyping(); // they sent what they typed
 }
 
 // Kicked, banned or removed: stop following the room (no rejoin on reconnect).
@@ -249,7 +249,12 @@ function removed(r, reason) {
   r.role = null;
   if (r.slug !== current) return;
   $("composer").hidden = true;
-  const why = { kick: "You were kicked from", ban: "You were banned from", removed: "You are no longer in" }[reason];
+  const why = {
+    kick: "You were kicked from",
+    ban: "You were banned from",
+    removed: "You are no longer in",
+    private: "Only members may now read",
+  }[reason];
   onStatus(false, `${why} #${r.slug}.`);
 }
 
@@ -279,7 +284,7 @@ function setMentions(r, count) {
 function notify(r, entry) {
   if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
   const where = r.kind === "dm" ? label(r) : `#${r.slug}`;
-  const note = new Notification(`${entry.author.name} in ${where}`, { body: entry.body, tag: r.slug });
+  const note = new Notification(`${authorLabel(entry.author)} in ${where}`, { body: entry.body, tag: r.slug });
   note.addEventListener("click", () => { window.focus(); openAt(r.slug, entry.seq); });
 }
 
@@ -336,7 +341,7 @@ function showFound(frame, listId) {
     open.type = "button";
     open.className = "link";
     const r = room(message.room);
-    open.textContent = `${r.kind === "dm" ? label(r) : `#${message.room}`} · ${message.author.name}: ${message.body}`;
+    open.textContent = `${r.kind === "dm" ? label(r) : `#${message.room}`} · ${authorLabel(message.author)}: ${message.body}`;
     open.addEventListener("click", () => openAt(message.room, message.seq));
     li.append(open);
     return li;
@@ -400,7 +405,7 @@ function openRoom(slug) {
 }
 
 function showPresence(r) {
-  const names = [...r.online.values()].map((a) => a.name + (a.guest ? " (guest)" : ""));
+  const names = [...r.online.values()].map(authorLabel);
   $("presence").textContent = names.length ? `Online: ${names.join(", ")}` : "";
 }
 

@@ -22,7 +22,8 @@ export function linkify(text) {
   return fragment;
 }
 
-function authorLabel(author) {
+// How a person is named wherever they are shown: a guest always as one.
+export function authorLabel(author) {
   return author.name + (author.guest ? " (guest)" : "");
 }
 

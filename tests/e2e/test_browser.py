@@ -198,7 +198,7 @@ async def test_scrolling_up_loads_history_and_jump_to_latest_returns(browser, se
         {"type": "send", "room": "lobby", "body": "new one", "client_id": str(uuid.uuid4())}
     )
     await page.locator("#jump").wait_for()  # scrolled up: not yanked down, but offered a way
-    assert await page.inner_text("#announcer") == "bo: new one"
+    assert await page.inner_text("#announcer") == "bo (guest): new one"  # a guest, as everywhere
     await page.click("#jump")
     await page.locator("#jump").wait_for(state="hidden")
     assert await page.eval_on_selector(

@@ -8,6 +8,7 @@ import pytest
 from chat.auth import Actor
 from chat.services.messages import message_store
 from chat.services.rooms import membership_create, room_create
+from tests.conftest import WsClient
 from tests.e2e.conftest import both_in, open_room, say, shown, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -77,6 +78,17 @@ async def test_a_mention_is_counted_marked_listed_and_notified(browser, server, 
     await say(alice, "no mention, no notification")
     await shown(bob, "no mention, no notification").wait_for(state="attached")
     assert await bob.evaluate("window.notes.length") == 1
+    # A guest's mention: the title says it is a guest's, as the timeline does.
+    guest = await WsClient.open(f"{server.ws_url}?name=visitor")
+    await guest.send({"type": "join", "room": "lobby"})
+    await guest.expect("joined")
+    body = "@bob a guest here"
+    await guest.send(
+        {"type": "send", "room": "lobby", "body": body, "client_id": str(uuid.uuid4())}
+    )
+    await bob.wait_for_function("window.notes.length === 2")
+    assert (await bob.evaluate("window.notes"))[1] == ["visitor (guest) in #lobby", body]
+    await guest.close()
     assert alice.errors == [] and bob.errors == []
 
 

@@ -76,9 +76,16 @@ PRIVATE = [
 
 
 @pytest.mark.parametrize(("method", "path", "body"), PRIVATE)
-async def test_another_users_private_room_is_403(api, users, method, path, body):
+async def test_another_users_private_room_is_404_as_if_it_did_not_exist(
+    api, users, method, path, body
+):
     _alice, bob, _mod = users
-    error(await (await api(bob))(method, path, body), 403, "forbidden")
+    refused = error(await (await api(bob))(method, path, body), 404, "not_found")
+    # The very answer for a room that does not exist: private names cannot be probed.
+    missing = error(
+        await (await api(bob))(method, path.replace("den", "nowhere"), body), 404, "not_found"
+    )
+    assert refused == missing.replace("nowhere", "den")
     den = await Room.objects.aget(slug="den")
     assert den.title == "Den" and not await Message.objects.aexists()
     assert await Membership.objects.filter(room=den).acount() == 2
@@ -125,7 +132,7 @@ async def test_membership_add_list_and_remove(api, users):
     error(await as_bob("DELETE", "/rooms/den/members/mod"), 403, "forbidden")
     error(await as_mod("DELETE", "/rooms/den/members/alice"), 403, "forbidden")
     assert (await as_bob("DELETE", "/rooms/den/members/bob")).status_code == 204  # leaving
-    error(await as_bob("GET", "/rooms/den"), 403, "forbidden")
+    error(await as_bob("GET", "/rooms/den"), 404, "not_found")
     assert (await as_alice("DELETE", "/rooms/den/members/mod")).status_code == 204
     error(await as_alice("DELETE", "/rooms/den/members/mod"), 404, "not_found")
 

@@ -16,7 +16,8 @@ ACTORS = ["anonymous", "guest", "non-member", "member", "moderator", "owner"]
 # Everything on the socket needs joining first; a refused join leaves the
 # socket outside the room, so its later frames are refused as not joined.
 SOCKET = {
-    "join": dict.fromkeys(ACTORS, "forbidden") | {"anonymous": "unauthorized"},
+    # A private room is not there for those outside it: not_found, as for no room.
+    "join": dict.fromkeys(ACTORS, "not_found") | {"anonymous": "unauthorized"},
     "send": dict.fromkeys(ACTORS, "bad_request") | {"anonymous": "unauthorized"},
     "history": dict.fromkeys(ACTORS, "bad_request") | {"anonymous": "unauthorized"},
     "typing": dict.fromkeys(ACTORS, "bad_request") | {"anonymous": "unauthorized"},
@@ -36,9 +37,9 @@ HTTP = {
     ("DELETE", "/rooms/den/members/bystander"): "manage",  # another member
 }
 HTTP_EXPECTED = {
-    "read": {"anonymous": "unauthorized", "non-member": "forbidden", "member": "ok",
+    "read": {"anonymous": "unauthorized", "non-member": "not_found", "member": "ok",
              "moderator": "ok", "owner": "ok"},
-    "manage": {"anonymous": "unauthorized", "non-member": "forbidden", "member": "forbidden",
+    "manage": {"anonymous": "unauthorized", "non-member": "not_found", "member": "forbidden",
                "moderator": "ok", "owner": "ok"},
 }  # fmt: skip
 

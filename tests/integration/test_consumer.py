@@ -356,14 +356,15 @@ async def test_non_members_cannot_join_a_private_room(connect, secret, bob, fram
     client, _ = await connect(user=bob)
     await client.send(frame)
     error = await client.expect("error")
-    assert error["code"] == "forbidden"
+    # The answer for a room that does not exist: private names cannot be probed.
+    assert (error["code"], error["detail"]) == ("not_found", "no room 'secret'")
     await assert_alive(client)
 
 
 async def test_guests_cannot_join_a_private_room(connect, secret, guests_allowed):
     client, _ = await connect()
     await client.send({"type": "join", "room": "secret"})
-    assert (await client.expect("error"))["code"] == "forbidden"
+    assert (await client.expect("error"))["code"] == "not_found"
 
 
 async def test_members_use_a_private_room(connect, secret, alice, bob):
@@ -388,7 +389,7 @@ async def test_access_is_checked_on_every_frame_not_only_on_join(connect, secret
         {"type": "typing", "room": "secret"},
     ]:
         await b.send(frame)
-        assert (await b.expect("error"))["code"] == "forbidden", frame
+        assert (await b.expect("error"))["code"] == "not_found", frame
     assert await stored_bodies("secret") == []
 
 
@@ -468,3 +469,65 @@ async def test_an_explicit_origin_list_replaces_the_hosts(alice, settings, trans
         communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
         assert (await communicator.connect())[0] is allowed, origin
         await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "forwarded", "allowed"),
+    [
+        (b"http://127.0.0.1:8000", b"127.0.0.1:8000", None, True),
+        (b"http://127.0.0.1:9999", b"127.0.0.1:8000", None, False),  # another port
+        (b"https://127.0.0.1", b"127.0.0.1:8000", None, False),  # another scheme and port
+        (b"https://127.0.0.1:8000", b"127.0.0.1:8000", None, False),  # another scheme
+        (b"ws://127.0.0.1:8000", b"127.0.0.1:8000", None, False),  # not a page's origin
+        (b"http://localhost:80", b"localhost", None, True),  # the default port, explicit
+        (b"http://evil.example", b"evil.example", None, False),  # not under ALLOWED_HOSTS
+        (b"https://localhost", b"localhost", b"https", False),  # X-Forwarded-Proto: HTTPS=1 only
+    ],
+)
+async def test_by_default_only_the_sites_own_origin_is_allowed(
+    alice, origin, host, forwarded, allowed, transactional_db
+):
+    from channels.testing import WebsocketCommunicator
+
+    from chatsite.asgi import application
+
+    cookie = await database_sync_to_async(session_cookie)(alice)
+    headers = [(b"cookie", cookie), (b"origin", origin), (b"host", host)]
+    if forwarded:
+        headers.append((b"x-forwarded-proto", forwarded))
+    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+    assert (await communicator.connect())[0] is allowed
+    await communicator.disconnect()
+
+
+async def test_behind_a_tls_proxy_the_forwarded_scheme_is_the_sites(
+    alice, settings, transactional_db
+):
+    from channels.testing import WebsocketCommunicator
+
+    from chatsite.asgi import application
+
+    settings.HTTPS = True
+    cookie = await database_sync_to_async(session_cookie)(alice)
+    for origin, allowed in [(b"https://localhost", True), (b"http://localhost", False)]:
+        headers = [(b"cookie", cookie), (b"origin", origin), (b"host", b"localhost")]
+        headers.append((b"x-forwarded-proto", b"https"))
+        communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+        assert (await communicator.connect())[0] is allowed, origin
+        await communicator.disconnect()
+
+
+async def test_a_fault_is_answered_every_time_but_logged_a_few_times(
+    connect, alice, monkeypatch, caplog
+):
+    async def broken(**kwargs):
+        raise RuntimeError("a server fault")
+
+    client, _ = await connect(user=alice)
+    await client.join("lobby")
+    monkeypatch.setattr("chat.consumers.history_page", broken)
+    for _ in range(20):
+        await client.send({"type": "history", "room": "lobby"})
+        assert (await client.expect("error"))["code"] == "internal_error"
+    tracebacks = [r for r in caplog.records if r.exc_info and r.name == "chat.consumers"]
+    assert 1 <= len(tracebacks) <= 3  # one client cannot flood the log

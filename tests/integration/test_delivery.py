@@ -112,7 +112,9 @@ async def test_sockets_are_refused_while_the_layer_is_away(settings, transaction
         }
     }
     communicator = WebsocketCommunicator(
-        application, "/ws/chat/", headers=[(b"origin", b"http://localhost")]
+        application,
+        "/ws/chat/",
+        headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")],
     )
     connected, code = await communicator.connect(timeout=10)
     assert (connected, code) == (False, 1013)

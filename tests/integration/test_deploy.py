@@ -365,16 +365,18 @@ def manage_check(*args: str, **env_overrides: str) -> subprocess.CompletedProces
     )
 
 
+STRONG = "k" + uuid.uuid4().hex + uuid.uuid4().hex
+
+
 def test_check_deploy_is_clean_under_the_compose_settings_served_over_https():
-    strong = "k" + uuid.uuid4().hex + uuid.uuid4().hex
     result = manage_check(
         "--deploy", "--fail-level", "WARNING",
-        SECRET_KEY=strong, ALLOWED_HOSTS="chat.example.com", HTTPS="1",
+        SECRET_KEY=STRONG, ALLOWED_HOSTS="chat.example.com", HTTPS="1",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr.decode()
     assert b"no issues" in result.stdout
     # Over plain HTTP the cookies cannot be Secure, and the check says so.
-    plain = manage_check("--deploy", SECRET_KEY=strong, ALLOWED_HOSTS="chat.example.com")
+    plain = manage_check("--deploy", SECRET_KEY=STRONG, ALLOWED_HOSTS="chat.example.com")
     assert b"security.W012" in plain.stderr and b"security.W016" in plain.stderr
 
 
@@ -383,7 +385,10 @@ def test_check_deploy_is_clean_under_the_compose_settings_served_over_https():
     [
         ({"SECRET_KEY": "", "ALLOWED_HOSTS": "chat.example.com"}, b"set SECRET_KEY"),
         ({"ALLOWED_HOSTS": "chat.example.com"}, b"set SECRET_KEY"),  # .env.example's placeholder
-        ({"ALLOWED_HOSTS": "chat.example.com", "DEBUG": "1", "SECRET_KEY": "k" * 60}, b"DEBUG"),
+        ({"ALLOWED_HOSTS": "chat.example.com", "DEBUG": "1", "SECRET_KEY": STRONG}, b"DEBUG"),
+        # Shorter than 32 characters, or fewer than 5 distinct ones (check --deploy's rule).
+        ({"ALLOWED_HOSTS": "chat.example.com", "SECRET_KEY": "x"}, b"32 or more"),
+        ({"ALLOWED_HOSTS": "chat.example.com", "SECRET_KEY": "abcd" * 20}, b"32 or more"),
     ],
 )
 def test_public_hosts_refuse_a_known_key_or_debug(env, complaint):

@@ -100,7 +100,7 @@ async def test_a_dm_is_private_to_its_members_and_listed_as_a_dm(people, connect
     slug = (await acked(a, dm("bob")))["room"]
     d, _ = await connect(user=people["dave"])
     await d.send({"type": "join", "room": slug})
-    assert (await d.expect("error"))["code"] == "forbidden"
+    assert (await d.expect("error"))["code"] == "not_found"
     assert [r.kind for r in await rooms_visible(user=people["bob"])] == ["dm"]
     assert await rooms_visible(user=people["dave"]) == []
 

@@ -172,7 +172,7 @@ async def test_a_private_room_kick_takes_the_membership(club, connect):
     await owner.say("club", "after the kick")
     assert await mel.nothing()
     await mel.send({"type": "join", "room": "club"})
-    assert (await mel.expect("error"))["code"] == "forbidden"
+    assert (await mel.expect("error"))["code"] == "not_found"
     assert not await Membership.objects.filter(user=club["mel"]).aexists()
 
 

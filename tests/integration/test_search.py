@@ -81,7 +81,7 @@ async def test_search_over_the_socket_and_http(rooms, connect, api):
     found = await client.expect("search")
     assert [(m["room"], m["seq"], m["body"]) for m in found["messages"]] == [("lobby", 2, "lunch?")]
     await client.send({"type": "search", "q": "plans", "room": "den"})
-    assert (await client.expect("error"))["code"] == "forbidden"
+    assert (await client.expect("error"))["code"] == "not_found"
     await client.send({"type": "search", "q": "  "})
     assert (await client.expect("error"))["detail"].startswith("q:")
     await client.send({"type": "search", "q": "x" * 201})

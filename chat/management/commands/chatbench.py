@@ -228,6 +228,7 @@ class Command(BaseCommand):
             "CHAT_SEND_PER_MINUTE": "100000000",
             "CHAT_IP_SEND_BURST": "1000000",
             "CHAT_IP_SEND_PER_MINUTE": "100000000",
+            "CHAT_MAX_GUEST_SOCKETS_PER_ADDRESS": "1000000",
             "BENCH_LOG_DIR": str(self.tmp),
         }
         if not opts["url"]:
