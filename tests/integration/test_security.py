@@ -422,3 +422,25 @@ async def test_the_access_log_holds_no_query_strings(start_server, make_user):
         while not re.search(r'"GET /api/v1/search" 200', server.log_path.read_text()):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
     assert "my-secret-word" not in server.log_path.read_text()
+
+
+# --- 7. Link previews refuse IPv6 forms of private IPv4 addresses ----------------------
+
+
+async def test_previews_refuse_ipv6_forms_of_private_ipv4_addresses(start_server):
+    server = start_server()  # no Redis: this process fetches previews itself
+    client = await WsClient.open(f"{server.ws_url}?name=prober")
+    await client.send({"type": "join", "room": "lobby"})
+    await client.expect("joined")
+    hosts = ["[::127.0.0.1]", "[::ffff:0:7f00:1]", "[64:ff9b::a9fe:a9fe]", "[2002:7f00:1::1]"]
+    for host in hosts:
+        body = f"look http://{host}:{server.port}/healthz"
+        await client.send(
+            {"type": "send", "room": "lobby", "body": body, "client_id": str(uuid.uuid4())}
+        )
+        while (await client.recv())["type"] != "ack":
+            pass  # its own copy may come first
+    async with asyncio.timeout(TIMEOUT):
+        # Another process writes the lines: poll the file.
+        while server.log_path.read_text().count("is a private address") < len(hosts):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
