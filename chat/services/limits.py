@@ -104,6 +104,19 @@ def _take_here(limits: dict[str, tuple[int, int]]) -> float:
 
 _sockets_here: dict[str, set[str]] = {}  # without Redis
 
+# Counts channel ARGV[3] in the set KEYS[1] if fewer than ARGV[1] unexpired
+# ones are there, each kept ARGV[2] seconds: 1 if counted, else 0. One round
+# trip, on Redis' clock.
+_ADMIT = """
+local time = redis.call('TIME')
+local now = tonumber(time[1]) + tonumber(time[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])))
+return 1
+"""
+
 
 def socket_holder(*, actor: Actor, address: str | None) -> str | None:
     """Whose open sockets a socket counts against: its user's, or for a guest
@@ -131,19 +144,13 @@ async def socket_admit(*, holder: str, channel: str) -> None:
     client = redis_client()
     if client is None:
         open_now = _sockets_here.setdefault(holder, set())
-        count = len(open_now)
-        if count < cap:
+        admitted = len(open_now) < cap
+        if admitted:
             open_now.add(channel)
     else:
-        key, now = _sockets_key(holder), await _now(client)
-        async with client.pipeline(transaction=True) as pipe:
-            pipe.zremrangebyscore(key, "-inf", now)
-            pipe.zcard(key)
-            _, count = await pipe.execute()
-        if count < cap:
-            await client.zadd(key, {channel: now + settings.CHAT_PRESENCE_TTL})
-            await client.expire(key, settings.CHAT_PRESENCE_TTL)
-    if count >= cap:
+        ttl = settings.CHAT_PRESENCE_TTL
+        admitted = bool(await client.eval(_ADMIT, 1, _sockets_key(holder), cap, ttl, channel))
+    if not admitted:
         raise protocol.ChatError(
             protocol.ErrorCode.FORBIDDEN,
             f"at most {cap} open connections per {'address for guests' if guests else 'user'}",
