@@ -140,8 +140,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 error.ref = str(getattr(frame, "client_id", frame.type))
             await self.send_frame(protocol.error_event(error))
         except Exception:
-            # A client that keeps hitting a fault must not flood the log: a
-            # few tracebacks, then a line a minute, per socket.
+            # A client that keeps hitting a fault must not flood the log:
+            # three tracebacks per socket, then at most one a minute.
             if self.faults.take() is None:
                 logger.exception("frame %s failed", getattr(frame, "type", "?"))
             error = protocol.ChatError(

@@ -77,15 +77,21 @@ async def attachment(request: HttpRequest, attachment_id: int, name: str) -> Htt
         file, content_type = found.thumbnail, "image/webp"
     else:
         file, content_type = found.file, found.content_type
-    stored = await sync_to_async(default_storage.open, thread_sensitive=False)(file.name)
+    stored, size = await sync_to_async(_file_open, thread_sensitive=False)(file.name)
     response = StreamingHttpResponse(_chunks(stored), content_type=content_type)
-    response["Content-Length"] = str(stored.size)
+    response["Content-Length"] = str(size)
     disposition = "inline" if found.content_type.startswith("image/") else "attachment"
     response["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(found.name)}"
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+def _file_open(name: str) -> tuple[File, int]:
+    """A stored file and its size (for a remote storage, both may ask the network)."""
+    file = default_storage.open(name)
+    return file, file.size
 
 
 async def _chunks(file: File, size: int = 256 * 1024) -> AsyncIterator[bytes]:
