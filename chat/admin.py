@@ -3,6 +3,7 @@ from django.contrib import admin
 from chat.models import ApiToken, Attachment, Membership, Message, ModerationLog, Room, Sanction
 from chat.services.attachments import attachments_delete
 from chat.services.messages import message_delete_by_staff
+from chat.services.rooms import room_private_announce
 
 
 @admin.register(Room)
@@ -10,6 +11,11 @@ class RoomAdmin(admin.ModelAdmin):
     list_display = ["slug", "title", "private", "last_seq", "created"]
     search_fields = ["slug", "title"]
     readonly_fields = ["last_seq"]
+
+    def save_model(self, request, obj: Room, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "private" in form.changed_data and obj.private:
+            room_private_announce(slug=obj.slug)  # guests leave it, as after room_update
 
 
 @admin.register(Membership)

@@ -102,6 +102,12 @@ async def room_update(
         await room_access_broadcast(room=slug, private=True)
 
 
+def room_private_announce(*, slug: str) -> None:
+    """Once the surrounding transaction commits, tell every process that the
+    room is now private (for a change made outside `room_update`: the admin)."""
+    transaction.on_commit(lambda: async_to_sync(room_access_broadcast)(room=slug, private=True))
+
+
 def membership_create(
     *, room: Room, user: AbstractBaseUser, role: str = Membership.Role.MEMBER
 ) -> Membership:

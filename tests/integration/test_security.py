@@ -205,6 +205,33 @@ async def test_a_message_deleted_in_the_admin_is_a_broadcast_logged_delete_entry
     assert (log.action, log.actor_name, log.target_name, log.seq) == ("delete", "staff", "alice", 1)
 
 
+@pytest.mark.redis
+async def test_a_room_made_private_in_the_admin_is_left_by_guests_at_once(two, make_user):
+    def setup():
+        staff = make_user("staff", is_staff=True, is_superuser=True)
+        staff.password = make_password("pw", hasher="pbkdf2_sha256")
+        staff.save()
+        return room_create(slug="club", creator=staff)
+
+    club = await database_sync_to_async(setup)()
+    a, b = two(CHAT_SWEEP_SECONDS="3600")  # no sweep: the notice alone must do it
+    guest = await WsClient.open(f"{b.ws_url}?name=visitor")
+    await guest.send({"type": "join", "room": "club"})
+    await guest.expect("joined")
+    admin = await admin_session(a, "staff")
+    try:
+        form = {
+            "slug": "club", "title": "Club", "private": "on", "guests_can_write": "on",
+            "kind": "room", "dm_key": "", "creator": str(club.creator_id),
+            "csrfmiddlewaretoken": admin.cookies["csrftoken"], "_save": "Save",
+        }  # fmt: skip
+        saved = await admin.post(f"/admin/chat/room/{club.pk}/change/", data=form)
+        assert saved.status_code == 302, saved.text
+    finally:
+        await admin.aclose()
+    assert await left_reason(guest, "club") == "private"
+
+
 # --- 5. Uploads: refused by size before anything is written ----------------------------
 
 
