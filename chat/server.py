@@ -161,6 +161,8 @@ def header_deadline() -> None:
         return
 
     def expire(channel) -> None:
+        if not getattr(channel.transport, "connected", False):
+            return  # the client went first
         logger.info("closing a connection that sent no request headers in time")
         channel.transport.write(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n")
         channel.transport.loseConnection()

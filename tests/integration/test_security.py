@@ -152,6 +152,15 @@ async def test_a_moderator_cannot_remove_another_moderator_over_http(two, make_u
 # --- 4. The admin keeps the streams' invariants --------------------------------------
 
 
+@pytest.fixture
+def staff(make_user):
+    """A superuser who signs in to a server process's admin (with password "pw")."""
+    user = make_user("staff", is_staff=True, is_superuser=True)
+    user.password = make_password("pw", hasher="pbkdf2_sha256")
+    user.save()
+    return user
+
+
 async def admin_session(server: Any, username: str) -> httpx.AsyncClient:
     http = httpx.AsyncClient(base_url=server.http_url)
     await http.get("/admin/login/")
@@ -167,11 +176,10 @@ async def admin_session(server: Any, username: str) -> httpx.AsyncClient:
 
 
 @pytest.mark.redis
-async def test_a_message_deleted_in_the_admin_is_a_broadcast_logged_delete_entry(two, make_user):
+async def test_a_message_deleted_in_the_admin_is_a_broadcast_logged_delete_entry(
+    two, make_user, staff
+):
     def setup():
-        staff = make_user("staff", is_staff=True, is_superuser=True)
-        staff.password = make_password("pw", hasher="pbkdf2_sha256")
-        staff.save()
         alice = make_user("alice")
         room_create(slug="club", creator=alice)
         return bearer(alice)
@@ -206,14 +214,8 @@ async def test_a_message_deleted_in_the_admin_is_a_broadcast_logged_delete_entry
 
 
 @pytest.mark.redis
-async def test_a_room_made_private_in_the_admin_is_left_by_guests_at_once(two, make_user):
-    def setup():
-        staff = make_user("staff", is_staff=True, is_superuser=True)
-        staff.password = make_password("pw", hasher="pbkdf2_sha256")
-        staff.save()
-        return room_create(slug="club", creator=staff)
-
-    club = await database_sync_to_async(setup)()
+async def test_a_room_made_private_in_the_admin_is_left_by_guests_at_once(two, staff):
+    club = await database_sync_to_async(room_create)(slug="club", creator=staff)
     a, b = two(CHAT_SWEEP_SECONDS="3600")  # no sweep: the notice alone must do it
     guest = await WsClient.open(f"{b.ws_url}?name=visitor")
     await guest.send({"type": "join", "room": "club"})
