@@ -58,6 +58,7 @@ MAX_SANCTION_MINUTES = 525_600
 # The hyphens are escaped so that browsers' `pattern` attributes accept them too.
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,49}$"
 GUEST_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$"
+USERNAME_PATTERN = r"^[\w.@+-]+$"  # Django's own usernames
 
 
 class ErrorCode(StrEnum):
@@ -153,7 +154,7 @@ Slug = Annotated[str, Field(pattern=SLUG_PATTERN, description="Room slug: a-z, 0
 Seq = Annotated[int, Field(ge=0, le=MAX_SEQ)]
 TargetSeq = Annotated[int, Field(ge=1, le=MAX_SEQ)]
 Username = Annotated[
-    str, Field(min_length=1, max_length=150, pattern=r"^[\w.@+-]+$", description="A username.")
+    str, Field(min_length=1, max_length=150, pattern=USERNAME_PATTERN, description="A username.")
 ]
 Reason = Annotated[str, Field(max_length=500), AfterValidator(_clean_text)]
 ModerationAction = Literal["kick", "ban", "unban", "mute", "unmute", "promote", "demote"]
@@ -445,11 +446,18 @@ def _error_from_validation(exc: ValidationError, text: str) -> ChatError:
     return _field_error(first, first["loc"][1:], default="frame", ref=ref)
 
 
+# What each pattern allows, said to whoever sent a value it refuses.
+_PATTERN_HINTS = {
+    SLUG_PATTERN: "not allowed: use 1-50 of a-z, 0-9, '_' and '-', starting with a letter or digit",
+    USERNAME_PATTERN: "not a username: use letters, digits and '@', '.', '+', '-', '_'",
+}
+
+
 def _field_error(error: dict, loc: tuple, *, default: str, ref: str | None = None) -> ChatError:
     field = ".".join(str(part) for part in loc) or default
     code = ErrorCode.TOO_LARGE if error["type"] in _TOO_LARGE_ERRORS else ErrorCode.BAD_REQUEST
     if error["type"] == "string_pattern_mismatch":
-        message = "not allowed: use 1-50 of a-z, 0-9, '_' and '-', starting with a letter or digit"
+        message = _PATTERN_HINTS.get(error.get("ctx", {}).get("pattern"), "not allowed")
     else:
         message = error["msg"].removeprefix("Value error, ")
     return ChatError(code, f"{field}: {message}", ref=ref)

@@ -70,6 +70,27 @@ def test_send_fields_are_typed():
         ('{"type":"join","room":"lobby","since":-1}', ErrorCode.BAD_REQUEST, "since:", "join"),
         ('{"type":"join","room":"lobby","since":1e30}', ErrorCode.BAD_REQUEST, "since:", "join"),
         ('{"type":"ping","extra":1}', ErrorCode.BAD_REQUEST, "extra: Extra inputs", "ping"),
+        # Each pattern says what it allows: a username is not told a room slug's rule.
+        (
+            json.dumps({"type": "dm", "users": ["bad name!"], "body": "hi", "client_id": CID}),
+            ErrorCode.BAD_REQUEST,
+            "users.0: not a username: use letters, digits",
+            CID,
+        ),
+        (
+            '{"type":"block","user":"a b","on":true}',
+            ErrorCode.BAD_REQUEST,
+            "not a username",
+            "block",
+        ),
+        # Deeper than MAX_FRAME_DEPTH: refused before parsing, not a RecursionError.
+        ("[" * 1500 + "]" * 1500, ErrorCode.BAD_REQUEST, "nested deeper than 32 levels", None),
+        (
+            '{"type":"send","x":' + "[" * 40 + "]" * 40 + "}",
+            ErrorCode.BAD_REQUEST,
+            "nested deeper",
+            None,
+        ),
         (send(body=""), ErrorCode.BAD_REQUEST, "body:", CID),
         (send(body=" \n\t "), ErrorCode.BAD_REQUEST, "body: must not be empty", CID),
         (send(body="a\u0000b"), ErrorCode.BAD_REQUEST, "body: must not contain NUL", CID),
