@@ -1,21 +1,27 @@
 """Fields, constraints and indexes. No behaviour: services write, selectors read."""
 
+from enum import StrEnum
+
 from django.conf import settings
 from django.db import models
 
+from chat.protocol import EntryKind, ModerationAction, Role, RoomKind
+
+
+def _choices(*enums: type[StrEnum]) -> list[tuple[str, str]]:
+    """Model choices from the protocol's enums: one definition of each value."""
+    return [(m.value, m.name.replace("_", " ").title()) for enum in enums for m in enum]
+
 
 class Room(models.Model):
-    class Kind(models.TextChoices):
-        ROOM = "room"
-        # A direct message: private, its members fixed at creation (2 to 8).
-        DM = "dm"
+    Kind = RoomKind
 
     slug = models.SlugField(max_length=50, unique=True)
     title = models.CharField(max_length=200)
     private = models.BooleanField(default=False)
     # False: guests may read the room but not write to it (nor show as typing).
     guests_can_write = models.BooleanField(default=True)
-    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.ROOM)
+    kind = models.CharField(max_length=8, choices=_choices(RoomKind), default=RoomKind.ROOM)
     # For a DM, a hash of its members' ids: the same people find the same DM.
     dm_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
     creator = models.ForeignKey(
@@ -31,16 +37,13 @@ class Room(models.Model):
 
 
 class Membership(models.Model):
-    class Role(models.TextChoices):
-        OWNER = "owner"
-        MODERATOR = "moderator"
-        MEMBER = "member"
+    Role = Role
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    role = models.CharField(max_length=16, choices=_choices(Role), default=Role.MEMBER)
     last_read_seq = models.PositiveBigIntegerField(default=0)
     joined = models.DateTimeField(auto_now_add=True)
 
@@ -83,17 +86,11 @@ class Message(models.Model):
     reaction to a message is an entry of its own (with `target` = the message's
     seq), so a client that rejoins with `since` learns of it like of any new message."""
 
-    class Kind(models.TextChoices):
-        MESSAGE = "message"
-        EDIT = "edit"
-        DELETE = "delete"
-        REACT = "react"
-        UNREACT = "unreact"
-        PREVIEW = "preview"
+    Kind = EntryKind
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
     seq = models.PositiveBigIntegerField()
-    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.MESSAGE)
+    kind = models.CharField(max_length=8, choices=_choices(EntryKind), default=EntryKind.MESSAGE)
     target = models.PositiveBigIntegerField(null=True, blank=True)
     # A message is written by a user, or by a guest (author is null) whose name
     # is kept in author_name. Users' names are copied too, so history shows the
@@ -237,23 +234,16 @@ class ModerationLog(models.Model):
     """The audit log: each moderation action, who took it, on whom, and why.
     Names are copied so that an entry outlives the room and the users."""
 
-    class Action(models.TextChoices):
-        KICK = "kick"
-        BAN = "ban"
-        UNBAN = "unban"
-        MUTE = "mute"
-        UNMUTE = "unmute"
-        PROMOTE = "promote"
-        DEMOTE = "demote"
-        DELETE = "delete"
-
     room = models.ForeignKey(Room, null=True, on_delete=models.SET_NULL, related_name="+")
     room_slug = models.CharField(max_length=50)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     actor_name = models.CharField(max_length=150)
-    action = models.CharField(max_length=8, choices=Action.choices)
+    # A moderation action, or "delete": a moderator deleted another's message.
+    action = models.CharField(
+        max_length=8, choices=[*_choices(ModerationAction), (EntryKind.DELETE, "Delete")]
+    )
     target = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -22,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
@@ -74,6 +75,48 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "unavailable"
     # A fault on the server's side, never the client's: logged with a traceback.
     INTERNAL_ERROR = "internal_error"
+
+
+class RoomKind(StrEnum):
+    ROOM = "room"
+    # A direct message: private, its members fixed at creation (2 to 8).
+    DM = "dm"
+
+
+class Role(StrEnum):
+    """A member's role in a room."""
+
+    OWNER = "owner"
+    MODERATOR = "moderator"
+    MEMBER = "member"
+
+
+class EntryKind(StrEnum):
+    """What a stream entry is: a message, or a change of message `target`."""
+
+    MESSAGE = "message"
+    EDIT = "edit"
+    DELETE = "delete"
+    REACT = "react"
+    UNREACT = "unreact"
+    PREVIEW = "preview"
+
+
+class ModerationAction(StrEnum):
+    KICK = "kick"
+    BAN = "ban"
+    UNBAN = "unban"
+    MUTE = "mute"
+    UNMUTE = "unmute"
+    PROMOTE = "promote"
+    DEMOTE = "demote"
+
+
+# Enum fields take the plain strings the database holds (frames are strict otherwise).
+RoomKindField = Annotated[RoomKind, Strict(False)]
+RoleField = Annotated[Role, Strict(False)]
+EntryKindField = Annotated[EntryKind, Strict(False)]
+ModerationActionField = Annotated[ModerationAction, Strict(False)]
 
 
 class CloseCode(IntEnum):
@@ -157,7 +200,6 @@ Username = Annotated[
     str, Field(min_length=1, max_length=150, pattern=USERNAME_PATTERN, description="A username.")
 ]
 Reason = Annotated[str, Field(max_length=500), AfterValidator(_clean_text)]
-ModerationAction = Literal["kick", "ban", "unban", "mute", "unmute", "promote", "demote"]
 Emoji = Annotated[str, Field(min_length=1, max_length=16), AfterValidator(_emoji)]
 Body = Annotated[
     str,
@@ -267,7 +309,7 @@ class Moderation(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    action: ModerationAction
+    action: ModerationActionField
     user: Username
     minutes: Annotated[int, Field(ge=1, le=MAX_SANCTION_MINUTES)] | None = None
     reason: Reason = ""
@@ -558,7 +600,7 @@ class MessageOut(_Frame):
     message, or the edit, delete, react, unreact or link preview of message `target`."""
 
     type: Literal["message"] = "message"
-    kind: Literal["message", "edit", "delete", "react", "unreact", "preview"] = "message"
+    kind: EntryKindField = EntryKind.MESSAGE
     target: int | None = None
     room: str
     seq: int
@@ -595,15 +637,12 @@ class HelloEvent(_Frame):
     limits: Limits = Limits()
 
 
-RoomKind = Literal["room", "dm"]
-
-
 class JoinedEvent(_Frame):
     type: Literal["joined"] = "joined"
     room: str
     title: str
     private: bool
-    kind: RoomKind = "room"
+    kind: RoomKindField = RoomKind.ROOM
     # False: guests may read the room but not write to it.
     guests_can_write: bool = True
     last_seq: int
@@ -620,7 +659,7 @@ class AddedEvent(_Frame):
     type: Literal["added"] = "added"
     room: str
     title: str
-    kind: RoomKind
+    kind: RoomKindField
 
 
 class LeftEvent(_Frame):
@@ -695,7 +734,7 @@ class ModeratedEvent(_Frame):
 
     type: Literal["moderated"] = "moderated"
     room: str
-    action: ModerationAction
+    action: ModerationActionField
     user: str
     by: str
     until: datetime | None = None
@@ -821,11 +860,11 @@ class RoomOut(_Frame):
     title: str
     private: bool
     # A DM's title lists its members' usernames, by name, joined with ", ".
-    kind: RoomKind = "room"
+    kind: RoomKindField = RoomKind.ROOM
     guests_can_write: bool = True
     last_seq: int
     # The caller's role, or null when not a member (a public room read by anyone).
-    role: Literal["owner", "moderator", "member"] | None
+    role: RoleField | None
     # The caller's read marker, and others' messages after it.
     last_read_seq: int
     unread: int
@@ -836,7 +875,8 @@ class RoomOut(_Frame):
 class ModerationLogOut(_Frame):
     """One entry of a room's audit log."""
 
-    action: ModerationAction | Literal["delete"]
+    # A moderator's delete of another's message is logged as "delete".
+    action: ModerationActionField | Literal[EntryKind.DELETE]
     actor: str
     target: str
     seq: int | None
@@ -847,7 +887,7 @@ class ModerationLogOut(_Frame):
 
 class MemberOut(_Frame):
     username: str
-    role: Literal["owner", "moderator", "member"]
+    role: RoleField
     joined: datetime
 
 

@@ -1,4 +1,4 @@
-"""Reads, with the async ORM. Access rules for reading a room live here."""
+"""Reads, with the async ORM. They fetch the facts access rules decide on (chat/access.py)."""
 
 import hashlib
 from typing import TYPE_CHECKING
@@ -16,6 +16,7 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from chat import protocol
+from chat.access import room_manager_refusal, room_refusal
 from chat.models import (
     ApiToken,
     Attachment,
@@ -322,36 +323,6 @@ def sanctions_active() -> Q:
     return Q(until__isnull=True) | Q(until__gt=timezone.now())
 
 
-def room_refusal(
-    *,
-    room: Room | None,
-    slug: str,
-    member: bool,
-    sanction: Sanction | None = None,
-    guest_writing: bool = False,
-) -> protocol.ChatError | None:
-    """Why an actor may not read and write a room (None: it may). `member`:
-    the actor is a signed-in member of it; `sanction`: a ban or mute of the
-    actor in force there (a mute refuses writes only: pass it for those);
-    `guest_writing`: the actor is a guest about to write."""
-    if room is None or (room.private and not member):
-        # A private room is not there for a non-member: the same answer as
-        # for a room that does not exist, so names cannot be probed.
-        return protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no room '{slug}'")
-    if guest_writing and not room.guests_can_write:
-        return protocol.ChatError(
-            protocol.ErrorCode.FORBIDDEN, f"sign in to write in room '{slug}'"
-        )
-    if sanction is not None:
-        until = f"until {sanction.until:%Y-%m-%d %H:%M} UTC" if sanction.until else "until lifted"
-        verb = "banned from" if sanction.kind == Sanction.Kind.BAN else "muted in"
-        reason = f": {sanction.reason}" if sanction.reason else ""
-        return protocol.ChatError(
-            protocol.ErrorCode.FORBIDDEN, f"you are {verb} room '{slug}' {until}{reason}"
-        )
-    return None
-
-
 async def room_get_readable(*, slug: str, actor: "Actor") -> Room:
     """The room, if the actor may read and write it (a mute is checked on
     writing); else not_found or forbidden. One query: this runs on most frames."""
@@ -425,37 +396,6 @@ async def moderation_log(
         )
         async for e in entries
     ]
-
-
-MANAGERS = (Membership.Role.OWNER, Membership.Role.MODERATOR)
-
-
-def room_manager_refusal(
-    *, room: Room | None, slug: str, role: str | None
-) -> protocol.ChatError | None:
-    """Why a user with `role` in the room may not manage it (None: they may)."""
-    if room is None or (room.private and role is None):
-        return protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no room '{slug}'")
-    if role not in MANAGERS:
-        return protocol.ChatError(
-            protocol.ErrorCode.FORBIDDEN, "only the room's owner or a moderator may do this"
-        )
-    return None
-
-
-def member_target_refusal(
-    *, mine: str | None, theirs: str | None, action: str
-) -> protocol.ChatError | None:
-    """Why a manager with role `mine` may not act on someone with role
-    `theirs` in the room (None: they may): no one acts on the owner, and only
-    the owner on a moderator. The same rule for every action and path."""
-    if theirs == Membership.Role.OWNER or (
-        theirs == Membership.Role.MODERATOR and mine != Membership.Role.OWNER
-    ):
-        return protocol.ChatError(
-            protocol.ErrorCode.FORBIDDEN, f"a {mine} cannot {action} the room's {theirs}"
-        )
-    return None
 
 
 async def room_managed_by(*, slug: str, user_id: int | None) -> Room:

@@ -16,15 +16,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chat import metrics, protocol
+from chat.access import (
+    MANAGERS,
+    dm_blocked_refusal,
+    message_change_refusal,
+    reaction_refusal,
+    room_refusal,
+)
 from chat.auth import Actor
 from chat.models import Attachment, Block, Membership, Mention, Message, Reaction, Room, Sanction
-from chat.selectors import (
-    MANAGERS,
-    message_frames,
-    room_get_readable,
-    room_refusal,
-    sanctions_active,
-)
+from chat.selectors import message_frames, room_get_readable, sanctions_active
 from chat.services.attachments import attachments_delete
 from chat.services.broadcast import job_enqueue, room_broadcast
 from chat.services.limits import send_allow
@@ -145,10 +146,11 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
             )  # fmt: skip
             if refusal and not (append.by_staff and room is not None):
                 raise refusal
-            if (append.room_id, append.actor.user_id) in blocked and append.kind not in UNDOING:
-                raise protocol.ChatError(
-                    protocol.ErrorCode.FORBIDDEN, "someone in this DM has blocked you"
-                )
+            if refusal := dm_blocked_refusal(
+                blocked=(append.room_id, append.actor.user_id) in blocked,
+                undoing=append.kind in UNDOING,
+            ):
+                raise refusal
             if append.kind == Message.Kind.MESSAGE:
                 if append.reply_to is not None:
                     _message_get(append.room_id, append.reply_to)
@@ -273,14 +275,14 @@ def _target_change(append: StreamAppend, *, slug: str, private: bool) -> None:
         return
     if append.kind == Message.Kind.PREVIEW:
         return  # appended by the preview job, on the author's behalf
-    if actor.user is None or message.author_id != actor.user_id:
+    author = actor.user is not None and message.author_id == actor.user_id
+    if not author:
         # Moderators (and staff, in the admin) delete anyone's message; that
         # goes in the audit log.
-        if append.kind != Message.Kind.DELETE or not (append.by_staff or _manages(append)):
-            raise protocol.ChatError(
-                protocol.ErrorCode.FORBIDDEN,
-                "only its signed-in author (or, to delete it, a moderator) may change a message",
-            )
+        deleting = append.kind == Message.Kind.DELETE
+        manager = deleting and (append.by_staff or _manages(append))
+        if refusal := message_change_refusal(author=False, deleting=deleting, manager=manager):
+            raise refusal
         moderation_log_delete(message=message, slug=slug, actor=actor)
     if append.kind == Message.Kind.DELETE:
         Reaction.objects.filter(room_id=append.room_id, seq=seq).delete()
@@ -300,8 +302,8 @@ def _target_change(append: StreamAppend, *, slug: str, private: bool) -> None:
 def _reaction_change(append: StreamAppend) -> None:
     """Put or take away the user's emoji on message `target` (already in that
     state: nothing changes)."""
-    if append.actor.user is None:
-        raise protocol.ChatError(protocol.ErrorCode.FORBIDDEN, "sign in to react")
+    if refusal := reaction_refusal(guest=append.actor.guest):
+        raise refusal
     mine = Reaction.objects.filter(
         room_id=append.room_id, seq=append.target, user_id=append.actor.user_id, emoji=append.body
     )

@@ -16,13 +16,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat import protocol
+from chat.access import moderation_refusal
 from chat.auth import Actor
 from chat.models import Membership, Message, ModerationLog, Room, Sanction
-from chat.selectors import member_target_refusal, room_manager_refusal
+from chat.protocol import EntryKind, Role
 from chat.services.broadcast import room_broadcast, room_removed_broadcast
 from chat.services.limits import send_allow
 
-Role = Membership.Role
 _SANCTIONS = {"ban": Sanction.Kind.BAN, "mute": Sanction.Kind.MUTE}
 _LIFTS = {"unban": Sanction.Kind.BAN, "unmute": Sanction.Kind.MUTE}
 
@@ -42,20 +42,20 @@ def moderation_apply(
             ).values_list("user__username", "role")
         )
         mine = roles.get(actor.name) if actor.user is not None else None
-        if refusal := room_manager_refusal(room=room, slug=slug, role=mine):
-            raise refusal
         target = get_user_model().objects.filter(username=username, is_active=True).first()
-        if target is None:
-            raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no user {username!r}")
-        if target.pk == actor.user_id:
-            raise protocol.ChatError(protocol.ErrorCode.BAD_REQUEST, "you cannot moderate yourself")
         theirs = roles.get(username)
-        if action in ("promote", "demote") and mine != Role.OWNER:
-            raise protocol.ChatError(
-                protocol.ErrorCode.FORBIDDEN, "only the room's owner may change roles"
-            )
-        if refusal := member_target_refusal(mine=mine, theirs=theirs, action=action):
+        if refusal := moderation_refusal(
+            room=room,
+            slug=slug,
+            mine=mine,
+            target=username,
+            found=target is not None,
+            theirs=theirs,
+            action=action,
+            oneself=target is not None and target.pk == actor.user_id,
+        ):
             raise refusal
+        assert target is not None and room is not None  # else refused above
         until = None
         if moderation.minutes is not None:
             until = timezone.now() + timedelta(minutes=moderation.minutes)
@@ -115,6 +115,6 @@ def moderation_log_delete(*, message: Message, slug: str, actor: Actor) -> None:
     """Log a moderator's delete of another's message (in the delete's transaction)."""
     ModerationLog.objects.create(
         room_id=message.room_id, room_slug=slug, actor=actor.user,
-        actor_name=actor.name, action=ModerationLog.Action.DELETE, target_id=message.author_id,
+        actor_name=actor.name, action=EntryKind.DELETE, target_id=message.author_id,
         target_name=message.author_name, seq=message.seq,
     )  # fmt: skip

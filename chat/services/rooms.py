@@ -8,16 +8,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from chat import protocol
+from chat.access import member_removal_refusal, room_manager_refusal
 from chat.auth import Actor
 from chat.models import Membership, ModerationLog, Room, Sanction
-from chat.selectors import (
-    member_target_refusal,
-    message_frames,
-    messages_page,
-    room_get_readable,
-    room_manager_refusal,
-    sanctions_active,
-)
+from chat.protocol import ModerationAction
+from chat.selectors import message_frames, messages_page, room_get_readable, sanctions_active
 from chat.services.broadcast import (
     room_access_broadcast,
     room_added_broadcast,
@@ -230,32 +225,23 @@ def _membership_remove(*, slug: str, user: AbstractBaseUser, username: str) -> i
                 room=room, user__username__in={user.get_username(), username}
             ).values_list("user__username", "role")
         )
-        if not oneself and (
-            refusal := room_manager_refusal(
-                room=room, slug=slug, role=roles.get(user.get_username())
-            )
-        ):
-            raise refusal
         membership = Membership.objects.filter(room=room, user__username=username).first()
-        if room is None or membership is None:
-            raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"{username!r} is not a member")
-        if oneself and membership.role == Membership.Role.OWNER:
-            raise protocol.ChatError(protocol.ErrorCode.FORBIDDEN, "the owner cannot be removed")
-        if not oneself and (
-            refusal := member_target_refusal(
-                mine=roles.get(user.get_username()), theirs=membership.role, action="remove"
-            )
+        if refusal := member_removal_refusal(
+            room=room,
+            slug=slug,
+            mine=roles.get(user.get_username()),
+            target=username,
+            theirs=membership and membership.role,
+            oneself=oneself,
+            dm=room is not None and room.kind == Room.Kind.DM,
         ):
             raise refusal
-        if room.kind == Room.Kind.DM:
-            raise protocol.ChatError(
-                protocol.ErrorCode.BAD_REQUEST, "the members of a direct message are fixed"
-            )
+        assert membership is not None  # else refused above
         membership.delete()
         if not oneself:
             ModerationLog.objects.create(
                 room=room, room_slug=slug, actor=user, actor_name=user.get_username(),
-                action=ModerationLog.Action.KICK, target_id=membership.user_id,
+                action=ModerationAction.KICK, target_id=membership.user_id,
                 target_name=username, reason="removed from the members",
             )  # fmt: skip
     return membership.user_id
