@@ -15,7 +15,8 @@ from ninja.responses import codes_4xx
 from ninja.security import HttpBearer, SessionAuth
 
 from chat import protocol, spec
-from chat.auth import Actor, token_hash
+from chat.actor import Actor
+from chat.auth import token_hash
 from chat.models import Message
 from chat.selectors import (
     blocks_list,

@@ -1,4 +1,4 @@
-"""Who is on the other end of a socket: handshake authentication and the Actor.
+"""Who is on the other end of a socket: handshake authentication.
 
 A WebSocket handshake is authenticated by, in order:
 1. `Authorization: Bearer <token>`: an API token (see `chattoken`). A bad token is refused.
@@ -16,7 +16,6 @@ case cross-site hijacking abuses.
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,35 +24,15 @@ from channels.middleware import BaseMiddleware
 from channels.security.websocket import WebsocketDenier
 from channels.sessions import SessionMiddlewareStack
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from django.http.request import split_domain_port, validate_host
 
 from chat import protocol
+from chat.actor import Actor
 from chat.models import ApiToken
 from chat.selectors import token_get, username_taken
 
 TOKEN_PREFIX = "chat_"
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """A signed-in user, or a guest (user is None) known only by name."""
-
-    name: str
-    user: AbstractBaseUser | None = None
-
-    @property
-    def guest(self) -> bool:
-        return self.user is None
-
-    @property
-    def user_id(self) -> int | None:
-        return None if self.user is None else self.user.pk
-
-    @property
-    def author(self) -> protocol.Author:
-        return protocol.Author(name=self.name, guest=self.guest)
 
 
 def actor_from_scope(scope: dict[str, Any]) -> Actor:

@@ -8,8 +8,9 @@ import time
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import delivery, lifecycle, metrics, protocol
-from chat.auth import Actor, actor_from_scope, guest_name_check
+from chat import delivery, drain, metrics, protocol, sockets
+from chat.actor import Actor
+from chat.auth import actor_from_scope, guest_name_check
 from chat.models import Message
 from chat.ratelimit import TokenBucket
 from chat.roomstate import SeqTracker
@@ -77,7 +78,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_frame(protocol.error_event(error))
             await self.close(code=error.close)
             return
-        delivery.socket_register(self)
+        sockets.socket_register(self)
+        delivery.sweep_start()
+        drain.drain_install(self.loop)
         receiver_add(self.channel_name, self.room_event)
         metrics.SOCKETS.inc()
         await self.send_frame(protocol.HelloEvent(user=self.actor.author))
@@ -86,7 +89,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def admit(self) -> Actor:
         """Who is on this socket, if it may go on; else a ChatError with its close code."""
-        if lifecycle.draining():
+        if drain.draining():
             raise protocol.ChatError(
                 protocol.ErrorCode.UNAVAILABLE,
                 "this server is restarting: reconnect",
@@ -103,7 +106,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return actor
 
     async def disconnect(self, code: int) -> None:
-        if delivery.socket_unregister(self):
+        if sockets.socket_unregister(self):
             metrics.SOCKETS.dec()
             receiver_remove(self.channel_name)
         try:

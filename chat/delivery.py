@@ -25,50 +25,31 @@ whatever the layer did.
 import asyncio
 import logging
 import weakref
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from chat import jobs, lifecycle
+from chat import jobs
 from chat.selectors import credentials_valid, rooms_barred, rooms_last_seq
 from chat.services.broadcast import LAYER_ERRORS
 from chat.services.limits import sockets_refresh
 from chat.services.presence import presence_refresh
-
-if TYPE_CHECKING:
-    from chat.consumers import ChatConsumer
+from chat.sockets import Socket, sockets_open
 
 logger = logging.getLogger(__name__)
 
-_sockets: "weakref.WeakSet[ChatConsumer]" = weakref.WeakSet()
 _tasks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = (
     weakref.WeakKeyDictionary()
 )
 
 
-def socket_register(consumer: "ChatConsumer") -> None:
-    """Track a connected socket, and start this process's sweep (and its drain
-    on SIGTERM) if they are not running."""
-    _sockets.add(consumer)
+def sweep_start() -> None:
+    """Start this event loop's sweep (and, with the in-memory layer, its
+    jobs) if it is not running."""
     loop = asyncio.get_running_loop()
     task = _tasks.get(loop)
     if task is None or task.done():
         _tasks[loop] = loop.create_task(_sweep_forever(), name="chat-sweep")
-        lifecycle.drain_install(loop)
         jobs.jobs_inline_start()
-
-
-def socket_unregister(consumer: "ChatConsumer") -> bool:
-    """Stop tracking a socket; True if it was tracked."""
-    tracked = consumer in _sockets
-    _sockets.discard(consumer)
-    return tracked
-
-
-def sockets_open() -> list["ChatConsumer"]:
-    """This event loop's connected sockets."""
-    loop = asyncio.get_running_loop()
-    return [s for s in list(_sockets) if getattr(s, "loop", None) is loop]
 
 
 async def _sweep_forever() -> None:
@@ -114,7 +95,7 @@ async def sweep(previous: dict[str, int]) -> dict[str, int]:
     return await rooms_last_seq(slugs=list(present))
 
 
-async def _remove_barred(sockets: list["ChatConsumer"]) -> None:
+async def _remove_barred(sockets: list[Socket]) -> None:
     pairs = {(s.actor.user_id, slug) for s in sockets for slug in s.rooms}
     barred = await rooms_barred(pairs=pairs)
     for socket in sockets:
@@ -123,7 +104,7 @@ async def _remove_barred(sockets: list["ChatConsumer"]) -> None:
                 await socket.room_removed({"room": slug, "reason": reason})
 
 
-async def _close_unauthorized(sockets: list["ChatConsumer"]) -> None:
+async def _close_unauthorized(sockets: list[Socket]) -> None:
     users = {s.actor.user_id for s in sockets if s.actor.user_id is not None}
     if not users:
         return

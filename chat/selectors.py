@@ -1,7 +1,6 @@
 """Reads, with the async ORM. They fetch the facts access rules decide on (chat/access.py)."""
 
 import hashlib
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from django.conf import settings
@@ -17,6 +16,7 @@ from django.utils import timezone
 
 from chat import protocol
 from chat.access import room_manager_refusal, room_refusal
+from chat.actor import Actor
 from chat.models import (
     ApiToken,
     Attachment,
@@ -30,9 +30,6 @@ from chat.models import (
     Room,
     Sanction,
 )
-
-if TYPE_CHECKING:
-    from chat.auth import Actor
 
 
 def _author(message: Message) -> protocol.Author:
@@ -153,7 +150,7 @@ def attachment_out(attachment: Attachment) -> protocol.AttachmentOut:
     )
 
 
-async def attachment_get_readable(*, attachment_id: int, actor: "Actor") -> Attachment:
+async def attachment_get_readable(*, attachment_id: int, actor: Actor) -> Attachment:
     """An attachment, for those who may read its room once it is sent (before,
     for its uploader only); else not_found or forbidden."""
     attachment = await Attachment.objects.select_related("room").filter(pk=attachment_id).afirst()
@@ -166,7 +163,7 @@ async def attachment_get_readable(*, attachment_id: int, actor: "Actor") -> Atta
     return attachment
 
 
-async def room_get_writable(*, slug: str, actor: "Actor") -> Room:
+async def room_get_writable(*, slug: str, actor: Actor) -> Room:
     """The room, if the actor may write in it: read it, and not be muted (or,
     for a guest, guests may write to it)."""
     room = await room_get_readable(slug=slug, actor=actor)
@@ -210,7 +207,7 @@ async def previews_of(*, urls: set[str]) -> dict[str, protocol.PreviewOut]:
 
 
 async def mentions_page(
-    *, actor: "Actor", before: int | None, limit: int | None
+    *, actor: Actor, before: int | None, limit: int | None
 ) -> protocol.MentionsEvent:
     """The messages that @-named the user, newest first, older than message id
     `before`: in rooms the user may still read, not deleted."""
@@ -227,7 +224,7 @@ async def mentions_page(
     return protocol.MentionsEvent(before=before, messages=frames, complete=complete)
 
 
-def rooms_readable(*, actor: "Actor") -> Q:
+def rooms_readable(*, actor: Actor) -> Q:
     """Messages in rooms the actor may read: public ones (unless banned), and
     private ones they are a member of."""
     if actor.user is None:
@@ -260,7 +257,7 @@ async def _newest_page(
 
 async def messages_search(
     *,
-    actor: "Actor",
+    actor: Actor,
     q: str,
     room: str | None = None,
     before: int | None = None,
@@ -323,7 +320,7 @@ def sanctions_active() -> Q:
     return Q(until__isnull=True) | Q(until__gt=timezone.now())
 
 
-async def room_get_readable(*, slug: str, actor: "Actor") -> Room:
+async def room_get_readable(*, slug: str, actor: Actor) -> Room:
     """The room, if the actor may read and write it (a mute is checked on
     writing); else not_found or forbidden. One query: this runs on most frames."""
     rooms = Room.objects.filter(slug=slug)
@@ -379,7 +376,7 @@ async def rooms_barred(*, pairs: set[tuple[int | None, str]]) -> dict[tuple[int 
 
 
 async def moderation_log(
-    *, slug: str, actor: "Actor", limit: int = 100
+    *, slug: str, actor: Actor, limit: int = 100
 ) -> list[protocol.ModerationLogOut]:
     """The newest entries of a room's audit log, for its owner and moderators."""
     await room_managed_by(slug=slug, user_id=actor.user_id)
@@ -429,7 +426,7 @@ async def messages_page(
 
 
 async def history_page(
-    *, actor: "Actor", slug: str, before: int | None, after: int | None, limit: int | None
+    *, actor: Actor, slug: str, before: int | None, after: int | None, limit: int | None
 ) -> protocol.HistoryEvent:
     """A `history` reply, if the actor may read the room. `complete` says the page
     reaches seq 1 (going back) or the room's last_seq (going forward)."""
@@ -524,13 +521,13 @@ def _room_out(
     )
 
 
-async def room_get_visible(*, slug: str, actor: "Actor") -> protocol.RoomOut:
+async def room_get_visible(*, slug: str, actor: Actor) -> protocol.RoomOut:
     """One room as `rooms_visible` shows it; not_found or forbidden as for reading."""
     await room_get_readable(slug=slug, actor=actor)
     return (await rooms_visible(user=actor.user, slug=slug))[0]
 
 
-async def room_members(*, slug: str, actor: "Actor") -> list[protocol.MemberOut]:
+async def room_members(*, slug: str, actor: Actor) -> list[protocol.MemberOut]:
     """The members of a room the actor may read, by username."""
     room = await room_get_readable(slug=slug, actor=actor)
     members = room.memberships.select_related("user").order_by("user__username")

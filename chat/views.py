@@ -17,8 +17,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from chat import protocol
 from chat.auth import actor_from_request
+from chat.drain import draining
 from chat.forms import InviteForm, RoomForm, SignupForm, TokenForm
-from chat.lifecycle import draining, health_checks
+from chat.health import health_checks
 from chat.metrics import metrics_allowed
 from chat.selectors import attachment_get_readable, blocks_list, rooms_visible, tokens_list
 from chat.services.rooms import membership_invite, room_create

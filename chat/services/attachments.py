@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat import protocol, uploads
-from chat.auth import Actor
+from chat.actor import Actor
 from chat.models import Attachment, Room
 from chat.selectors import attachment_out, room_get_writable
 from chat.services.limits import send_allow

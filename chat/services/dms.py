@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
 from chat import protocol
-from chat.auth import Actor
+from chat.actor import Actor
 from chat.models import Block, Membership, Room
 from chat.selectors import blocks_list
 from chat.services.broadcast import room_added_broadcast

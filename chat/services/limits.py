@@ -11,7 +11,7 @@ that all replicas share them; without it, in this process.
 from django.conf import settings
 
 from chat import protocol
-from chat.auth import Actor
+from chat.actor import Actor
 from chat.ratelimit import TokenBucket
 from chat.services.broadcast import LAYER_ERRORS, redis_client
 

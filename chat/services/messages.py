@@ -23,7 +23,7 @@ from chat.access import (
     reaction_refusal,
     room_refusal,
 )
-from chat.auth import Actor
+from chat.actor import Actor
 from chat.models import Attachment, Block, Membership, Mention, Message, Reaction, Room, Sanction
 from chat.selectors import message_frames, room_get_readable, sanctions_active
 from chat.services.attachments import attachments_delete

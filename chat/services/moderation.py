@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from chat import protocol
 from chat.access import moderation_refusal
-from chat.auth import Actor
+from chat.actor import Actor
 from chat.models import Membership, Message, ModerationLog, Room, Sanction
 from chat.protocol import EntryKind, Role
 from chat.services.broadcast import room_broadcast, room_removed_broadcast

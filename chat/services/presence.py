@@ -18,7 +18,7 @@ from django.conf import settings
 
 from chat import protocol
 from chat.access import room_refusal
-from chat.auth import Actor
+from chat.actor import Actor
 from chat.selectors import room_get_readable
 from chat.services.broadcast import LAYER_ERRORS, redis_client, room_broadcast
 

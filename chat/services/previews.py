@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from chat import protocol, unfurl
-from chat.auth import Actor
+from chat.actor import Actor
 from chat.models import LinkPreview, Message
 from chat.selectors import message_frames, url_hash
 from chat.services.broadcast import room_broadcast

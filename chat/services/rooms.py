@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from chat import protocol
 from chat.access import member_removal_refusal, room_manager_refusal
-from chat.auth import Actor
+from chat.actor import Actor
 from chat.models import Membership, ModerationLog, Room, Sanction
 from chat.protocol import ModerationAction
 from chat.selectors import message_frames, messages_page, room_get_readable, sanctions_active

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from channels.db import database_sync_to_async
 
-from chat.auth import Actor
+from chat.actor import Actor
 from chat.models import Membership, Message, Room
 from tests.conftest import ROOT, WsClient
 from tests.e2e.conftest import open_room, say, shown, sign_in

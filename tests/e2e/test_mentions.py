@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from chat.auth import Actor
+from chat.actor import Actor
 from chat.services.messages import message_store
 from chat.services.rooms import membership_create, room_create
 from tests.conftest import WsClient

@@ -5,7 +5,7 @@ import uuid
 import pytest
 from channels.db import database_sync_to_async
 
-from chat.auth import Actor
+from chat.actor import Actor
 from chat.models import Room
 from chat.services.messages import message_store
 from tests.conftest import WsClient

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from chat.auth import Actor
+from chat.actor import Actor
 from chat.services.messages import message_store
 from chat.services.rooms import room_create
 from tests.e2e.conftest import shown, sign_in

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from channels.db import database_sync_to_async
 
-from chat.auth import Actor
+from chat.actor import Actor
 from chat.models import Message
 from chat.services.messages import message_store
 from chat.services.rooms import room_create

@@ -8,8 +8,8 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from chat import delivery, protocol
-from chat.auth import Actor
+from chat import delivery, protocol, sockets
+from chat.actor import Actor
 from chat.models import Room
 from chat.services import broadcast
 from chat.services.messages import message_store
@@ -55,7 +55,7 @@ async def test_an_event_that_arrives_during_a_join_is_sent_after_joined(connect,
     a, _ = await connect(user=alice)
     await a.join("lobby")
     b, _ = await connect(user=bob)
-    [joiner] = [s for s in delivery.sockets_open() if s.actor.name == "bob"]
+    [joiner] = [s for s in sockets.sockets_open() if s.actor.name == "bob"]
     relay = broadcast._relay()
     # Bob's join reads the history after subscribing; this lock holds it there.
     locker = await psycopg.AsyncConnection.connect(database_url())

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from chat.auth import Actor
+from chat.actor import Actor
 from chat.models import Room, Sanction
 from chat.selectors import messages_search
 from chat.services.messages import message_store

@@ -45,10 +45,10 @@ def test_healthz_names_each_check(client, settings):
 
 
 def test_readyz_is_503_once_the_process_is_stopping(client, monkeypatch):
-    from chat import lifecycle
+    from chat import drain
 
     assert client.get("/readyz").status_code == 200
-    monkeypatch.setattr(lifecycle, "_draining", True)
+    monkeypatch.setattr(drain, "_draining", True)
     assert client.get("/readyz").json() == {"status": "stopping"}
     assert client.get("/readyz").status_code == 503
 

@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 from django.db import IntegrityError, connection
 
 from chat import protocol
-from chat.auth import Actor
+from chat.actor import Actor
 from chat.models import Membership, Message, Room
 from chat.services.broadcast import room_group
 from chat.services.messages import (

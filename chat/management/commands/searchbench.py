@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
-from chat.auth import Actor
+from chat.actor import Actor
 from chat.models import Message, Room
 from chat.selectors import messages_search
 

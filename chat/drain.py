@@ -1,4 +1,4 @@
-"""The server process's life: health, readiness and a graceful stop.
+"""A graceful stop.
 
 On SIGTERM (a rolling restart, `docker compose stop`), a daphne process
 drains before it exits: it stops being ready (/readyz answers 503, so the
@@ -12,15 +12,10 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import TYPE_CHECKING
 
-import redis.asyncio
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
 
-if TYPE_CHECKING:
-    from chat.consumers import ChatConsumer
+from chat.sockets import sockets_open
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +44,7 @@ async def _drain(reactor) -> None:
         reactor.stop()
         return
     _draining = True
-    from chat.delivery import sockets_open
-
-    sockets: list[ChatConsumer] = sockets_open()
+    sockets = sockets_open()
     logger.info("SIGTERM: closing %d sockets with 1012, then stopping", len(sockets))
     try:
         await asyncio.gather(*(socket.restart() for socket in sockets), return_exceptions=True)
@@ -63,33 +56,3 @@ async def _drain(reactor) -> None:
         )
     finally:
         reactor.stop()
-
-
-def _database_check() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-
-
-async def health_checks() -> dict[str, str]:
-    """Each dependency's state: "ok", "error: <what>", or "not configured" (Redis
-    is optional: without REDIS_URL the process uses the in-memory layer)."""
-    checks = {}
-    try:
-        await sync_to_async(_database_check)()
-        checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = f"error: {type(exc).__name__}"
-    if not settings.REDIS_URL:
-        checks["redis"] = "not configured"
-    else:
-        client = redis.asyncio.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1
-        )
-        try:
-            await client.ping()
-            checks["redis"] = "ok"
-        except (redis.RedisError, OSError) as exc:
-            checks["redis"] = f"error: {type(exc).__name__}"
-        finally:
-            await client.aclose()
-    return checks
