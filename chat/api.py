@@ -18,18 +18,11 @@ from chat import protocol, spec
 from chat.actor import Actor
 from chat.auth import token_hash
 from chat.models import Message
-from chat.selectors import (
-    blocks_list,
-    history_page,
-    mentions_page,
-    messages_search,
-    moderation_log,
-    room_get_visible,
-    room_members,
-    rooms_visible,
-    token_get,
-    tokens_list,
-)
+from chat.selectors.dms import blocks_list
+from chat.selectors.messages import history_page, mentions_page, messages_search
+from chat.selectors.moderation import moderation_log
+from chat.selectors.rooms import room_get_visible, room_members, rooms_visible
+from chat.selectors.tokens import token_get, tokens_list
 from chat.services.attachments import attachment_upload
 from chat.services.dms import block_set, dm_send
 from chat.services.messages import message_send

@@ -30,7 +30,8 @@ from django.http.request import split_domain_port, validate_host
 from chat import protocol
 from chat.actor import Actor
 from chat.models import ApiToken
-from chat.selectors import token_get, username_taken
+from chat.selectors.tokens import token_get
+from chat.selectors.users import username_taken
 
 TOKEN_PREFIX = "chat_"
 

@@ -14,7 +14,7 @@ from chat.auth import actor_from_scope, guest_name_check
 from chat.models import Message
 from chat.ratelimit import TokenBucket
 from chat.roomstate import SeqTracker
-from chat.selectors import history_page, mentions_page, messages_search
+from chat.selectors.messages import history_page, mentions_page, messages_search
 from chat.services.broadcast import (
     LAYER_ERRORS,
     receiver_add,

@@ -29,7 +29,8 @@ import weakref
 from django.conf import settings
 
 from chat import jobs
-from chat.selectors import credentials_valid, rooms_barred, rooms_last_seq
+from chat.selectors.rooms import rooms_barred, rooms_last_seq
+from chat.selectors.users import credentials_valid
 from chat.services.broadcast import LAYER_ERRORS
 from chat.services.limits import sockets_refresh
 from chat.services.presence import presence_refresh

@@ -21,7 +21,10 @@ from chat.drain import draining
 from chat.forms import InviteForm, RoomForm, SignupForm, TokenForm
 from chat.health import health_checks
 from chat.metrics import metrics_allowed
-from chat.selectors import attachment_get_readable, blocks_list, rooms_visible, tokens_list
+from chat.selectors.attachments import attachment_get_readable
+from chat.selectors.dms import blocks_list
+from chat.selectors.rooms import rooms_visible
+from chat.selectors.tokens import tokens_list
 from chat.services.rooms import membership_invite, room_create
 from chat.services.tokens import atoken_create, token_revoke
 from chat.services.users import user_signup

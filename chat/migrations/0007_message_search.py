@@ -1,5 +1,5 @@
 """A full-text index of message bodies, on PostgreSQL only (SQLite searches
-with icontains). The expression is the one chat.selectors.messages_search
+with icontains). The expression is the one chat.selectors.messages.messages_search
 filters on, so that PostgreSQL uses the index."""
 
 from django.db import migrations

@@ -19,7 +19,8 @@ from django.utils import timezone
 from chat import protocol, uploads
 from chat.actor import Actor
 from chat.models import Attachment, Room
-from chat.selectors import attachment_out, room_get_writable
+from chat.selectors.attachments import attachment_out
+from chat.selectors.rooms import room_get_writable
 from chat.services.limits import send_allow
 
 # How long an upload waits for the message that will hold it.

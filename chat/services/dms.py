@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from chat import protocol
 from chat.actor import Actor
 from chat.models import Block, Membership, Room
-from chat.selectors import blocks_list
+from chat.selectors.dms import blocks_list
 from chat.services.broadcast import room_added_broadcast
 from chat.services.limits import send_allow
 from chat.services.messages import message_send

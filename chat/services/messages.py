@@ -25,7 +25,8 @@ from chat.access import (
 )
 from chat.actor import Actor
 from chat.models import Attachment, Block, Membership, Mention, Message, Reaction, Room, Sanction
-from chat.selectors import message_frames, room_get_readable, sanctions_active
+from chat.selectors.messages import message_frames
+from chat.selectors.rooms import room_get_readable, sanctions_active
 from chat.services.attachments import attachments_delete
 from chat.services.broadcast import job_enqueue, room_broadcast
 from chat.services.limits import send_allow

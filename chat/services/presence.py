@@ -19,7 +19,7 @@ from django.conf import settings
 from chat import protocol
 from chat.access import room_refusal
 from chat.actor import Actor
-from chat.selectors import room_get_readable
+from chat.selectors.rooms import room_get_readable
 from chat.services.broadcast import LAYER_ERRORS, redis_client, room_broadcast
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ from django.utils import timezone
 from chat import protocol, unfurl
 from chat.actor import Actor
 from chat.models import LinkPreview, Message
-from chat.selectors import message_frames, url_hash
+from chat.selectors.messages import message_frames
+from chat.selectors.previews import url_hash
 from chat.services.broadcast import room_broadcast
 from chat.services.messages import StreamAppend, messages_store_async
 

@@ -12,7 +12,8 @@ from chat.access import member_removal_refusal, room_manager_refusal
 from chat.actor import Actor
 from chat.models import Membership, ModerationLog, Room, Sanction
 from chat.protocol import ModerationAction
-from chat.selectors import message_frames, messages_page, room_get_readable, sanctions_active
+from chat.selectors.messages import message_frames, messages_page
+from chat.selectors.rooms import room_get_readable, sanctions_active
 from chat.services.broadcast import (
     room_access_broadcast,
     room_added_broadcast,

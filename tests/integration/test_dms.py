@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 
 from chat import protocol
 from chat.models import Membership, Mention, Message, Room
-from chat.selectors import rooms_visible
+from chat.selectors.rooms import rooms_visible
 from chat.services.dms import dm_room_create
 from chat.services.rooms import room_create
 

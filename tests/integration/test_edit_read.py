@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from chat.models import Membership, Message
-from chat.selectors import rooms_visible
+from chat.selectors.rooms import rooms_visible
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,7 +6,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chat.models import Mention, Room
-from chat.selectors import rooms_visible
+from chat.selectors.rooms import rooms_visible
 from chat.services.rooms import room_create
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,7 +7,7 @@ import pytest
 
 from chat.actor import Actor
 from chat.models import Room, Sanction
-from chat.selectors import messages_search
+from chat.selectors.messages import messages_search
 from chat.services.messages import message_store
 from chat.services.rooms import membership_create, room_create
 

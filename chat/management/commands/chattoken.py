@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chat import protocol
-from chat.selectors import tokens_list
+from chat.selectors.tokens import tokens_list
 from chat.services.tokens import token_create, token_revoke
 
 

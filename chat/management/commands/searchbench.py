@@ -13,7 +13,7 @@ from django.db import connection
 
 from chat.actor import Actor
 from chat.models import Message, Room
-from chat.selectors import messages_search
+from chat.selectors.messages import messages_search
 
 WORDS = (
     "alpha beta gamma delta deploy build green red lunch meeting coffee release ship review "

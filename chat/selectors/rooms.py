@@ -1,0 +1,204 @@
+"""Reading rooms: the facts access is decided on (chat/access.py), and the room lists."""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from chat import protocol
+from chat.access import room_manager_refusal, room_refusal
+from chat.actor import Actor
+from chat.models import Membership, Mention, Message, Room, Sanction
+
+
+def sanctions_active() -> Q:
+    """Bans and mutes in force now: lifted ones are deleted, expired ones stay."""
+    return Q(until__isnull=True) | Q(until__gt=timezone.now())
+
+
+async def room_get_readable(*, slug: str, actor: Actor) -> Room:
+    """The room, if the actor may read and write it (a mute is checked on
+    writing); else not_found or forbidden. One query: this runs on most frames."""
+    rooms = Room.objects.filter(slug=slug)
+    if actor.user is not None:
+        bans = Sanction.objects.filter(
+            sanctions_active(), room=OuterRef("pk"), user_id=actor.user_id, kind=Sanction.Kind.BAN
+        )
+        rooms = rooms.annotate(
+            member=Exists(Membership.objects.filter(room=OuterRef("pk"), user_id=actor.user_id)),
+            banned=Exists(bans),
+            ban_until=Subquery(bans.values("until")[:1]),
+            ban_reason=Subquery(bans.values("reason")[:1]),
+        )
+    room = await rooms.afirst()
+    member = getattr(room, "member", False)
+    ban = None
+    if getattr(room, "banned", False):
+        ban = Sanction(kind=Sanction.Kind.BAN, until=room.ban_until, reason=room.ban_reason)
+    if refusal := room_refusal(room=room, slug=slug, member=member, sanction=ban):
+        raise refusal
+    return room
+
+
+async def room_get_writable(*, slug: str, actor: Actor) -> Room:
+    """The room, if the actor may write in it: read it, and not be muted (or,
+    for a guest, guests may write to it)."""
+    room = await room_get_readable(slug=slug, actor=actor)
+    if refusal := room_refusal(room=room, slug=slug, member=True, guest_writing=actor.guest):
+        raise refusal
+    if actor.user is not None:
+        mute = await Sanction.objects.filter(
+            sanctions_active(), room=room, user_id=actor.user_id, kind=Sanction.Kind.MUTE
+        ).afirst()
+        if refusal := room_refusal(room=room, slug=slug, member=True, sanction=mute):
+            raise refusal
+    return room
+
+
+async def room_managed_by(*, slug: str, user_id: int | None) -> Room:
+    """The room, if the user is its owner or a moderator; else not_found or forbidden."""
+    room = await Room.objects.filter(slug=slug).afirst()
+    role = None
+    if room is not None and user_id is not None:
+        role = (
+            await Membership.objects.filter(room=room, user_id=user_id)
+            .values_list("role", flat=True)
+            .afirst()
+        )
+    if refusal := room_manager_refusal(room=room, slug=slug, role=role):
+        raise refusal
+    return room
+
+
+def rooms_readable(*, actor: Actor) -> Q:
+    """Messages in rooms the actor may read: public ones (unless banned), and
+    private ones they are a member of."""
+    if actor.user is None:
+        return Q(room__private=False)
+    banned = Sanction.objects.filter(
+        sanctions_active(), user_id=actor.user_id, kind=Sanction.Kind.BAN
+    ).values("room")
+    member_of = Membership.objects.filter(user_id=actor.user_id).values("room")
+    return (Q(room__private=False) | Q(room__in=member_of)) & ~Q(room__in=banned)
+
+
+async def rooms_barred(*, pairs: set[tuple[int | None, str]]) -> dict[tuple[int | None, str], str]:
+    """Of these (user id, room slug) pairs, those whose user may no longer read
+    the room, with why: "ban", "removed" from a private room's members, or
+    (a guest: user id None) "private"."""
+    if not pairs:
+        return {}
+    slugs = {slug for _, slug in pairs}
+    users = {user for user, _ in pairs if user is not None}
+    barred: dict[tuple[int | None, str], str] = {}
+    if users:
+        banned = Sanction.objects.filter(
+            sanctions_active(), kind=Sanction.Kind.BAN, user_id__in=users, room__slug__in=slugs
+        ).values_list("user_id", "room__slug")
+        barred = {pair: "ban" async for pair in banned if pair in pairs}
+    private = {
+        slug
+        async for slug in Room.objects.filter(slug__in=slugs, private=True).values_list(
+            "slug", flat=True
+        )
+    }
+    if private:
+        members = Membership.objects.filter(user_id__in=users, room__slug__in=private).values_list(
+            "user_id", "room__slug"
+        )
+        kept = {pair async for pair in members} if users else set()
+        for pair in pairs:
+            if pair[1] in private and pair not in kept:
+                barred.setdefault(pair, "private" if pair[0] is None else "removed")
+    return barred
+
+
+async def rooms_last_seq(*, slugs: list[str]) -> dict[str, int]:
+    """The last_seq of each of these rooms, in one query."""
+    rows = Room.objects.filter(slug__in=slugs).values_list("slug", "last_seq")
+    return {slug: last_seq async for slug, last_seq in rows}
+
+
+def _room_out(
+    room: Room, *, role: str | None, read: int = 0, unread: int = 0, mentions: int = 0
+) -> protocol.RoomOut:
+    return protocol.RoomOut(
+        slug=room.slug,
+        title=room.title,
+        private=room.private,
+        kind=room.kind,
+        guests_can_write=room.guests_can_write,
+        last_seq=room.last_seq,
+        role=role,
+        last_read_seq=read,
+        unread=unread,
+        mentions=mentions,
+    )
+
+
+async def rooms_visible(
+    *, user: AbstractBaseUser | None, slug: str | None = None
+) -> list[protocol.RoomOut]:
+    """Public rooms and the private rooms the user is a member of (or only room
+    `slug`, if visible), by slug, each with the user's `role` (None if not a
+    member), read marker and `unread`: others' messages after that marker."""
+    rooms = Room.objects.order_by("slug")
+    if slug is not None:
+        rooms = rooms.filter(slug=slug)
+    if user is None or not user.is_authenticated:
+        return [_room_out(room, role=None) async for room in rooms.filter(private=False)]
+    membership = Membership.objects.filter(room=OuterRef("pk"), user=user)
+    unread = (
+        Message.objects.filter(
+            room=OuterRef("pk"),
+            kind=Message.Kind.MESSAGE,
+            deleted=False,
+            seq__gt=Coalesce(OuterRef("read"), 0),
+        )
+        .exclude(author=user)
+        .values("room")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    mentions = (
+        Mention.objects.filter(
+            room=OuterRef("pk"), user=user, seq__gt=Coalesce(OuterRef("read"), 0)
+        )
+        .values("room")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    member_of = Membership.objects.filter(user=user).values("room")
+    rooms = (
+        rooms.filter(Q(private=False) | Q(pk__in=member_of))
+        .annotate(read=Subquery(membership.values("last_read_seq")))
+        .annotate(role=Subquery(membership.values("role")))
+        .annotate(unread=Coalesce(Subquery(unread), 0))
+        .annotate(mentions=Coalesce(Subquery(mentions), 0))
+    )
+    return [
+        _room_out(
+            room,
+            role=room.role,
+            read=room.read or 0,
+            unread=room.unread if room.role else 0,
+            mentions=room.mentions if room.role else 0,
+        )
+        async for room in rooms
+    ]
+
+
+async def room_get_visible(*, slug: str, actor: Actor) -> protocol.RoomOut:
+    """One room as `rooms_visible` shows it; not_found or forbidden as for reading."""
+    await room_get_readable(slug=slug, actor=actor)
+    return (await rooms_visible(user=actor.user, slug=slug))[0]
+
+
+async def room_members(*, slug: str, actor: Actor) -> list[protocol.MemberOut]:
+    """The members of a room the actor may read, by username."""
+    room = await room_get_readable(slug=slug, actor=actor)
+    members = room.memberships.select_related("user").order_by("user__username")
+    return [
+        protocol.MemberOut(username=m.user.get_username(), role=m.role, joined=m.joined)
+        async for m in members
+    ]
