@@ -8,7 +8,7 @@ import time
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import delivery, drain, metrics, protocol, sockets
+from chat import delivery, drain, events, metrics, protocol, sockets
 from chat.actor import Actor
 from chat.auth import actor_from_scope, guest_name_check
 from chat.models import Message
@@ -60,7 +60,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.rooms: dict[str, SeqTracker] = {}
         # Per room being joined, its events that arrived before the join's
         # read of last_seq was sent: forwarded after `joined`, in order.
-        self.joining: dict[str, list[dict]] = {}
+        self.joining: dict[str, list[events.RoomGroupEvent]] = {}
         self.loop = asyncio.get_running_loop()
         self.closed = asyncio.Event()  # set on disconnect: the drain waits on it
         # The session this socket was authenticated by, to close it on log-out.
@@ -287,7 +287,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- Events from the channel layer and the sweep -----------------------
 
-    async def room_event(self, event: dict) -> None:
+    async def room_event(self, event: events.RoomGroupEvent) -> None:
         """A broadcast from `room_broadcast` (through the process's relay):
         forward it unless this socket should skip it."""
         if (held := self.joining.get(event["room"])) is not None:
@@ -295,7 +295,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await self.forward(event)
 
-    async def forward(self, event: dict) -> None:
+    async def forward(self, event: events.RoomGroupEvent) -> None:
         if event["type"] == "room.access":
             await self.room_access(event)
             return
@@ -309,7 +309,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if event["seq"] is not None:
             metrics.BROADCAST_LATENCY.observe(time.time() - event["committed"])
 
-    async def room_removed(self, event: dict) -> None:
+    async def room_removed(self, event: events.RoomRemoved) -> None:
         """This user may no longer be in a room (`room_removed_broadcast`, or the
         sweep): leave it, and say why."""
         slug = event["room"]
@@ -319,17 +319,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             await self.send_frame(left)
 
-    async def room_access(self, event: dict) -> None:
+    async def room_access(self, event: events.RoomAccess) -> None:
         """Who may read the room changed (`room_access_broadcast`): a guest
         leaves it if guests may no longer read it."""
         if self.actor.guest and not event["guests"]:
-            await self.room_removed({"room": event["room"], "reason": "private"})
+            await self.room_removed(
+                events.room_removed(room=event["room"], reason=protocol.LeftReason.PRIVATE)
+            )
 
-    async def room_added(self, event: dict) -> None:
+    async def room_added(self, event: events.RoomAdded) -> None:
         """The user was made a member of a room (`room_added_broadcast`): tell the client."""
         await self.send(text_data=event["text"])
 
-    async def credentials_revoked(self, event: dict) -> None:
+    async def credentials_revoked(self, event: events.CredentialsRevoked) -> None:
         """A token was revoked, a session ended or the user was deactivated
         (`credentials_revoked_broadcast`): close if this socket relied on it."""
         token, session = event["token_id"], event["session_key"]

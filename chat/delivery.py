@@ -28,7 +28,7 @@ import weakref
 
 from django.conf import settings
 
-from chat import jobs
+from chat import events, jobs
 from chat.selectors.rooms import rooms_barred, rooms_last_seq
 from chat.selectors.users import credentials_valid
 from chat.services.broadcast import LAYER_ERRORS
@@ -102,7 +102,7 @@ async def _remove_barred(sockets: list[Socket]) -> None:
     for socket in sockets:
         for slug in list(socket.rooms):
             if reason := barred.get((socket.actor.user_id, slug)):
-                await socket.room_removed({"room": slug, "reason": reason})
+                await socket.room_removed(events.room_removed(room=slug, reason=reason))
 
 
 async def _close_unauthorized(sockets: list[Socket]) -> None:

@@ -13,14 +13,16 @@ import logging
 import time
 import weakref
 from datetime import timedelta
+from typing import Literal
 
 from channels.consumer import AsyncConsumer
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.worker import Worker
 from django.conf import settings
 
+from chat.events import PeriodicJob, PreviewFetch
 from chat.services.attachments import attachments_prune
-from chat.services.broadcast import JOBS_CHANNEL, LAYER_ERRORS
+from chat.services.broadcast import JOBS_CHANNEL, job_enqueue
 from chat.services.messages import messages_expire
 from chat.services.previews import preview_attach
 
@@ -35,15 +37,14 @@ _last_run: dict[str, float] = {}
 async def jobs_schedule() -> None:
     """Enqueue the periodic jobs that are due in this process."""
     now = time.monotonic()
-    due = ["attachments.prune"] + (["retention.prune"] if settings.CHAT_RETENTION_DAYS else [])
+    due: list[Literal["attachments.prune", "retention.prune"]] = ["attachments.prune"]
+    if settings.CHAT_RETENTION_DAYS:
+        due.append("retention.prune")
     for job in due:
         if now - _last_run.get(job, -PERIOD) < PERIOD:
             continue
         _last_run[job] = now
-        try:
-            await get_channel_layer().send(JOBS_CHANNEL, {"type": job})
-        except LAYER_ERRORS as exc:
-            logger.warning("%s not enqueued: channel layer unavailable (%s)", job, exc)
+        await job_enqueue(PeriodicJob(type=job))
 
 
 class JobsConsumer(AsyncConsumer):
@@ -54,26 +55,26 @@ class JobsConsumer(AsyncConsumer):
         self.previews = asyncio.Semaphore(PREVIEW_CONCURRENCY)
         self.running: set[asyncio.Task] = set()
 
-    async def preview_fetch(self, message: dict) -> None:
+    async def preview_fetch(self, message: PreviewFetch) -> None:
         # A task per preview: a slow page must not hold up the jobs behind it.
         task = asyncio.get_running_loop().create_task(self._preview(message))
         self.running.add(task)
         task.add_done_callback(self.running.discard)
 
-    async def _preview(self, message: dict) -> None:
+    async def _preview(self, message: PreviewFetch) -> None:
         async with self.previews:
             try:
                 await preview_attach(room_id=message["room_id"], seq=message["seq"])
             except Exception:
                 logger.exception("link preview of %s#%s failed", message["room_id"], message["seq"])
 
-    async def retention_prune(self, message: dict) -> None:
+    async def retention_prune(self, message: PeriodicJob) -> None:
         days = settings.CHAT_RETENTION_DAYS
         if days:
             erased = await messages_expire(older_than=timedelta(days=days))
             logger.info("retention: erased the text of %d entries older than %d days", erased, days)
 
-    async def attachments_prune(self, message: dict) -> None:
+    async def attachments_prune(self, message: PeriodicJob) -> None:
         if removed := await attachments_prune():
             logger.info("removed %d uploads that no message took", removed)
 

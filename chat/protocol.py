@@ -112,6 +112,17 @@ class ModerationAction(StrEnum):
     DEMOTE = "demote"
 
 
+class LeftReason(StrEnum):
+    """Why a socket left a room: it asked, was kicked, banned or removed from
+    a private room's members, or (a guest) the room became private."""
+
+    LEAVE = "leave"
+    KICK = "kick"
+    BAN = "ban"
+    REMOVED = "removed"
+    PRIVATE = "private"
+
+
 # Enum fields take the plain strings the database holds (frames are strict otherwise).
 RoomKindField = Annotated[RoomKind, Strict(False)]
 RoleField = Annotated[Role, Strict(False)]
@@ -669,7 +680,7 @@ class LeftEvent(_Frame):
 
     type: Literal["left"] = "left"
     room: str
-    reason: Literal["leave", "kick", "ban", "removed", "private"] = "leave"
+    reason: Annotated[LeftReason, Strict(False)] = LeftReason.LEAVE
 
 
 class AckEvent(_Frame):

@@ -6,6 +6,7 @@ import weakref
 from typing import Any, Protocol
 
 from chat.actor import Actor
+from chat.events import RoomRemoved
 from chat.roomstate import SeqTracker
 
 
@@ -22,7 +23,7 @@ class Socket(Protocol):
     rooms: dict[str, SeqTracker]
 
     async def fill(self, slug: str) -> None: ...
-    async def room_removed(self, event: dict) -> None: ...
+    async def room_removed(self, event: RoomRemoved) -> None: ...
     async def end_session(self, detail: str) -> None: ...
     async def restart(self) -> None: ...
 

@@ -9,6 +9,7 @@ from chat import protocol
 from chat.access import room_manager_refusal, room_refusal
 from chat.actor import Actor
 from chat.models import Membership, Mention, Message, Room, Sanction
+from chat.protocol import LeftReason
 
 
 def sanctions_active() -> Q:
@@ -82,7 +83,9 @@ def rooms_readable(*, actor: Actor) -> Q:
     return (Q(room__private=False) | Q(room__in=member_of)) & ~Q(room__in=banned)
 
 
-async def rooms_barred(*, pairs: set[tuple[int | None, str]]) -> dict[tuple[int | None, str], str]:
+async def rooms_barred(
+    *, pairs: set[tuple[int | None, str]]
+) -> dict[tuple[int | None, str], LeftReason]:
     """Of these (user id, room slug) pairs, those whose user may no longer read
     the room, with why: "ban", "removed" from a private room's members, or
     (a guest: user id None) "private"."""
@@ -90,12 +93,12 @@ async def rooms_barred(*, pairs: set[tuple[int | None, str]]) -> dict[tuple[int 
         return {}
     slugs = {slug for _, slug in pairs}
     users = {user for user, _ in pairs if user is not None}
-    barred: dict[tuple[int | None, str], str] = {}
+    barred: dict[tuple[int | None, str], LeftReason] = {}
     if users:
         banned = Sanction.objects.filter(
             sanctions_active(), kind=Sanction.Kind.BAN, user_id__in=users, room__slug__in=slugs
         ).values_list("user_id", "room__slug")
-        barred = {pair: "ban" async for pair in banned if pair in pairs}
+        barred = {pair: LeftReason.BAN async for pair in banned if pair in pairs}
     private = {
         slug
         async for slug in Room.objects.filter(slug__in=slugs, private=True).values_list(
@@ -109,7 +112,10 @@ async def rooms_barred(*, pairs: set[tuple[int | None, str]]) -> dict[tuple[int 
         kept = {pair async for pair in members} if users else set()
         for pair in pairs:
             if pair[1] in private and pair not in kept:
-                barred.setdefault(pair, "private" if pair[0] is None else "removed")
+                gone = (
+                    protocol.LeftReason.PRIVATE if pair[0] is None else protocol.LeftReason.REMOVED
+                )
+                barred.setdefault(pair, gone)
     return barred
 
 

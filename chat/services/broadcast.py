@@ -4,8 +4,8 @@ Redis client, for the state shared beside the layer (presence, rate limits)."""
 
 import asyncio
 import logging
-import time
 import weakref
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio
 import redis.exceptions
@@ -13,7 +13,8 @@ from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chat import metrics, protocol
+from chat import events, metrics, protocol
+from chat.perloop import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -21,25 +22,34 @@ logger = logging.getLogger(__name__)
 LAYER_ERRORS = (redis.exceptions.RedisError, OSError, ChannelFull)
 
 
-_redis: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis]" = (
-    weakref.WeakKeyDictionary()
-)
+async def layer_call(operation: str, lost: str, call: Awaitable[object]) -> bool:
+    """Await a channel-layer call; with the layer away, count the failure of
+    `operation`, log what was `lost`, and return False (the caller goes on)."""
+    try:
+        await call
+    except LAYER_ERRORS as exc:
+        metrics.LAYER_FAILURES.labels(operation).inc()
+        logger.warning("%s: channel layer unavailable (%s)", lost, exc)
+        return False
+    return True
+
+
+def _redis_connect() -> redis.asyncio.Redis:
+    # Blocking: past max_connections a command waits for a free connection
+    # (redis-py's default pool raises "Too many connections" at 100, which a
+    # join storm reaches).
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        settings.REDIS_URL, max_connections=50, timeout=5, socket_timeout=2
+    )
+    return redis.asyncio.Redis(connection_pool=pool)
+
+
+_redis = PerLoop(_redis_connect)
 
 
 def redis_client() -> redis.asyncio.Redis | None:
     """This event loop's Redis client, or None without REDIS_URL."""
-    if not settings.REDIS_URL:
-        return None
-    loop = asyncio.get_running_loop()
-    if loop not in _redis:
-        # Blocking: past max_connections a command waits for a free connection
-        # (redis-py's default pool raises "Too many connections" at 100, which
-        # a join storm reaches).
-        pool = redis.asyncio.BlockingConnectionPool.from_url(
-            settings.REDIS_URL, max_connections=50, timeout=5, socket_timeout=2
-        )
-        _redis[loop] = redis.asyncio.Redis(connection_pool=pool)
-    return _redis[loop]
+    return _redis.get() if settings.REDIS_URL else None
 
 
 # The channel of background jobs, read by `manage.py runworker chat-jobs`.
@@ -70,7 +80,7 @@ class RoomRelay:
     def __init__(self) -> None:
         self.channel: str | None = None
         self.rooms: dict[str, set[str]] = {}  # slug -> channels of this process's sockets
-        self.receivers: dict[str, weakref.WeakMethod] = {}
+        self.receivers: dict[str, weakref.WeakMethod] = {}  # channel -> its room_event
         self.lock = asyncio.Lock()  # orders a room's group_add and group_discard
         self.reader: asyncio.Task | None = None
 
@@ -106,7 +116,7 @@ class RoomRelay:
                 logger.warning("room relay: channel layer unavailable (%s)", exc)
                 await asyncio.sleep(1)  # the sweep fills what this loses
                 continue
-            for channel in list(self.rooms.get(event.get("room"), ())):
+            for channel in list(self.rooms.get(event["room"], ())):
                 method = self.receivers.get(channel)
                 receive = method() if method is not None else None
                 if receive is None:
@@ -117,33 +127,24 @@ class RoomRelay:
                     logger.exception("delivering a room event to %s failed", channel)
 
 
-_relays: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RoomRelay]" = (
-    weakref.WeakKeyDictionary()
-)
+_relay = PerLoop(RoomRelay)
 
 
-def _relay() -> RoomRelay:
-    loop = asyncio.get_running_loop()
-    if loop not in _relays:
-        _relays[loop] = RoomRelay()
-    return _relays[loop]
-
-
-def receiver_add(channel: str, receive) -> None:
+def receiver_add(channel: str, receive: Callable[[events.RoomGroupEvent], Awaitable[None]]) -> None:
     """Route the room events of the socket on `channel` to the bound method
     `receive(event)` (held weakly: a socket gone is skipped)."""
-    _relay().receivers[channel] = weakref.WeakMethod(receive)
+    _relay.get().receivers[channel] = weakref.WeakMethod(receive)  # type: ignore[arg-type]
 
 
 def receiver_remove(channel: str) -> None:
-    _relay().receivers.pop(channel, None)
+    _relay.get().receivers.pop(channel, None)
 
 
 async def room_subscribe(*, slug: str, channel: str) -> None:
     """Have the socket on `channel` receive the room's events, or raise
     `unavailable` (and leave no trace)."""
     try:
-        await _relay().subscribe(slug, channel)
+        await _relay.get().subscribe(slug, channel)
     except LAYER_ERRORS as exc:
         metrics.LAYER_FAILURES.labels("group_add").inc()
         await room_unsubscribe(slug=slug, channel=channel)
@@ -156,11 +157,7 @@ async def room_subscribe(*, slug: str, channel: str) -> None:
 async def room_unsubscribe(*, slug: str, channel: str) -> None:
     """Stop the socket's room events. Best effort: with the layer away, the
     local membership is dropped and the subscription dies with Redis."""
-    try:
-        await _relay().unsubscribe(slug, channel)
-    except LAYER_ERRORS as exc:
-        metrics.LAYER_FAILURES.labels("group_discard").inc()
-        logger.warning("leaving %s: channel layer unavailable (%s)", slug, exc)
+    await layer_call("group_discard", f"leaving {slug}", _relay.get().unsubscribe(slug, channel))
 
 
 async def room_broadcast(
@@ -177,22 +174,11 @@ async def room_broadcast(
     the write it announces has committed. Returns False when the layer is away:
     the write stands, and sockets get a stored message from the sweep instead.
     """
-    event = {
-        "type": "room.event",
-        "room": room,
-        "seq": seq,
-        "exclude": exclude,
-        "frame": frame.type,
-        "text": protocol.encode(frame),
-        "committed": time.time(),  # for the latency metric: wall clock, shared by the hosts
-    }
-    try:
-        await get_channel_layer().group_send(room_group(room), event)
-    except LAYER_ERRORS as exc:
-        metrics.LAYER_FAILURES.labels("group_send").inc()
-        logger.warning("broadcast to %s lost: channel layer unavailable (%s)", room, exc)
-        return False
-    return True
+    event = events.room_event(
+        room=room, frame=frame.type, text=protocol.encode(frame), seq=seq, exclude=exclude
+    )
+    send = get_channel_layer().group_send(room_group(room), event)
+    return await layer_call("group_send", f"broadcast to {room} lost", send)
 
 
 async def user_subscribe(*, user_id: int, channel: str) -> None:
@@ -202,11 +188,13 @@ async def user_subscribe(*, user_id: int, channel: str) -> None:
 
 
 async def user_unsubscribe(*, user_id: int, channel: str) -> None:
-    try:
-        await get_channel_layer().group_discard(user_group(user_id), channel)
-    except LAYER_ERRORS as exc:
-        metrics.LAYER_FAILURES.labels("group_discard").inc()
-        logger.warning("unsubscribing a user's socket: channel layer unavailable (%s)", exc)
+    discard = get_channel_layer().group_discard(user_group(user_id), channel)
+    await layer_call("group_discard", "unsubscribing a user's socket", discard)
+
+
+async def _user_send(user_id: int, event: events.UserGroupEvent, lost: str) -> None:
+    send = get_channel_layer().group_send(user_group(user_id), event)
+    await layer_call("group_send", lost, send)
 
 
 async def credentials_revoked_broadcast(
@@ -215,28 +203,15 @@ async def credentials_revoked_broadcast(
     """Tell a user's sockets that credentials no longer hold: those opened with
     this token, or this session, or (given neither) all of them, close.
     Best effort: the sweep closes any socket this misses (chat/delivery.py)."""
-    event = {
-        "type": "credentials.revoked",
-        "token_id": token_id,
-        "session_key": session_key,
-        "reason": reason,
-    }
-    try:
-        await get_channel_layer().group_send(user_group(user_id), event)
-    except LAYER_ERRORS as exc:
-        metrics.LAYER_FAILURES.labels("group_send").inc()
-        logger.warning("revocation not broadcast: channel layer unavailable (%s)", exc)
+    event = events.credentials_revoked(reason=reason, token_id=token_id, session_key=session_key)
+    await _user_send(user_id, event, "revocation not broadcast")
 
 
-async def room_removed_broadcast(*, user_id: int, room: str, reason: str) -> None:
+async def room_removed_broadcast(*, user_id: int, room: str, reason: protocol.LeftReason) -> None:
     """Take a user's sockets out of a room they may no longer read (`reason`:
-    kick, ban or removed). Best effort: the sweep takes out any this misses."""
-    event = {"type": "room.removed", "room": room, "reason": reason}
-    try:
-        await get_channel_layer().group_send(user_group(user_id), event)
-    except LAYER_ERRORS as exc:
-        metrics.LAYER_FAILURES.labels("group_send").inc()
-        logger.warning("room removal not broadcast: channel layer unavailable (%s)", exc)
+    kick, ban, removed, or leave). Best effort: the sweep takes out any this misses."""
+    event = events.room_removed(room=room, reason=reason)
+    await _user_send(user_id, event, "room removal not broadcast")
 
 
 async def room_access_broadcast(*, room: str, private: bool) -> None:
@@ -244,31 +219,21 @@ async def room_access_broadcast(*, room: str, private: bool) -> None:
     changed: with `private`, guests may no longer, and their sockets leave it
     (`left`, reason "private"). Members still may. Best effort: the sweep
     takes out any socket this misses (chat/delivery.py)."""
-    event = {"type": "room.access", "room": room, "guests": not private}
-    try:
-        await get_channel_layer().group_send(room_group(room), event)
-    except LAYER_ERRORS as exc:
-        metrics.LAYER_FAILURES.labels("group_send").inc()
-        logger.warning("room access change not broadcast: channel layer unavailable (%s)", exc)
+    event = events.room_access(room=room, guests=not private)
+    send = get_channel_layer().group_send(room_group(room), event)
+    await layer_call("group_send", "room access change not broadcast", send)
 
 
 async def room_added_broadcast(*, user_ids: set[int], frame: protocol.AddedEvent) -> None:
     """Tell users' sockets they were made members of a room (`added`). Best
     effort: a socket that misses it sees the room on its next page load."""
-    event = {"type": "room.added", "text": protocol.encode(frame)}
+    event = events.room_added(text=protocol.encode(frame))
     for user_id in user_ids:
-        try:
-            await get_channel_layer().group_send(user_group(user_id), event)
-        except LAYER_ERRORS as exc:
-            metrics.LAYER_FAILURES.labels("group_send").inc()
-            logger.warning("room addition not broadcast: channel layer unavailable (%s)", exc)
+        await _user_send(user_id, event, "room addition not broadcast")
 
 
-async def job_enqueue(job: dict) -> None:
+async def job_enqueue(job: events.Job) -> None:
     """Hand a job to the worker (chat/jobs.py). Best effort: a job lost with
     the layer is not retried (a link preview, say, is simply missing)."""
-    try:
-        await get_channel_layer().send(JOBS_CHANNEL, job)
-    except LAYER_ERRORS as exc:
-        metrics.LAYER_FAILURES.labels("send").inc()
-        logger.warning("job %s not enqueued: channel layer unavailable (%s)", job["type"], exc)
+    send = get_channel_layer().send(JOBS_CHANNEL, job)
+    await layer_call("send", f"job {job['type']} not enqueued", send)

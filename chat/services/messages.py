@@ -15,7 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from chat import metrics, protocol
+from chat import events, metrics, protocol
 from chat.access import (
     MANAGERS,
     dm_blocked_refusal,
@@ -438,7 +438,7 @@ async def message_send(
         [frame] = await message_frames([entry], room=slug)
         await room_broadcast(room=slug, frame=frame, seq=entry.seq)
         if kind == Message.Kind.MESSAGE and settings.CHAT_PREVIEWS and protocol.first_url(body):
-            await job_enqueue({"type": "preview.fetch", "room_id": entry.room_id, "seq": entry.seq})
+            await job_enqueue(events.preview_fetch(room_id=entry.room_id, seq=entry.seq))
     return protocol.AckEvent(client_id=client_id, room=slug, seq=entry.seq)
 
 

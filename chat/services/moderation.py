@@ -107,7 +107,8 @@ async def room_moderate(
     event, target_id = await _moderation_apply(slug=slug, actor=actor, moderation=moderation)
     await room_broadcast(room=slug, frame=event)
     if moderation.action in ("kick", "ban"):
-        await room_removed_broadcast(user_id=target_id, room=slug, reason=moderation.action)
+        reason = protocol.LeftReason(moderation.action)
+        await room_removed_broadcast(user_id=target_id, room=slug, reason=reason)
     return event
 
 

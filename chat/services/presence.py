@@ -11,7 +11,6 @@ process's memory.
 import asyncio
 import logging
 import time
-import weakref
 from collections import defaultdict
 
 from django.conf import settings
@@ -19,6 +18,7 @@ from django.conf import settings
 from chat import protocol
 from chat.access import room_refusal
 from chat.actor import Actor
+from chat.perloop import PerLoop
 from chat.selectors.rooms import room_get_readable
 from chat.services.broadcast import LAYER_ERRORS, redis_client, room_broadcast
 
@@ -32,9 +32,7 @@ _memory: dict[str, dict[str, float]] = defaultdict(dict)
 COALESCE_SECONDS = 0.2
 _sending: set[asyncio.Task] = set()
 # Per event loop, per room: the changes of who is online not yet broadcast.
-_changes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, dict]]" = (
-    weakref.WeakKeyDictionary()
-)
+_changes: PerLoop[dict[str, dict]] = PerLoop(dict)
 
 
 def _entry(*, channel: str, actor: Actor) -> str:
@@ -138,7 +136,7 @@ def _announce(slug: str, author: protocol.Author, *, online: bool) -> None:
     room's changes together, once per COALESCE_SECONDS: each join to a room of
     N sockets would otherwise send N frames, and a join storm N squared."""
     loop = asyncio.get_running_loop()
-    rooms = _changes.setdefault(loop, {})
+    rooms = _changes.get()
     if slug not in rooms:
         rooms[slug] = {}
         loop.call_later(COALESCE_SECONDS, _changes_send, slug)
@@ -147,7 +145,7 @@ def _announce(slug: str, author: protocol.Author, *, online: bool) -> None:
 
 def _changes_send(slug: str) -> None:
     loop = asyncio.get_running_loop()
-    changes = _changes[loop].pop(slug).values()
+    changes = _changes.get().pop(slug).values()
     joined = [author for author, online in changes if online]
     left = [author for author, online in changes if not online]
     frame = protocol.PresenceEvent(room=slug, joined=joined or None, left=left or None)

@@ -11,7 +11,7 @@ from chat import protocol
 from chat.access import member_removal_refusal, room_manager_refusal
 from chat.actor import Actor
 from chat.models import Membership, ModerationLog, Room, Sanction
-from chat.protocol import ModerationAction
+from chat.protocol import LeftReason, ModerationAction
 from chat.selectors.messages import message_frames, messages_page
 from chat.selectors.rooms import room_get_readable, sanctions_active
 from chat.services.broadcast import (
@@ -179,7 +179,11 @@ async def room_join(
 
 
 async def room_leave(
-    *, actor: Actor, slug: str, channel: str, reason: str = "leave"
+    *,
+    actor: Actor,
+    slug: str,
+    channel: str,
+    reason: protocol.LeftReason = LeftReason.LEAVE,
 ) -> protocol.LeftEvent:
     """Take the socket out of the room's group and presence."""
     await room_unsubscribe(slug=slug, channel=channel)
@@ -253,5 +257,6 @@ async def membership_remove(*, slug: str, user: AbstractBaseUser, username: str)
     the owner or a moderator, a moderator by the owner only. The owner cannot
     leave their own room. The member's sockets leave the room."""
     user_id = await _membership_remove(slug=slug, user=user, username=username)
-    reason = "leave" if username == user.get_username() else "removed"
+    oneself = username == user.get_username()
+    reason = LeftReason.LEAVE if oneself else LeftReason.REMOVED
     await room_removed_broadcast(user_id=user_id, room=slug, reason=reason)

@@ -56,7 +56,7 @@ async def test_an_event_that_arrives_during_a_join_is_sent_after_joined(connect,
     await a.join("lobby")
     b, _ = await connect(user=bob)
     [joiner] = [s for s in sockets.sockets_open() if s.actor.name == "bob"]
-    relay = broadcast._relay()
+    relay = broadcast._relay.get()
     # Bob's join reads the history after subscribing; this lock holds it there.
     locker = await psycopg.AsyncConnection.connect(database_url())
     await locker.execute("LOCK TABLE chat_message IN ACCESS EXCLUSIVE MODE")

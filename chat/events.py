@@ -1,0 +1,117 @@
+"""The events that travel on the channel layer, between processes.
+
+Each is a TypedDict whose `type` is the handler that receives it (Channels
+maps "room.event" to `room_event`), with the one builder that makes it. They
+are built in chat/services/broadcast.py, and read by the process's relay
+(room groups), the consumer (user groups) and the jobs worker. Unlike frames
+they never reach a client, so they are not in the protocol's documents; they
+carry a frame already encoded where one is due, so that it is encoded once
+for every socket.
+"""
+
+import time
+from typing import Literal, TypedDict
+
+from chat.protocol import LeftReason
+
+
+class RoomEvent(TypedDict):
+    """A frame for every socket in a room (a room group)."""
+
+    type: Literal["room.event"]
+    room: str
+    seq: int | None  # a stream entry's seq: sockets drop one they hold already
+    exclude: str | None  # a channel that should not get it (the typist)
+    frame: str  # the frame's type, for metrics
+    text: str  # the encoded frame
+    committed: float  # wall clock of the commit, for the latency metric
+
+
+class RoomAccess(TypedDict):
+    """Who may read the room changed (a room group): guests leave unless `guests`."""
+
+    type: Literal["room.access"]
+    room: str
+    guests: bool
+
+
+class RoomRemoved(TypedDict):
+    """A user's sockets leave a room, saying why (a user group)."""
+
+    type: Literal["room.removed"]
+    room: str
+    reason: LeftReason
+
+
+class RoomAdded(TypedDict):
+    """A user was made a member of a room (a user group): `text` is the `added` frame."""
+
+    type: Literal["room.added"]
+    text: str
+
+
+class CredentialsRevoked(TypedDict):
+    """A token or session ended, or (neither named) the user was deactivated (a user group)."""
+
+    type: Literal["credentials.revoked"]
+    token_id: int | None
+    session_key: str | None
+    reason: str
+
+
+class PreviewFetch(TypedDict):
+    """A job: unfurl the first link of a message."""
+
+    type: Literal["preview.fetch"]
+    room_id: int
+    seq: int
+
+
+class PeriodicJob(TypedDict):
+    """A job with no arguments, run every hour."""
+
+    type: Literal["attachments.prune", "retention.prune"]
+
+
+RoomGroupEvent = RoomEvent | RoomAccess
+UserGroupEvent = RoomRemoved | RoomAdded | CredentialsRevoked
+Job = PreviewFetch | PeriodicJob
+
+
+def room_event(
+    *, room: str, frame: str, text: str, seq: int | None, exclude: str | None
+) -> RoomEvent:
+    committed = time.time()  # wall clock: shared by the hosts
+    return RoomEvent(
+        type="room.event",
+        room=room,
+        seq=seq,
+        exclude=exclude,
+        frame=frame,
+        text=text,
+        committed=committed,
+    )
+
+
+def room_access(*, room: str, guests: bool) -> RoomAccess:
+    return RoomAccess(type="room.access", room=room, guests=guests)
+
+
+def room_removed(*, room: str, reason: LeftReason) -> RoomRemoved:
+    return RoomRemoved(type="room.removed", room=room, reason=reason)
+
+
+def room_added(*, text: str) -> RoomAdded:
+    return RoomAdded(type="room.added", text=text)
+
+
+def credentials_revoked(
+    *, reason: str, token_id: int | None, session_key: str | None
+) -> CredentialsRevoked:
+    return CredentialsRevoked(
+        type="credentials.revoked", token_id=token_id, session_key=session_key, reason=reason
+    )
+
+
+def preview_fetch(*, room_id: int, seq: int) -> PreviewFetch:
+    return PreviewFetch(type="preview.fetch", room_id=room_id, seq=seq)
