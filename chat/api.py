@@ -17,7 +17,6 @@ from ninja.security import HttpBearer, SessionAuth
 from chat import protocol, spec
 from chat.actor import Actor
 from chat.auth import token_hash
-from chat.models import Message
 from chat.selectors.dms import blocks_list
 from chat.selectors.messages import history_page, mentions_page, messages_search
 from chat.selectors.moderation import moderation_log
@@ -25,7 +24,7 @@ from chat.selectors.rooms import room_get_visible, room_members, rooms_visible
 from chat.selectors.tokens import token_get, tokens_list
 from chat.services.attachments import attachment_upload
 from chat.services.dms import block_set, dm_send
-from chat.services.messages import message_send
+from chat.services.messages import message_send, reaction_set
 from chat.services.moderation import room_moderate
 from chat.services.rooms import (
     amembership_invite,
@@ -254,11 +253,16 @@ async def attachment_new(
     return Status(201, upload)
 
 
-async def _react(request: HttpRequest, slug: str, seq: int, emoji: str, kind: str):
-    ack = await message_send(
-        actor=_actor(request), slug=slug, body=emoji, client_id=uuid.uuid4(), kind=kind,
-        target=seq, address=request.META.get("REMOTE_ADDR"),
-    )  # fmt: skip
+async def _react(request: HttpRequest, slug: str, seq: int, emoji: str, *, on: bool):
+    ack = await reaction_set(
+        actor=_actor(request),
+        slug=slug,
+        seq=seq,
+        emoji=emoji,
+        on=on,
+        client_id=uuid.uuid4(),
+        address=request.META.get("REMOTE_ADDR"),
+    )
     return Status(200, ack)
 
 
@@ -272,7 +276,7 @@ async def reaction_put(
 ):
     """React to message `seq` with `emoji` (URL-encoded). Idempotent: reacting
     twice is one reaction. The ack's seq is the react entry's."""
-    return await _react(request, slug, seq, emoji, Message.Kind.REACT)
+    return await _react(request, slug, seq, emoji, on=True)
 
 
 @api.delete(
@@ -284,7 +288,7 @@ async def reaction_delete(
     request: HttpRequest, slug: protocol.Slug, seq: protocol.TargetSeq, emoji: protocol.Emoji
 ):
     """Take away the caller's `emoji` from message `seq`. Idempotent."""
-    return await _react(request, slug, seq, emoji, Message.Kind.UNREACT)
+    return await _react(request, slug, seq, emoji, on=False)
 
 
 @api.put("/rooms/{slug}/read", response={204: None, **Errors}, tags=["messages"])

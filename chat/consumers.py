@@ -11,7 +11,6 @@ from django.conf import settings
 from chat import delivery, drain, events, metrics, protocol, sockets
 from chat.actor import Actor
 from chat.auth import actor_from_scope, guest_name_check
-from chat.models import Message
 from chat.ratelimit import TokenBucket
 from chat.roomstate import SeqTracker
 from chat.selectors.messages import history_page, mentions_page, messages_search
@@ -24,7 +23,7 @@ from chat.services.broadcast import (
 )
 from chat.services.dms import block_set, dm_send
 from chat.services.limits import socket_admit, socket_holder, socket_release
-from chat.services.messages import message_send
+from chat.services.messages import message_delete, message_edit, message_send, reaction_set
 from chat.services.moderation import room_moderate
 from chat.services.presence import typing_notify
 from chat.services.rooms import membership_read, room_join, room_leave
@@ -198,16 +197,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_send(self, frame: protocol.SendFrame) -> None:
         self.require_joined(frame.room)
         ack = await message_send(
-            actor=self.actor, slug=frame.room, body=frame.body, client_id=frame.client_id,
-            reply_to=frame.reply_to, attachment=frame.attachment, address=self.address,
-        )  # fmt: skip
+            actor=self.actor,
+            slug=frame.room,
+            body=frame.body,
+            client_id=frame.client_id,
+            reply_to=frame.reply_to,
+            attachment=frame.attachment,
+            address=self.address,
+        )
         await self.send_frame(ack)
 
     async def on_dm(self, frame: protocol.DmFrame) -> None:
         ack = await dm_send(
-            actor=self.actor, usernames=frame.users, body=frame.body, client_id=frame.client_id,
+            actor=self.actor,
+            usernames=frame.users,
+            body=frame.body,
+            client_id=frame.client_id,
             address=self.address,
-        )  # fmt: skip
+        )
         await self.send_frame(ack)
 
     async def on_block(self, frame: protocol.BlockFrame) -> None:
@@ -218,27 +225,38 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_edit(self, frame: protocol.EditFrame) -> None:
         self.require_joined(frame.room)
-        ack = await message_send(
-            actor=self.actor, slug=frame.room, body=frame.body, client_id=frame.client_id,
-            kind=Message.Kind.EDIT, target=frame.seq, address=self.address,
-        )  # fmt: skip
+        ack = await message_edit(
+            actor=self.actor,
+            slug=frame.room,
+            seq=frame.seq,
+            body=frame.body,
+            client_id=frame.client_id,
+            address=self.address,
+        )
         await self.send_frame(ack)
 
     async def on_delete(self, frame: protocol.DeleteFrame) -> None:
         self.require_joined(frame.room)
-        ack = await message_send(
-            actor=self.actor, slug=frame.room, body="", client_id=frame.client_id,
-            kind=Message.Kind.DELETE, target=frame.seq, address=self.address,
-        )  # fmt: skip
+        ack = await message_delete(
+            actor=self.actor,
+            slug=frame.room,
+            seq=frame.seq,
+            client_id=frame.client_id,
+            address=self.address,
+        )
         await self.send_frame(ack)
 
     async def on_react(self, frame: protocol.ReactFrame) -> None:
         self.require_joined(frame.room)
-        ack = await message_send(
-            actor=self.actor, slug=frame.room, body=frame.emoji, client_id=frame.client_id,
-            kind=Message.Kind.REACT if frame.on else Message.Kind.UNREACT, target=frame.seq,
+        ack = await reaction_set(
+            actor=self.actor,
+            slug=frame.room,
+            seq=frame.seq,
+            emoji=frame.emoji,
+            on=frame.on,
+            client_id=frame.client_id,
             address=self.address,
-        )  # fmt: skip
+        )
         await self.send_frame(ack)
 
     async def on_moderate(self, frame: protocol.ModerateFrame) -> None:
@@ -271,12 +289,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def on_search(self, frame: protocol.SearchFrame) -> None:
-        await self.send_frame(
-            await messages_search(
-                actor=self.actor, q=frame.q, room=frame.room, before=frame.before,
-                limit=frame.limit,
-            )
-        )  # fmt: skip
+        found = await messages_search(
+            actor=self.actor, q=frame.q, room=frame.room, before=frame.before, limit=frame.limit
+        )
+        await self.send_frame(found)
 
     async def on_typing(self, frame: protocol.TypingFrame) -> None:
         self.require_joined(frame.room)

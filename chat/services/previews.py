@@ -14,10 +14,11 @@ from django.utils import timezone
 from chat import protocol, unfurl
 from chat.actor import Actor
 from chat.models import LinkPreview, Message
+from chat.protocol import EntryKind
 from chat.selectors.messages import message_frames
 from chat.selectors.previews import url_hash
 from chat.services.broadcast import room_broadcast
-from chat.services.messages import StreamAppend, messages_store_async
+from chat.services.stream import StreamAppend, messages_store_async
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ async def preview_attach(*, room_id: int, seq: int) -> None:
     client_id derives from the message's, so a repeated job stores nothing."""
     message = (
         await Message.objects.filter(
-            room_id=room_id, seq=seq, kind=Message.Kind.MESSAGE, deleted=False
+            room_id=room_id, seq=seq, kind=EntryKind.MESSAGE, deleted=False
         )
         .select_related("room", "author")
         .afirst()
@@ -64,9 +65,13 @@ async def preview_attach(*, room_id: int, seq: int) -> None:
     if not url or not (await preview_get(url=url)).ok:
         return
     append = StreamAppend(
-        room_id=room_id, actor=Actor(name=message.author_name, user=message.author), body=url,
-        client_id=uuid.uuid5(message.client_id, "preview"), kind=Message.Kind.PREVIEW, target=seq,
-    )  # fmt: skip
+        room_id=room_id,
+        actor=Actor(name=message.author_name, user=message.author),
+        body=url,
+        client_id=uuid.uuid5(message.client_id, "preview"),
+        kind=EntryKind.PREVIEW,
+        target=seq,
+    )
     [stored] = await messages_store_async(appends=[append])
     if isinstance(stored, protocol.ChatError) or not stored[1]:
         return  # the message went away meanwhile, or a repeat

@@ -153,7 +153,7 @@ async def test_a_server_restart_loses_and_doubles_nothing(browser, server, users
 
 
 def message_store_as_bob(room):
-    from chat.services.messages import message_store
+    from chat.services.stream import message_store
 
     message_store(
         room_id=room.pk, actor=Actor(name="bob"), body="stored meanwhile", client_id=uuid.uuid4()
@@ -163,8 +163,8 @@ def message_store_as_bob(room):
 @pytest.fixture
 def long_lobby(users):
     """A lobby with 120 messages."""
-    from chat.services.messages import message_store
     from chat.services.rooms import room_create
+    from chat.services.stream import message_store
 
     room = room_create(slug="lobby", creator=users[0])
     for i in range(120):

@@ -6,8 +6,8 @@ import uuid
 import pytest
 
 from chat.actor import Actor
-from chat.services.messages import message_store
 from chat.services.rooms import membership_create, room_create
+from chat.services.stream import message_store
 from tests.conftest import WsClient
 from tests.e2e.conftest import both_in, open_room, say, shown, sign_in
 

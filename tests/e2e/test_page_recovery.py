@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 
 from chat.actor import Actor
 from chat.models import Room
-from chat.services.messages import message_store
+from chat.services.stream import message_store
 from tests.conftest import WsClient
 
 pytestmark = pytest.mark.django_db(transaction=True)

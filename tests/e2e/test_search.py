@@ -6,8 +6,8 @@ import uuid
 import pytest
 
 from chat.actor import Actor
-from chat.services.messages import message_store
 from chat.services.rooms import room_create
+from chat.services.stream import message_store
 from tests.e2e.conftest import shown, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,8 +11,8 @@ from channels.db import database_sync_to_async
 
 from chat.actor import Actor
 from chat.models import Message
-from chat.services.messages import message_store
 from chat.services.rooms import room_create
+from chat.services.stream import message_store
 from chat.services.tokens import token_create
 from tests.conftest import ROOT, TIMEOUT, WsClient, check_server_frame
 

@@ -12,7 +12,7 @@ from chat import delivery, protocol, sockets
 from chat.actor import Actor
 from chat.models import Room
 from chat.services import broadcast
-from chat.services.messages import message_store
+from chat.services.stream import message_store
 from tests.conftest import TIMEOUT, database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)

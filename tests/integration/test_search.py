@@ -8,8 +8,8 @@ import pytest
 from chat.actor import Actor
 from chat.models import Room, Sanction
 from chat.selectors.messages import messages_search
-from chat.services.messages import message_store
 from chat.services.rooms import membership_create, room_create
+from chat.services.stream import message_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

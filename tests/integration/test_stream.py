@@ -14,14 +14,9 @@ from chat import protocol
 from chat.actor import Actor
 from chat.models import Membership, Message, Room
 from chat.services.broadcast import room_group
-from chat.services.messages import (
-    GroupCommit,
-    StreamAppend,
-    message_send,
-    message_store,
-    messages_store,
-)
+from chat.services.messages import GroupCommit, message_send
 from chat.services.rooms import room_create
+from chat.services.stream import StreamAppend, message_store, messages_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
