@@ -21,28 +21,30 @@ The rules:
 - In a DM, someone blocked by a member may only take back what they wrote.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from chat.protocol import ChatError, ErrorCode, ModerationAction, Role
 
 
-@dataclass(frozen=True, slots=True)
-class RoomFacts:
-    """What the rules need to know of a room (a `Room` row will do)."""
+class RoomFacts(Protocol):
+    """What the rules need to know of a room: a `Room` row, read or not."""
 
-    slug: str
-    private: bool
-    guests_can_write: bool = True
+    @property
+    def private(self) -> bool: ...
+    @property
+    def guests_can_write(self) -> bool: ...
 
 
-@dataclass(frozen=True, slots=True)
-class SanctionFacts:
-    """A ban or mute in force (a `Sanction` row will do): `kind` is "ban" or "mute"."""
+class SanctionFacts(Protocol):
+    """A ban or mute in force: a `Sanction` row, `kind` "ban" or "mute"."""
 
-    kind: str
-    until: datetime | None = None
-    reason: str = ""
+    @property
+    def kind(self) -> str: ...
+    @property
+    def until(self) -> datetime | None: ...
+    @property
+    def reason(self) -> str: ...
 
 
 MANAGERS = (Role.OWNER, Role.MODERATOR)

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from chat import protocol
 
@@ -12,7 +12,7 @@ class Actor:
     """A signed-in user, or a guest (user is None) known only by name."""
 
     name: str
-    user: AbstractBaseUser | None = None
+    user: User | None = None
 
     @property
     def guest(self) -> bool:

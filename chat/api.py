@@ -8,6 +8,7 @@ shape of the WebSocket `error` frame: `{"code", "detail", "retry_after"}`.
 
 import uuid
 
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import File, NinjaAPI, Query, Status, UploadedFile
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -16,7 +17,6 @@ from ninja.security import HttpBearer, SessionAuth
 
 from chat import protocol, spec
 from chat.actor import Actor
-from chat.auth import token_hash
 from chat.selectors.dms import blocks_list
 from chat.selectors.messages import history_page, mentions_page, messages_search
 from chat.selectors.moderation import moderation_log
@@ -38,7 +38,7 @@ from chat.services.tokens import atoken_create, token_revoke
 
 class BearerToken(HttpBearer):
     async def authenticate(self, request: HttpRequest, token: str):
-        api_token = await token_get(key_hash=token_hash(token))
+        api_token = await token_get(secret=token)
         return None if api_token is None else api_token.user
 
 
@@ -63,7 +63,13 @@ Errors = {codes_4xx: protocol.ApiError}
 _CODE_OF_STATUS = {status: code for code, status in protocol.HTTP_STATUS.items()}
 
 
-def _actor(request: HttpRequest) -> Actor:
+class AuthedRequest(HttpRequest):
+    """A request past the API's auth: `auth` is the caller (for type checking)."""
+
+    auth: User
+
+
+def _actor(request: AuthedRequest) -> Actor:
     return Actor(name=request.auth.get_username(), user=request.auth)
 
 
@@ -103,25 +109,25 @@ def _unauthorized(request: HttpRequest, exc: AuthenticationError) -> HttpRespons
 
 
 @api.get("/rooms", response={200: list[protocol.RoomOut], **Errors}, tags=["rooms"])
-async def rooms_list(request: HttpRequest):
+async def rooms_list(request: AuthedRequest):
     """Public rooms and the private rooms the caller is a member of."""
     return await rooms_visible(user=request.auth)
 
 
 @api.post("/rooms", response={201: protocol.RoomOut, **Errors}, tags=["rooms"])
-async def room_new(request: HttpRequest, payload: protocol.RoomCreate):
+async def room_new(request: AuthedRequest, payload: protocol.RoomCreate):
     """Create a room, with the caller as its owner. `conflict` if the slug is taken."""
     await aroom_create(creator=request.auth, **payload.model_dump())
     return Status(201, await room_get_visible(slug=payload.slug, actor=_actor(request)))
 
 
 @api.get("/rooms/{slug}", response={200: protocol.RoomOut, **Errors}, tags=["rooms"])
-async def room_detail(request: HttpRequest, slug: protocol.Slug):
+async def room_detail(request: AuthedRequest, slug: protocol.Slug):
     return await room_get_visible(slug=slug, actor=_actor(request))
 
 
 @api.patch("/rooms/{slug}", response={200: protocol.RoomOut, **Errors}, tags=["rooms"])
-async def room_change(request: HttpRequest, slug: protocol.Slug, payload: protocol.RoomUpdate):
+async def room_change(request: AuthedRequest, slug: protocol.Slug, payload: protocol.RoomUpdate):
     """Change the title, the privacy, or whether guests may write: the room's
     owner or a moderator."""
     await room_update(slug=slug, user=request.auth, **payload.model_dump(exclude_unset=True))
@@ -131,19 +137,19 @@ async def room_change(request: HttpRequest, slug: protocol.Slug, payload: protoc
 @api.get(
     "/rooms/{slug}/members", response={200: list[protocol.MemberOut], **Errors}, tags=["rooms"]
 )
-async def members_list(request: HttpRequest, slug: protocol.Slug):
+async def members_list(request: AuthedRequest, slug: protocol.Slug):
     return await room_members(slug=slug, actor=_actor(request))
 
 
 @api.put("/rooms/{slug}/members/{username}", response={204: None, **Errors}, tags=["rooms"])
-async def member_add(request: HttpRequest, slug: protocol.Slug, username: str):
+async def member_add(request: AuthedRequest, slug: protocol.Slug, username: str):
     """Make a user a member: the room's owner or a moderator. Idempotent."""
     await amembership_invite(slug=slug, inviter=request.auth, username=username)
     return Status(204, None)
 
 
 @api.delete("/rooms/{slug}/members/{username}", response={204: None, **Errors}, tags=["rooms"])
-async def member_remove(request: HttpRequest, slug: protocol.Slug, username: str):
+async def member_remove(request: AuthedRequest, slug: protocol.Slug, username: str):
     """Leave a room, or (owner or moderator) remove someone else."""
     await membership_remove(slug=slug, user=request.auth, username=username)
     return Status(204, None)
@@ -152,7 +158,7 @@ async def member_remove(request: HttpRequest, slug: protocol.Slug, username: str
 @api.post(
     "/rooms/{slug}/moderation", response={200: protocol.ModeratedEvent, **Errors}, tags=["rooms"]
 )
-async def moderate(request: HttpRequest, slug: protocol.Slug, payload: protocol.Moderation):
+async def moderate(request: AuthedRequest, slug: protocol.Slug, payload: protocol.Moderation):
     """Kick, ban, unban, mute, unmute, promote or demote a user: the room's owner
     or a moderator (promote and demote: the owner). Logged; the room is told."""
     return await room_moderate(
@@ -166,7 +172,7 @@ async def moderate(request: HttpRequest, slug: protocol.Slug, payload: protocol.
     response={200: list[protocol.ModerationLogOut], **Errors},
     tags=["rooms"],
 )
-async def moderation_list(request: HttpRequest, slug: protocol.Slug):
+async def moderation_list(request: AuthedRequest, slug: protocol.Slug):
     """The room's audit log, newest first (100 entries): its owner and moderators."""
     return await moderation_log(slug=slug, actor=_actor(request))
 
@@ -178,14 +184,14 @@ async def moderation_list(request: HttpRequest, slug: protocol.Slug):
     "/rooms/{slug}/messages", response={200: protocol.HistoryEvent, **Errors}, tags=["messages"]
 )
 async def messages_list(
-    request: HttpRequest, slug: protocol.Slug, cursor: Query[protocol.HistoryCursor]
+    request: AuthedRequest, slug: protocol.Slug, cursor: Query[protocol.HistoryCursor]
 ):
     """A page of history, by seq: `before` pages back, `after` pages forward."""
     return await history_page(actor=_actor(request), slug=slug, **cursor.model_dump())
 
 
 @api.post("/rooms/{slug}/messages", response={201: protocol.AckEvent, **Errors}, tags=["messages"])
-async def message_post(request: HttpRequest, slug: protocol.Slug, payload: protocol.MessagePost):
+async def message_post(request: AuthedRequest, slug: protocol.Slug, payload: protocol.MessagePost):
     """Post a message; it reaches the room's sockets like one sent on a socket.
     Posting the same `client_id` again returns the first message's seq."""
     ack = await message_send(
@@ -201,7 +207,7 @@ async def message_post(request: HttpRequest, slug: protocol.Slug, payload: proto
 
 
 @api.post("/dms", response={201: protocol.AckEvent, **Errors}, tags=["messages"])
-async def dm_post(request: HttpRequest, payload: protocol.DmPost):
+async def dm_post(request: AuthedRequest, payload: protocol.DmPost):
     """Send a direct message to `users`: into the DM of exactly them and the
     caller, made on its first message. The ack names the DM's room."""
     ack = await dm_send(
@@ -212,25 +218,25 @@ async def dm_post(request: HttpRequest, payload: protocol.DmPost):
 
 
 @api.get("/blocks", response={200: protocol.BlocksEvent, **Errors}, tags=["messages"])
-async def blocks_get(request: HttpRequest):
+async def blocks_get(request: AuthedRequest):
     """Who the caller has blocked."""
     return await blocks_list(user_id=request.auth.pk)
 
 
 @api.put("/blocks/{username}", response={200: protocol.BlocksEvent, **Errors}, tags=["messages"])
-async def block_put(request: HttpRequest, username: protocol.Username):
+async def block_put(request: AuthedRequest, username: protocol.Username):
     """Block `username`: they may not write to a DM the caller is in, and their
     @-mentions do not reach the caller. Idempotent; the reply lists all blocked."""
     return await _block(request, username, on=True)
 
 
 @api.delete("/blocks/{username}", response={200: protocol.BlocksEvent, **Errors}, tags=["messages"])
-async def block_delete(request: HttpRequest, username: protocol.Username):
+async def block_delete(request: AuthedRequest, username: protocol.Username):
     """Unblock `username`. Idempotent; the reply lists all blocked."""
     return await _block(request, username, on=False)
 
 
-async def _block(request: HttpRequest, username: str, *, on: bool) -> protocol.BlocksEvent:
+async def _block(request: AuthedRequest, username: str, *, on: bool) -> protocol.BlocksEvent:
     return await block_set(
         actor=_actor(request), username=username, on=on, address=request.META.get("REMOTE_ADDR")
     )
@@ -240,7 +246,9 @@ async def _block(request: HttpRequest, username: str, *, on: bool) -> protocol.B
     "/rooms/{slug}/attachments", response={201: protocol.AttachmentOut, **Errors}, tags=["messages"]
 )
 async def attachment_new(
-    request: HttpRequest, slug: protocol.Slug, file: File[UploadedFile] = None
+    request: AuthedRequest,
+    slug: protocol.Slug,
+    file: File[UploadedFile] = None,  # type: ignore[assignment]  # None: no file sent
 ):
     """Upload a file (multipart, field `file`) for a message: its `id` goes in
     the message's `attachment`. Images, PDF, zip and text, up to
@@ -253,7 +261,7 @@ async def attachment_new(
     return Status(201, upload)
 
 
-async def _react(request: HttpRequest, slug: str, seq: int, emoji: str, *, on: bool):
+async def _react(request: AuthedRequest, slug: str, seq: int, emoji: str, *, on: bool):
     ack = await reaction_set(
         actor=_actor(request),
         slug=slug,
@@ -272,7 +280,7 @@ async def _react(request: HttpRequest, slug: str, seq: int, emoji: str, *, on: b
     tags=["messages"],
 )
 async def reaction_put(
-    request: HttpRequest, slug: protocol.Slug, seq: protocol.TargetSeq, emoji: protocol.Emoji
+    request: AuthedRequest, slug: protocol.Slug, seq: protocol.TargetSeq, emoji: protocol.Emoji
 ):
     """React to message `seq` with `emoji` (URL-encoded). Idempotent: reacting
     twice is one reaction. The ack's seq is the react entry's."""
@@ -285,28 +293,28 @@ async def reaction_put(
     tags=["messages"],
 )
 async def reaction_delete(
-    request: HttpRequest, slug: protocol.Slug, seq: protocol.TargetSeq, emoji: protocol.Emoji
+    request: AuthedRequest, slug: protocol.Slug, seq: protocol.TargetSeq, emoji: protocol.Emoji
 ):
     """Take away the caller's `emoji` from message `seq`. Idempotent."""
     return await _react(request, slug, seq, emoji, on=False)
 
 
 @api.put("/rooms/{slug}/read", response={204: None, **Errors}, tags=["messages"])
-async def read_marker(request: HttpRequest, slug: protocol.Slug, payload: protocol.ReadMarker):
+async def read_marker(request: AuthedRequest, slug: protocol.Slug, payload: protocol.ReadMarker):
     """Move the caller's read marker forward to `seq` (never back)."""
     await membership_read(actor=_actor(request), slug=slug, seq=payload.seq)
     return Status(204, None)
 
 
 @api.get("/mentions", response={200: protocol.MentionsEvent, **Errors}, tags=["messages"])
-async def mentions_list(request: HttpRequest, cursor: Query[protocol.MentionsCursor]):
+async def mentions_list(request: AuthedRequest, cursor: Query[protocol.MentionsCursor]):
     """The caller's mentions inbox: messages that @-named them, newest first;
     `before` (a message id) pages back."""
     return await mentions_page(actor=_actor(request), **cursor.model_dump())
 
 
 @api.get("/search", response={200: protocol.SearchEvent, **Errors}, tags=["messages"])
-async def search(request: HttpRequest, query: Query[protocol.SearchQuery]):
+async def search(request: AuthedRequest, query: Query[protocol.SearchQuery]):
     """Messages matching `q` in the rooms the caller may read (or in `room`),
     newest first; `before` (a message id) pages back."""
     return await messages_search(actor=_actor(request), **query.model_dump())
@@ -316,18 +324,18 @@ async def search(request: HttpRequest, query: Query[protocol.SearchQuery]):
 
 
 @api.get("/tokens", response={200: list[protocol.TokenOut], **Errors}, tags=["tokens"])
-async def tokens_get(request: HttpRequest):
+async def tokens_get(request: AuthedRequest):
     return await tokens_list(user=request.auth)
 
 
 @api.post("/tokens", response={201: protocol.TokenCreated, **Errors}, tags=["tokens"])
-async def token_new(request: HttpRequest, payload: protocol.TokenCreate):
+async def token_new(request: AuthedRequest, payload: protocol.TokenCreate):
     """Create a token. Its secret is in this reply only."""
     return Status(201, await atoken_create(user=request.auth, name=payload.name))
 
 
 @api.delete("/tokens/{token_id}", response={204: None, **Errors}, tags=["tokens"])
-async def token_delete(request: HttpRequest, token_id: int):
+async def token_delete(request: AuthedRequest, token_id: int):
     """Revoke a token: it no longer authenticates, and its open sockets close."""
     await token_revoke(user=request.auth, token_id=token_id)
     return Status(204, None)

@@ -153,9 +153,10 @@ class Run:
     def cpu_share(self, start: tuple[float, float | None]) -> float | None:
         """The servers' CPU use since `start`, in cores (1.0: one core busy)."""
         wall, cpu = start
-        if cpu is None:
+        now = cpu_seconds(self.pids)
+        if cpu is None or now is None:
             return None
-        return round((cpu_seconds(self.pids) - cpu) / (time.perf_counter() - wall), 2)
+        return round((now - cpu) / (time.perf_counter() - wall), 2)
 
     def delivered(self, latency: float, at: float) -> None:
         self.latencies.append(latency)
@@ -333,7 +334,9 @@ async def idle(run: Run) -> dict:
     clients, connect_rate = await run.connect(spec["sockets"], spec["prefix"])
     await asyncio.gather(*(c.join(f"{spec['prefix']}{i // 10}") for i, c in enumerate(clients)))
     after = rss_kib(run.pids)
-    per_socket = None if before is None else round((after - before) / len(clients), 1)
+    per_socket = None
+    if before is not None and after is not None:
+        per_socket = round((after - before) / len(clients), 1)
     return {
         "connections": len(clients),
         "connects_per_s": round(connect_rate),

@@ -212,6 +212,8 @@ class ChatClient:
         self, room: str, messages: list[dict[str, Any]], *, complete: bool, live: bool = False
     ) -> None:
         tracker, received = self.rooms[room], self._received[room]
+        if tracker is None:
+            return  # not joined (any more): nothing to take
         for message in messages:
             # A history page we asked for may repeat what we hold; a live one may not.
             if live and message["seq"] in received:

@@ -109,8 +109,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             metrics.SOCKETS.dec()
             receiver_remove(self.channel_name)
         try:
-            if getattr(self, "holder", None) is not None:
-                await socket_release(holder=self.holder, channel=self.channel_name)
+            if (holder := getattr(self, "holder", None)) is not None:
+                await socket_release(holder=holder, channel=self.channel_name)
             if hasattr(self, "actor") and self.actor.user_id is not None:
                 await user_unsubscribe(user_id=self.actor.user_id, channel=self.channel_name)
             for slug in list(getattr(self, "rooms", ())):
@@ -146,10 +146,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # three tracebacks per socket, then at most one a minute.
             if self.faults.take() is None:
                 logger.exception("frame %s failed", getattr(frame, "type", "?"))
-            error = protocol.ChatError(
+            fault = protocol.ChatError(
                 protocol.ErrorCode.INTERNAL_ERROR, "the server failed; try again"
             )
-            await self.send_frame(protocol.error_event(error))
+            await self.send_frame(protocol.error_event(fault))
 
     async def close(self, code: int | None = None, reason: str | None = None) -> None:
         # Under daphne, autobahn accepts only a plain int, not an IntEnum member.

@@ -12,9 +12,10 @@ JSON text that goes on the wire. docs/protocol.md describes each frame.
 import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import datetime
 from enum import IntEnum, StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -506,7 +507,9 @@ _PATTERN_HINTS = {
 }
 
 
-def _field_error(error: dict, loc: tuple, *, default: str, ref: str | None = None) -> ChatError:
+def _field_error(
+    error: Mapping[str, Any], loc: tuple, *, default: str, ref: str | None = None
+) -> ChatError:
     field = ".".join(str(part) for part in loc) or default
     code = ErrorCode.TOO_LARGE if error["type"] in _TOO_LARGE_ERRORS else ErrorCode.BAD_REQUEST
     if error["type"] == "string_pattern_mismatch":
@@ -794,7 +797,8 @@ def fit_page(messages: list[MessageOut], *, oldest: bool) -> list[MessageOut]:
     """As many of a page's messages as fit in one frame (MAX_FRAME_BYTES, which
     daphne enforces on what it sends too), keeping the oldest or the newest.
     One message always fits: a body is at most 4,000 characters."""
-    budget, kept = MAX_FRAME_BYTES - 1024, []  # 1 KiB for the frame around them
+    budget = MAX_FRAME_BYTES - 1024  # 1 KiB for the frame around them
+    kept: list[MessageOut] = []
     for message in messages if oldest else reversed(messages):
         budget -= len(message.model_dump_json().encode()) + 1
         if budget < 0 and kept:

@@ -20,8 +20,15 @@ from chat.uploads import request_bytes_max
 logger = logging.getLogger(__name__)
 
 
+_mended = False
+
+
 def daphne_mend() -> None:
     """Apply every mend below, once per process."""
+    global _mended
+    if _mended:
+        return
+    _mended = True
     close_codes_allow()
     outbound_bound()
     request_body_bound()
@@ -40,8 +47,6 @@ def close_codes_allow() -> None:
     from daphne.ws_protocol import WebSocketProtocol
 
     check = WebSocketProtocol.serverClose
-    if getattr(check, "allows_1012", False):
-        return
 
     def server_close(self, code=None):
         if code in (1012, 1013):
@@ -49,7 +54,6 @@ def close_codes_allow() -> None:
         else:
             check(self, code)
 
-    server_close.allows_1012 = True
     WebSocketProtocol.serverClose = server_close
 
 
@@ -65,8 +69,6 @@ def outbound_bound() -> None:
     from daphne.ws_protocol import WebSocketProtocol
 
     send = WebSocketProtocol.serverSend
-    if getattr(send, "bounded", False):
-        return
 
     def server_send(self, content, binary=False):
         if self.state not in (self.STATE_CONNECTING, self.STATE_OPEN):
@@ -82,7 +84,6 @@ def outbound_bound() -> None:
             return
         send(self, content, binary)
 
-    server_send.bounded = True
     WebSocketProtocol.serverSend = server_send
 
 
@@ -103,11 +104,8 @@ def request_body_bound() -> None:
     (chat/uploads.py)."""
     from daphne.http_protocol import WebRequest
 
-    got_length, content_chunk, process = (
-        WebRequest.gotLength, WebRequest.handleContentChunk, WebRequest.process,
-    )  # fmt: skip
-    if getattr(got_length, "bounded", False):
-        return
+    got_length, content_chunk = WebRequest.gotLength, WebRequest.handleContentChunk
+    process = WebRequest.process
 
     def refuse(request) -> None:
         request.body_refused = True
@@ -144,7 +142,6 @@ def request_body_bound() -> None:
             return None
         return process(self)
 
-    gotLength.bounded = True
     WebRequest.gotLength = gotLength
     WebRequest.handleContentChunk = handleContentChunk
     WebRequest.process = process_unless_refused
@@ -157,8 +154,6 @@ def header_deadline() -> None:
     from twisted.web.http import HTTPChannel
 
     made, headers_done = HTTPChannel.connectionMade, HTTPChannel.allHeadersReceived
-    if getattr(made, "deadline", False):
-        return
 
     def expire(channel) -> None:
         if not getattr(channel.transport, "connected", False):
@@ -177,9 +172,8 @@ def header_deadline() -> None:
             timer.cancel()
         headers_done(self)
 
-    connectionMade.deadline = True
-    HTTPChannel.connectionMade = connectionMade
-    HTTPChannel.allHeadersReceived = allHeadersReceived
+    HTTPChannel.connectionMade = connectionMade  # type: ignore[method-assign]
+    HTTPChannel.allHeadersReceived = allHeadersReceived  # type: ignore[method-assign]
 
 
 def access_log_paths() -> None:
@@ -188,13 +182,10 @@ def access_log_paths() -> None:
     from daphne.access import AccessLogGenerator
 
     log = AccessLogGenerator.__call__
-    if getattr(log, "paths_only", False):
-        return
 
     def call(self, protocol_name, action, details):
         if "path" in details:
             details = {**details, "path": details["path"].split("?", 1)[0]}
         log(self, protocol_name, action, details)
 
-    call.paths_only = True
     AccessLogGenerator.__call__ = call

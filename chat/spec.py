@@ -6,10 +6,10 @@ Served at /api/v1/asyncapi.json; checked in as docs/asyncapi.yaml
 """
 
 import inspect
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from chat import protocol
 
@@ -17,7 +17,7 @@ REF = "#/components/schemas/{model}"
 
 
 def _frame_type(model: type[BaseModel]) -> str:
-    return model.model_fields["type"].annotation.__args__[0]
+    return get_args(model.model_fields["type"].annotation)[0]
 
 
 def _messages(models: tuple[type[BaseModel], ...], *, direction: str) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def _messages(models: tuple[type[BaseModel], ...], *, direction: str) -> dict[st
         model.__name__: {
             "name": _frame_type(model),
             "title": f"{_frame_type(model)} ({direction})",
-            "summary": inspect.getdoc(model).splitlines()[0] if model.__doc__ else "",
+            "summary": (inspect.getdoc(model) or "").partition("\n")[0] if model.__doc__ else "",
             "contentType": "application/json",
             "payload": {"$ref": REF.format(model=model.__name__)},
         }
@@ -36,9 +36,11 @@ def _messages(models: tuple[type[BaseModel], ...], *, direction: str) -> dict[st
 def frame_schemas() -> dict[str, Any]:
     """JSON Schemas of every frame, by model name: client frames as they are
     validated, server frames as they are sent."""
-    client = [(model, "validation") for model in protocol.AnyClientFrame.__args__]
-    server = [(model, "serialization") for model in protocol.ServerFrame.__args__]
-    _, schemas = models_json_schema(client + server, ref_template=REF)
+    modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        *((model, "validation") for model in get_args(protocol.AnyClientFrame)),
+        *((model, "serialization") for model in get_args(protocol.ServerFrame)),
+    ]
+    _, schemas = models_json_schema(modes, ref_template=REF)
     return schemas["$defs"]
 
 

@@ -78,7 +78,7 @@ async def _checked(url: str, *, allow: set[str]) -> tuple[str, str, str]:
         )
     except OSError as exc:
         raise Refused(f"cannot resolve {hostname}: {exc}") from None
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if f"{hostname}:{port}" not in allow:
         for address in addresses:
             if not address_public(address):
@@ -174,8 +174,9 @@ class _HeadParser(HTMLParser):
         elif tag == "meta":
             values = dict(attrs)
             key = (values.get("property") or values.get("name") or "").lower()
-            if key and values.get("content") and key not in self.meta:
-                self.meta[key] = values["content"]
+            content = values.get("content")
+            if key and content and key not in self.meta:
+                self.meta[key] = content
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":

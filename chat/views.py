@@ -1,6 +1,7 @@
 """HTML pages and the health check. Views validate, then call one service or selector."""
 
 from collections.abc import AsyncIterator
+from typing import cast
 from urllib.parse import quote
 
 from asgiref.sync import sync_to_async
@@ -8,6 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -28,6 +30,12 @@ from chat.selectors.tokens import tokens_list
 from chat.services.rooms import membership_invite, room_create
 from chat.services.tokens import atoken_create, token_revoke
 from chat.services.users import user_signup
+
+
+class SignedInRequest(HttpRequest):
+    """A request to a login_required view (for type checking)."""
+
+    user: User
 
 
 async def index(request: HttpRequest) -> HttpResponse:
@@ -64,7 +72,9 @@ async def index(request: HttpRequest) -> HttpResponse:
     return render(request, "chat/index.html", context)
 
 
-async def attachment(request: HttpRequest, attachment_id: int, name: str) -> HttpResponse:
+async def attachment(
+    request: HttpRequest, attachment_id: int, name: str
+) -> HttpResponse | StreamingHttpResponse:
     """An attachment's file (or, with ?thumbnail, an image's thumbnail), for
     those who may read its room. Served with its checked type, never
     sniffed, and sandboxed: a file cannot act as a page."""
@@ -81,7 +91,7 @@ async def attachment(request: HttpRequest, attachment_id: int, name: str) -> Htt
         file, content_type = found.thumbnail, "image/webp"
     else:
         file, content_type = found.file, found.content_type
-    stored, size = await sync_to_async(_file_open, thread_sensitive=False)(file.name)
+    stored, size = await sync_to_async(_file_open, thread_sensitive=False)(file.name or "")
     response = StreamingHttpResponse(_chunks(stored), content_type=content_type)
     response["Content-Length"] = str(size)
     disposition = "inline" if found.content_type.startswith("image/") else "attachment"
@@ -122,10 +132,12 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def room_new(request: HttpRequest) -> HttpResponse:
+def room_new(request: SignedInRequest) -> HttpResponse:
     form = RoomForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(
+            request, "; ".join(str(e) for errors in form.errors.values() for e in errors)
+        )
         return redirect("index")
     try:
         room = room_create(creator=request.user, **form.cleaned_data)
@@ -137,7 +149,7 @@ def room_new(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def room_invite(request: HttpRequest, slug: str) -> HttpResponse:
+def room_invite(request: SignedInRequest, slug: str) -> HttpResponse:
     form = InviteForm(request.POST)
     if form.is_valid():
         username = form.cleaned_data["username"]
@@ -152,7 +164,7 @@ def room_invite(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 async def tokens(request: HttpRequest) -> HttpResponse:
     """Settings: the user's API tokens. Creating one shows its secret, once."""
-    user = await request.auser()
+    user = cast(User, await request.auser())  # signed in: login_required
     form = TokenForm(request.POST or None)
     created = None
     if request.method == "POST" and form.is_valid():
@@ -171,7 +183,7 @@ async def tokens(request: HttpRequest) -> HttpResponse:
 @login_required
 async def token_delete(request: HttpRequest, token_id: int) -> HttpResponse:
     try:
-        await token_revoke(user=await request.auser(), token_id=token_id)
+        await token_revoke(user=cast(User, await request.auser()), token_id=token_id)
     except protocol.ChatError:
         pass  # revoked already, maybe in another tab: the list shows what is left
     return redirect("tokens")

@@ -10,6 +10,7 @@ from django.db.models.functions import RowNumber
 from chat import protocol
 from chat.actor import Actor
 from chat.models import Attachment, Mention, Message, Reaction, Room
+from chat.protocol import EntryKind
 from chat.selectors.attachments import attachment_out
 from chat.selectors.previews import previews_of
 from chat.selectors.rooms import room_get_readable, rooms_readable
@@ -31,7 +32,7 @@ def message_frame(
 ) -> protocol.MessageOut:
     """A stored stream entry as the protocol shows it."""
     return protocol.MessageOut(
-        kind=message.kind,
+        kind=EntryKind(message.kind),
         target=message.target,
         room=room,
         seq=message.seq,
@@ -57,7 +58,9 @@ MENTIONING = (Message.Kind.MESSAGE, Message.Kind.EDIT)
 
 def _subject(entry: Message) -> int:
     """The seq of the message an entry is about: its own, or its target's."""
-    return entry.seq if entry.kind == Message.Kind.MESSAGE else entry.target
+    if entry.kind == Message.Kind.MESSAGE or entry.target is None:
+        return entry.seq
+    return entry.target
 
 
 def _preview_url(message: Message) -> str | None:
@@ -132,7 +135,7 @@ async def message_frames(messages: list[Message], *, room: str) -> list[protocol
         async for seq, username in rows.values_list("seq", "user__username"):
             mentions.setdefault(seq, []).append(username)
     urls = {m.pk: _preview_url(m) for m in messages}
-    previews = await previews_of(urls=set(urls.values()) - {None})
+    previews = await previews_of(urls={url for url in urls.values() if url is not None})
     attached = {m.attachment_id for m in messages if m.attachment_id and not m.deleted}
     attachments = (
         {a.pk: attachment_out(a) async for a in Attachment.objects.filter(pk__in=attached)}
@@ -143,11 +146,11 @@ async def message_frames(messages: list[Message], *, room: str) -> list[protocol
         message_frame(
             m,
             room=room,
-            quote=quotes.get(m.reply_to),
+            quote=quotes.get(m.reply_to) if m.reply_to is not None else None,
             reactions=reactions.get(_subject(m)),
             mentions=mentions.get(_subject(m)) if m.kind in MENTIONING else None,
-            preview=previews.get(urls[m.pk]),
-            attachment=attachments.get(m.attachment_id),
+            preview=previews.get(urls[m.pk] or ""),
+            attachment=attachments.get(m.attachment_id or 0),
         )
         for m in messages
     ]
@@ -216,9 +219,7 @@ async def mentions_page(
     limit = limit or settings.CHAT_HISTORY_PAGE
     if actor.user is None:
         return protocol.MentionsEvent(before=before, messages=[], complete=True)
-    named = Mention.objects.filter(
-        user_id=actor.user_id, room=OuterRef("room"), seq=OuterRef("seq")
-    )
+    named = Mention.objects.filter(user=actor.user, room=OuterRef("room"), seq=OuterRef("seq"))
     messages = Message.objects.filter(
         Exists(named), rooms_readable(actor=actor), kind=Message.Kind.MESSAGE, deleted=False
     )

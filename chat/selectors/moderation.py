@@ -1,9 +1,17 @@
 """Reading a room's audit log."""
 
+from typing import Literal
+
 from chat import protocol
 from chat.actor import Actor
 from chat.models import ModerationLog
 from chat.selectors.rooms import room_managed_by
+
+
+def _logged(action: str) -> protocol.ModerationAction | Literal[protocol.EntryKind.DELETE]:
+    if action == protocol.EntryKind.DELETE:
+        return protocol.EntryKind.DELETE  # a moderator's delete of another's message
+    return protocol.ModerationAction(action)
 
 
 async def moderation_log(
@@ -14,7 +22,7 @@ async def moderation_log(
     entries = ModerationLog.objects.filter(room_slug=slug).order_by("-created", "-pk")[:limit]
     return [
         protocol.ModerationLogOut(
-            action=e.action,
+            action=_logged(e.action),
             actor=e.actor_name,
             target=e.target_name,
             seq=e.seq,

@@ -1,6 +1,6 @@
 """Reading rooms: the facts access is decided on (chat/access.py), and the room lists."""
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -9,7 +9,7 @@ from chat import protocol
 from chat.access import room_manager_refusal, room_refusal
 from chat.actor import Actor
 from chat.models import Membership, Mention, Message, Room, Sanction
-from chat.protocol import LeftReason
+from chat.protocol import LeftReason, Role, RoomKind
 
 
 def sanctions_active() -> Q:
@@ -23,10 +23,10 @@ async def room_get_readable(*, slug: str, actor: Actor) -> Room:
     rooms = Room.objects.filter(slug=slug)
     if actor.user is not None:
         bans = Sanction.objects.filter(
-            sanctions_active(), room=OuterRef("pk"), user_id=actor.user_id, kind=Sanction.Kind.BAN
+            sanctions_active(), room=OuterRef("pk"), user=actor.user, kind=Sanction.Kind.BAN
         )
         rooms = rooms.annotate(
-            member=Exists(Membership.objects.filter(room=OuterRef("pk"), user_id=actor.user_id)),
+            member=Exists(Membership.objects.filter(room=OuterRef("pk"), user=actor.user)),
             banned=Exists(bans),
             ban_until=Subquery(bans.values("until")[:1]),
             ban_reason=Subquery(bans.values("reason")[:1]),
@@ -35,9 +35,14 @@ async def room_get_readable(*, slug: str, actor: Actor) -> Room:
     member = getattr(room, "member", False)
     ban = None
     if getattr(room, "banned", False):
-        ban = Sanction(kind=Sanction.Kind.BAN, until=room.ban_until, reason=room.ban_reason)
+        ban = Sanction(
+            kind=Sanction.Kind.BAN,
+            until=getattr(room, "ban_until", None),
+            reason=getattr(room, "ban_reason", ""),
+        )
     if refusal := room_refusal(room=room, slug=slug, member=member, sanction=ban):
         raise refusal
+    assert room is not None  # else refused
     return room
 
 
@@ -49,7 +54,7 @@ async def room_get_writable(*, slug: str, actor: Actor) -> Room:
         raise refusal
     if actor.user is not None:
         mute = await Sanction.objects.filter(
-            sanctions_active(), room=room, user_id=actor.user_id, kind=Sanction.Kind.MUTE
+            sanctions_active(), room=room, user=actor.user, kind=Sanction.Kind.MUTE
         ).afirst()
         if refusal := room_refusal(room=room, slug=slug, member=True, sanction=mute):
             raise refusal
@@ -68,6 +73,7 @@ async def room_managed_by(*, slug: str, user_id: int | None) -> Room:
         )
     if refusal := room_manager_refusal(room=room, slug=slug, role=role):
         raise refusal
+    assert room is not None  # else refused
     return room
 
 
@@ -77,9 +83,9 @@ def rooms_readable(*, actor: Actor) -> Q:
     if actor.user is None:
         return Q(room__private=False)
     banned = Sanction.objects.filter(
-        sanctions_active(), user_id=actor.user_id, kind=Sanction.Kind.BAN
+        sanctions_active(), user=actor.user, kind=Sanction.Kind.BAN
     ).values("room")
-    member_of = Membership.objects.filter(user_id=actor.user_id).values("room")
+    member_of = Membership.objects.filter(user=actor.user).values("room")
     return (Q(room__private=False) | Q(room__in=member_of)) & ~Q(room__in=banned)
 
 
@@ -132,10 +138,10 @@ def _room_out(
         slug=room.slug,
         title=room.title,
         private=room.private,
-        kind=room.kind,
+        kind=RoomKind(room.kind),
         guests_can_write=room.guests_can_write,
         last_seq=room.last_seq,
-        role=role,
+        role=Role(role) if role else None,
         last_read_seq=read,
         unread=unread,
         mentions=mentions,
@@ -143,7 +149,7 @@ def _room_out(
 
 
 async def rooms_visible(
-    *, user: AbstractBaseUser | None, slug: str | None = None
+    *, user: User | AnonymousUser | None, slug: str | None = None
 ) -> list[protocol.RoomOut]:
     """Public rooms and the private rooms the user is a member of (or only room
     `slug`, if visible), by slug, each with the user's `role` (None if not a
@@ -205,6 +211,6 @@ async def room_members(*, slug: str, actor: Actor) -> list[protocol.MemberOut]:
     room = await room_get_readable(slug=slug, actor=actor)
     members = room.memberships.select_related("user").order_by("user__username")
     return [
-        protocol.MemberOut(username=m.user.get_username(), role=m.role, joined=m.joined)
+        protocol.MemberOut(username=m.user.get_username(), role=Role(m.role), joined=m.joined)
         async for m in members
     ]

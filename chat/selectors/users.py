@@ -17,15 +17,17 @@ async def credentials_valid(
 ) -> tuple[set[int], set[int], set[str]]:
     """Which of these users are active, tokens exist and sessions are unexpired:
     what open sockets were authenticated with. One query for each kind asked."""
-    active, alive, live = set(), set(), set()
+    active: set[int] = set()
+    alive: set[int] = set()
+    live: set[str] = set()
     if users:
-        rows = get_user_model().objects.filter(pk__in=users, is_active=True)
-        active = {pk async for pk in rows.values_list("pk", flat=True)}
+        accounts = get_user_model().objects.filter(pk__in=users, is_active=True)
+        active = {pk async for pk in accounts.values_list("pk", flat=True)}
     if tokens:
         alive = {
             pk async for pk in ApiToken.objects.filter(pk__in=tokens).values_list("pk", flat=True)
         }
     if sessions:
-        rows = Session.objects.filter(session_key__in=sessions, expire_date__gt=timezone.now())
-        live = {key async for key in rows.values_list("session_key", flat=True)}
+        unexpired = Session.objects.filter(session_key__in=sessions, expire_date__gt=timezone.now())
+        live = {key async for key in unexpired.values_list("session_key", flat=True)}
     return active, alive, live

@@ -43,9 +43,12 @@ def _attachment_store(
     thumbnail: uploads.Thumbnail | None,
 ) -> Attachment:
     attachment = Attachment(
-        room=room, uploader=actor.user, name=_name_clean(upload.name or ""),
-        content_type=content_type, size=upload.size,
-    )  # fmt: skip
+        room=room,
+        uploader=actor.user,
+        name=_name_clean(upload.name or ""),
+        content_type=content_type,
+        size=upload.size or 0,
+    )
     # A random storage name: nothing the client sent becomes a path.
     stem = uuid.uuid4().hex
     attachment.file.save(f"{stem}{uploads.EXTENSIONS[content_type]}", upload, save=False)

@@ -133,7 +133,7 @@ _relay = PerLoop(RoomRelay)
 def receiver_add(channel: str, receive: Callable[[events.RoomGroupEvent], Awaitable[None]]) -> None:
     """Route the room events of the socket on `channel` to the bound method
     `receive(event)` (held weakly: a socket gone is skipped)."""
-    _relay.get().receivers[channel] = weakref.WeakMethod(receive)  # type: ignore[arg-type]
+    _relay.get().receivers[channel] = weakref.WeakMethod(receive)
 
 
 def receiver_remove(channel: str) -> None:

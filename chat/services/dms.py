@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from chat import protocol
 from chat.actor import Actor
 from chat.models import Block, Membership, Room
+from chat.protocol import RoomKind
 from chat.selectors.dms import blocks_list
 from chat.services.broadcast import room_added_broadcast
 from chat.services.limits import send_allow
@@ -29,6 +30,7 @@ def _dm_members(*, actor: Actor, usernames: list[str]) -> dict[int, str]:
     )
     if missing := set(usernames) - set(found.values()):
         raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no user {min(missing)!r}")
+    assert actor.user_id is not None  # dm_send refuses guests
     members = found | {actor.user_id: actor.name}
     if len(members) < 2:
         raise protocol.ChatError(protocol.ErrorCode.BAD_REQUEST, "write to someone else")
@@ -84,7 +86,7 @@ async def dm_send(
         await send_allow(actor=actor, address=address)
         room, created = await _dm_room_create(members=members)
         if created:
-            added = protocol.AddedEvent(room=room.slug, title=room.title, kind=room.kind)
+            added = protocol.AddedEvent(room=room.slug, title=room.title, kind=RoomKind.DM)
             await room_added_broadcast(user_ids=set(members), frame=added)
     return await message_send(
         actor=actor, slug=room.slug, body=body, client_id=client_id, address=address

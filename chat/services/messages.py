@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -196,7 +196,7 @@ async def reaction_set(
     )
 
 
-def message_delete_by_staff(*, message: Message, staff: AbstractBaseUser) -> None:
+def message_delete_by_staff(*, message: Message, staff: User) -> None:
     """Delete a message as site staff (the admin): a delete entry with the
     next seq, like a moderator's, in the audit log, and broadcast once the
     surrounding transaction commits. Raises the ChatError that refuses it."""

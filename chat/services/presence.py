@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from typing import cast
 
 from django.conf import settings
 
@@ -84,7 +85,8 @@ async def _store_online(slug: str) -> list[str]:
     now = time.time()
     if (client := redis_client()) is None:
         return [entry for entry, expires in _memory.get(slug, {}).items() if expires > now]
-    return [entry.decode() for entry in await client.zrangebyscore(_key(slug), now, "+inf")]
+    entries = cast(list[bytes], await client.zrangebyscore(_key(slug), now, "+inf"))
+    return [entry.decode() for entry in entries]
 
 
 async def _store_pop_expired(slug: str) -> list[str]:
@@ -98,7 +100,7 @@ async def _store_pop_expired(slug: str) -> list[str]:
         if not room:
             _memory.pop(slug, None)
         return expired
-    entries = await client.zrangebyscore(_key(slug), "-inf", now)
+    entries = cast(list[bytes], await client.zrangebyscore(_key(slug), "-inf", now))
     # ZREM answers per entry: only the process that removed it reports it.
     return [entry.decode() for entry in entries if await client.zrem(_key(slug), entry)]
 

@@ -62,7 +62,7 @@ async def preview_attach(*, room_id: int, seq: int) -> None:
         .afirst()
     )
     url = message and protocol.first_url(message.body)
-    if not url or not (await preview_get(url=url)).ok:
+    if message is None or not url or not (await preview_get(url=url)).ok:
         return
     append = StreamAppend(
         room_id=room_id,

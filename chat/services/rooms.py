@@ -4,14 +4,14 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from chat import protocol
 from chat.access import member_removal_refusal, room_manager_refusal
 from chat.actor import Actor
 from chat.models import Membership, ModerationLog, Room, Sanction
-from chat.protocol import LeftReason, ModerationAction
+from chat.protocol import LeftReason, ModerationAction, RoomKind
 from chat.selectors.messages import message_frames, messages_page
 from chat.selectors.rooms import room_get_readable, sanctions_active
 from chat.services.broadcast import (
@@ -24,9 +24,7 @@ from chat.services.broadcast import (
 from chat.services.presence import presence_enter, presence_leave
 
 
-def room_create(
-    *, slug: str, creator: AbstractBaseUser, title: str = "", private: bool = False
-) -> Room:
+def room_create(*, slug: str, creator: User, title: str = "", private: bool = False) -> Room:
     """Create a room with its creator as owner; `conflict` if the slug is taken."""
     try:
         with transaction.atomic():
@@ -44,7 +42,7 @@ def room_create(
 aroom_create = database_sync_to_async(room_create)
 
 
-def _room_managed(*, slug: str, user: AbstractBaseUser, lock: bool = False) -> Room:
+def _room_managed(*, slug: str, user: User, lock: bool = False) -> Room:
     """The room, if the user is its owner or a moderator; else not_found or
     forbidden. `lock`: its row is locked for the transaction."""
     rooms = Room.objects.select_for_update() if lock else Room.objects
@@ -52,13 +50,14 @@ def _room_managed(*, slug: str, user: AbstractBaseUser, lock: bool = False) -> R
     role = Membership.objects.filter(room=room, user=user).values_list("role", flat=True).first()
     if refusal := room_manager_refusal(room=room, slug=slug, role=role):
         raise refusal
+    assert room is not None  # else refused
     return room
 
 
 def _room_update(
     *,
     slug: str,
-    user: AbstractBaseUser,
+    user: User,
     title: str | None = None,
     private: bool | None = None,
     guests_can_write: bool | None = None,
@@ -83,7 +82,7 @@ _room_update_async = database_sync_to_async(_room_update)
 async def room_update(
     *,
     slug: str,
-    user: AbstractBaseUser,
+    user: User,
     title: str | None = None,
     private: bool | None = None,
     guests_can_write: bool | None = None,
@@ -104,15 +103,13 @@ def room_private_announce(*, slug: str) -> None:
     transaction.on_commit(lambda: async_to_sync(room_access_broadcast)(room=slug, private=True))
 
 
-def membership_create(
-    *, room: Room, user: AbstractBaseUser, role: str = Membership.Role.MEMBER
-) -> Membership:
+def membership_create(*, room: Room, user: User, role: str = Membership.Role.MEMBER) -> Membership:
     """Make the user a member of the room (idempotent: an existing membership is kept)."""
     membership, _ = Membership.objects.get_or_create(room=room, user=user, defaults={"role": role})
     return membership
 
 
-def _room_enter(*, slug: str, user: AbstractBaseUser | None) -> None:
+def _room_enter(*, slug: str, user: User | None) -> None:
     """Create a missing public room, and record a user's membership of a
     public room, unless they are banned from it (then nothing is written)."""
     # Joins are frequent (clients rejoin every room on each reconnect): read
@@ -169,7 +166,7 @@ async def room_join(
         room=slug,
         title=room.title,
         private=room.private,
-        kind=room.kind,
+        kind=RoomKind(room.kind),
         guests_can_write=room.guests_can_write,
         last_seq=room.last_seq,
         messages=frames,
@@ -183,7 +180,7 @@ async def room_leave(
     actor: Actor,
     slug: str,
     channel: str,
-    reason: protocol.LeftReason = LeftReason.LEAVE,
+    reason: LeftReason = LeftReason.LEAVE,
 ) -> protocol.LeftEvent:
     """Take the socket out of the room's group and presence."""
     await room_unsubscribe(slug=slug, channel=channel)
@@ -197,12 +194,12 @@ async def membership_read(*, actor: Actor, slug: str, seq: int) -> None:
     room = await room_get_readable(slug=slug, actor=actor)
     if actor.user is not None:
         seq = min(seq, room.last_seq)
-        await Membership.objects.filter(
-            room=room, user_id=actor.user_id, last_read_seq__lt=seq
-        ).aupdate(last_read_seq=seq)
+        await Membership.objects.filter(room=room, user=actor.user, last_read_seq__lt=seq).aupdate(
+            last_read_seq=seq
+        )
 
 
-def membership_invite(*, slug: str, inviter: AbstractBaseUser, username: str) -> Membership:
+def membership_invite(*, slug: str, inviter: User, username: str) -> Membership:
     """Add a user to a room, if the inviter is its owner or a moderator; the
     user's open sockets hear of it (`added`)."""
     room = _room_managed(slug=slug, user=inviter)
@@ -210,7 +207,7 @@ def membership_invite(*, slug: str, inviter: AbstractBaseUser, username: str) ->
     if user is None:
         raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no user {username!r}")
     membership = membership_create(room=room, user=user)
-    added = protocol.AddedEvent(room=room.slug, title=room.title, kind=room.kind)
+    added = protocol.AddedEvent(room=room.slug, title=room.title, kind=RoomKind(room.kind))
     transaction.on_commit(
         lambda: async_to_sync(room_added_broadcast)(user_ids={user.pk}, frame=added)
     )
@@ -221,7 +218,7 @@ amembership_invite = database_sync_to_async(membership_invite)
 
 
 @database_sync_to_async
-def _membership_remove(*, slug: str, user: AbstractBaseUser, username: str) -> int:
+def _membership_remove(*, slug: str, user: User, username: str) -> int:
     oneself = username == user.get_username()
     with transaction.atomic():
         room = Room.objects.select_for_update().filter(slug=slug).first()
@@ -236,7 +233,7 @@ def _membership_remove(*, slug: str, user: AbstractBaseUser, username: str) -> i
             slug=slug,
             mine=roles.get(user.get_username()),
             target=username,
-            theirs=membership and membership.role,
+            theirs=membership.role if membership else None,
             oneself=oneself,
             dm=room is not None and room.kind == Room.Kind.DM,
         ):
@@ -252,7 +249,7 @@ def _membership_remove(*, slug: str, user: AbstractBaseUser, username: str) -> i
     return membership.user_id
 
 
-async def membership_remove(*, slug: str, user: AbstractBaseUser, username: str) -> None:
+async def membership_remove(*, slug: str, user: User, username: str) -> None:
     """Take a member out of a room: oneself, or (logged as a kick) a member by
     the owner or a moderator, a moderator by the owner only. The owner cannot
     leave their own room. The member's sockets leave the room."""

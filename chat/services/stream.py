@@ -131,13 +131,17 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
             room = rooms.get(append.room_id)
             member = (append.room_id, append.actor.user_id) in members
             slug = room.slug if room is not None else f"#{append.room_id}"
-            sanction = sanctions.get((append.room_id, append.actor.user_id))
+            sanction = sanctions.get((append.room_id, append.actor.user_id or 0))
             refusal = room_refusal(
-                room=room, slug=slug, member=member, sanction=sanction,
+                room=room,
+                slug=slug,
+                member=member,
+                sanction=sanction,
                 guest_writing=append.actor.guest,
-            )  # fmt: skip
+            )
             if refusal and not (append.by_staff and room is not None):
                 raise refusal
+            assert room is not None  # a missing room is refused, even to staff
             if refusal := dm_blocked_refusal(
                 blocked=(append.room_id, append.actor.user_id) in blocked,
                 undoing=append.kind in UNDOING,
@@ -147,9 +151,11 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
                 if append.reply_to is not None:
                     _message_get(append.room_id, append.reply_to)
                 if append.attachment is not None:
-                    _attachment_take(append)
+                    _attachment_take(append, attachment=append.attachment)
+            elif append.target is None:
+                raise protocol.ChatError(protocol.ErrorCode.BAD_REQUEST, "name the message: seq")
             else:
-                _target_change(append, slug=slug, private=room.private)
+                _target_change(append, seq=append.target, slug=slug, private=room.private)
         except protocol.ChatError as error:
             results.append(error)
             continue
@@ -257,35 +263,35 @@ def _message_get(room_id: int, seq: int) -> Message:
     return message
 
 
-def _attachment_take(append: StreamAppend) -> None:
+def _attachment_take(append: StreamAppend, *, attachment: int) -> None:
     """Attach the actor's upload to the message being appended, or refuse."""
-    taken = Attachment.objects.filter(
-        pk=append.attachment,
+    taken = append.actor.user is not None and Attachment.objects.filter(
+        pk=attachment,
         room_id=append.room_id,
-        uploader_id=append.actor.user_id,
+        uploader=append.actor.user,
         attached=False,
     ).update(attached=True)
-    if not taken or append.actor.user is None:
+    if not taken:
         raise protocol.ChatError(
             protocol.ErrorCode.BAD_REQUEST,
-            f"attachment {append.attachment} is not an unsent upload of yours to this room",
+            f"attachment {attachment} is not an unsent upload of yours to this room",
         )
 
 
 def _manages(append: StreamAppend) -> bool:
     return Membership.objects.filter(
-        room_id=append.room_id, user_id=append.actor.user_id, role__in=MANAGERS
+        room_id=append.room_id, user=append.actor.user, role__in=MANAGERS
     ).exists()
 
 
-def _target_change(append: StreamAppend, *, slug: str, private: bool) -> None:
-    """Apply an edit, delete or reaction to message `target`, or refuse it."""
-    seq, actor = append.target, append.actor
+def _target_change(append: StreamAppend, *, seq: int, slug: str, private: bool) -> None:
+    """Apply an edit, delete or reaction to message `seq` (the target), or refuse it."""
+    actor = append.actor
     message = _message_get(append.room_id, seq)
     if message.deleted:
         raise protocol.ChatError(protocol.ErrorCode.BAD_REQUEST, f"message {seq} was deleted")
     if append.kind in (EntryKind.REACT, EntryKind.UNREACT):
-        _reaction_change(append)
+        _reaction_change(append, seq=seq)
         return
     if append.kind == EntryKind.PREVIEW:
         return  # appended by the preview job, on the author's behalf
@@ -313,32 +319,28 @@ def _target_change(append: StreamAppend, *, slug: str, private: bool) -> None:
         _mentions_store([message], private={append.room_id} if private else set())
 
 
-def _reaction_change(append: StreamAppend) -> None:
-    """Put or take away the user's emoji on message `target` (already in that
+def _reaction_change(append: StreamAppend, *, seq: int) -> None:
+    """Put or take away the user's emoji on message `seq` (already in that
     state: nothing changes)."""
-    if refusal := reaction_refusal(guest=append.actor.guest):
+    user = append.actor.user
+    if refusal := reaction_refusal(guest=user is None):
         raise refusal
-    mine = Reaction.objects.filter(
-        room_id=append.room_id, seq=append.target, user_id=append.actor.user_id, emoji=append.body
-    )
+    assert user is not None  # else refused
+    mine = Reaction.objects.filter(room_id=append.room_id, seq=seq, user=user, emoji=append.body)
     if append.kind == EntryKind.UNREACT:
         mine.delete()
         return
     if mine.exists():
         return
-    on_message = Reaction.objects.filter(room_id=append.room_id, seq=append.target)
+    on_message = Reaction.objects.filter(room_id=append.room_id, seq=seq)
     emoji = set(on_message.values_list("emoji", flat=True).distinct())
     if append.body not in emoji and len(emoji) >= protocol.MAX_EMOJI_PER_MESSAGE:
         raise protocol.ChatError(
             protocol.ErrorCode.BAD_REQUEST,
             f"a message may have at most {protocol.MAX_EMOJI_PER_MESSAGE} different emoji",
         )
-    Reaction.objects.create(
-        room_id=append.room_id, seq=append.target, user=append.actor.user, emoji=append.body
-    )
-    Message.objects.filter(room_id=append.room_id, seq=append.target, reacted=False).update(
-        reacted=True
-    )
+    Reaction.objects.create(room_id=append.room_id, seq=seq, user=user, emoji=append.body)
+    Message.objects.filter(room_id=append.room_id, seq=seq, reacted=False).update(reacted=True)
 
 
 def _same_author(message: Message, actor: Actor) -> tuple[Message, bool]:

@@ -1,17 +1,21 @@
 """API tokens for non-browser clients: created, listed (selectors) and revoked."""
 
+import secrets
+
 from channels.db import database_sync_to_async
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from chat import protocol
-from chat.auth import token_generate, token_hash
 from chat.models import ApiToken
+from chat.selectors.tokens import token_hash
 from chat.services.broadcast import credentials_revoked_broadcast
 
+TOKEN_PREFIX = "chat_"
 
-def token_create(*, user: AbstractBaseUser, name: str = "") -> protocol.TokenCreated:
+
+def token_create(*, user: User, name: str = "") -> protocol.TokenCreated:
     """Create a token for the user. The reply holds its secret, which is not stored."""
-    raw = token_generate()
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(user=user, name=name, key_hash=token_hash(raw), prefix=raw[:12])
     return protocol.TokenCreated(
         id=token.pk, name=token.name, prefix=token.prefix, created=token.created, token=raw
@@ -21,7 +25,7 @@ def token_create(*, user: AbstractBaseUser, name: str = "") -> protocol.TokenCre
 atoken_create = database_sync_to_async(token_create)
 
 
-async def token_revoke(*, user: AbstractBaseUser, token_id: int) -> None:
+async def token_revoke(*, user: User, token_id: int) -> None:
     """Delete one of the user's tokens, and close the sockets opened with it.
 
     Sockets close at once through the channel layer, or at the next sweep

@@ -2,19 +2,19 @@
 
 from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import HttpRequest
 
 from chat.services.broadcast import credentials_revoked_broadcast
 
 
-def user_signup(*, username: str, password: str) -> AbstractBaseUser:
+def user_signup(*, username: str, password: str) -> User:
     """Create an active user with this password (validated by the caller's form)."""
     return get_user_model().objects.create_user(username=username, password=password)
 
 
-def session_ended(sender, request: HttpRequest, user: AbstractBaseUser | None, **kwargs) -> None:
+def session_ended(sender, request: HttpRequest, user: User | None, **kwargs) -> None:
     """Signal receiver: close the sockets that this session authenticated."""
     if user is not None and request.session.session_key:
         async_to_sync(credentials_revoked_broadcast)(
@@ -24,7 +24,7 @@ def session_ended(sender, request: HttpRequest, user: AbstractBaseUser | None, *
         )
 
 
-def user_saved(sender, instance: AbstractBaseUser, **kwargs) -> None:
+def user_saved(sender, instance: User, **kwargs) -> None:
     """Signal receiver: a deactivated user's sockets close, once that is committed."""
     if not instance.is_active:
         transaction.on_commit(

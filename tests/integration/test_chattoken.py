@@ -5,8 +5,8 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from chat.auth import token_hash
 from chat.models import ApiToken
+from chat.selectors.tokens import token_hash
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -120,8 +120,8 @@ def test_room_creation_validates_the_slug(client, make_user):
 
 
 def test_the_tokens_page_creates_shows_once_lists_and_revokes(client, make_user):
-    from chat.auth import token_hash
     from chat.models import ApiToken
+    from chat.selectors.tokens import token_hash
 
     assert client.get("/settings/tokens").status_code == 302  # sign in first
     alice = make_user("alice")

@@ -5,14 +5,15 @@ from datetime import UTC, datetime
 import pytest
 
 from chat import access
-from chat.access import RoomFacts, SanctionFacts
+from chat.models import Room, Sanction
 from chat.protocol import ErrorCode, ModerationAction, Role
 
-PUBLIC = RoomFacts(slug="lobby", private=False)
-READ_ONLY = RoomFacts(slug="lobby", private=False, guests_can_write=False)
-PRIVATE = RoomFacts(slug="den", private=True)
-BAN = SanctionFacts(kind="ban", until=datetime(2030, 1, 2, 3, 4, tzinfo=UTC), reason="spam")
-MUTE = SanctionFacts(kind="mute")
+# The facts are rows, as selectors read them; none is saved.
+PUBLIC = Room(slug="lobby", private=False)
+READ_ONLY = Room(slug="lobby", private=False, guests_can_write=False)
+PRIVATE = Room(slug="den", private=True)
+BAN = Sanction(kind="ban", until=datetime(2030, 1, 2, 3, 4, tzinfo=UTC), reason="spam")
+MUTE = Sanction(kind="mute")
 
 OK = None
 FORBIDDEN = ErrorCode.FORBIDDEN
