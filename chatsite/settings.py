@@ -18,22 +18,58 @@ VAR_DIR = BASE_DIR / "var"
 DEV_SECRET_KEY = "dev-insecure-key-do-not-use-in-production"
 
 
+# Every variable is checked as it is read; the problems are raised together at
+# the end of this file, each naming its variable, so a typo cannot silently
+# become a default (`DEBUG=ture`) or a traceback (`CHAT_HISTORY_PAGE=fifty`).
+_problems: list[str] = []
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
 def env_bool(name: str, default: bool = False) -> bool:
-    """Read a boolean variable: 1/true/yes/on are true, anything else false."""
-    value = os.environ.get(name)
-    if value is None or value == "":
+    """A boolean variable: 1/true/yes/on or 0/false/no/off (any case)."""
+    value = _env(name)
+    if value is None:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value.lower() not in _TRUE | _FALSE:
+        _problems.append(f"{name} must be one of 1/true/yes/on or 0/false/no/off, not {value!r}")
+        return default
+    return value.lower() in _TRUE
 
 
 def env_list(name: str, default: str) -> list[str]:
-    """Read a comma-separated list, dropping empty items."""
+    """A comma-separated list, dropping empty items."""
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    """A whole number, at least `minimum`."""
+    return int(_env_number(name, default, int, minimum))
+
+
+def env_float(name: str, default: float, *, minimum: float = 0) -> float:
+    """A number of seconds (or any real number), at least `minimum`."""
+    return float(_env_number(name, default, float, minimum))
+
+
+def _env_number(name: str, default: float, kind: type[float], minimum: float) -> float:
+    value = _env(name)
+    if value is None:
+        return default
+    try:
+        number = kind(value)
+    except ValueError:
+        noun = "a whole number" if kind is int else "a number"
+        _problems.append(f"{name} must be {noun}, not {value!r}")
+        return default
+    if number < minimum:
+        _problems.append(f"{name} must be at least {minimum}, not {value}")
+        return default
+    return number
 
 
 SECRET_KEY = os.environ.get("SECRET_KEY") or DEV_SECRET_KEY
@@ -118,7 +154,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # a pool, every query would open a new PostgreSQL connection (a backend
     # fork, milliseconds), and persistent connections would leak per thread.
     DATABASES["default"]["OPTIONS"] = {
-        "pool": {"min_size": 2, "max_size": env_int("DATABASE_POOL_SIZE", 10), "timeout": 10}
+        "pool": {
+            "min_size": 2,
+            "max_size": env_int("DATABASE_POOL_SIZE", 10, minimum=1),
+            "timeout": 10,
+        }
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite allows one writer: IMMEDIATE makes a transaction take the write lock
@@ -201,7 +241,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # The largest attachment; a bigger upload is refused before it is stored.
-CHAT_MAX_UPLOAD_BYTES = env_int("CHAT_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+CHAT_MAX_UPLOAD_BYTES = env_int("CHAT_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1)
 FILE_UPLOAD_HANDLERS = [
     "chat.uploads.CappedUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
@@ -227,42 +267,45 @@ LOGGING = {
 CHAT_ALLOW_GUESTS = env_bool("CHAT_ALLOW_GUESTS")
 # Public rooms anyone may open, guests included; created on first join.
 CHAT_DEFAULT_ROOMS = env_list("CHAT_DEFAULT_ROOMS", "lobby")
-CHAT_HISTORY_PAGE = env_int("CHAT_HISTORY_PAGE", 50)
+CHAT_HISTORY_PAGE = env_int("CHAT_HISTORY_PAGE", 50, minimum=1)
 # Every CHAT_SWEEP_SECONDS each process sends its sockets any stored message
 # that live delivery lost, and refreshes their presence, which expires after
 # CHAT_PRESENCE_TTL seconds without a refresh (a killed process's sockets).
-CHAT_SWEEP_SECONDS = float(os.environ.get("CHAT_SWEEP_SECONDS") or 10)
-CHAT_PRESENCE_TTL = env_int("CHAT_PRESENCE_TTL", 30)
+CHAT_SWEEP_SECONDS = env_float("CHAT_SWEEP_SECONDS", 10, minimum=0.05)
+CHAT_PRESENCE_TTL = env_int("CHAT_PRESENCE_TTL", 30, minimum=1)
 # Sends (and edits and deletes) per user, and per client address (higher:
 # people behind one NAT share an address), across all processes.
-CHAT_SEND_BURST = env_int("CHAT_SEND_BURST", 10)
-CHAT_SEND_PER_MINUTE = env_int("CHAT_SEND_PER_MINUTE", 120)
-CHAT_IP_SEND_BURST = env_int("CHAT_IP_SEND_BURST", 30)
-CHAT_IP_SEND_PER_MINUTE = env_int("CHAT_IP_SEND_PER_MINUTE", 600)
-CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20)
+CHAT_SEND_BURST = env_int("CHAT_SEND_BURST", 10, minimum=1)
+CHAT_SEND_PER_MINUTE = env_int("CHAT_SEND_PER_MINUTE", 120, minimum=1)
+CHAT_IP_SEND_BURST = env_int("CHAT_IP_SEND_BURST", 30, minimum=1)
+CHAT_IP_SEND_PER_MINUTE = env_int("CHAT_IP_SEND_PER_MINUTE", 600, minimum=1)
+CHAT_MAX_SOCKETS_PER_USER = env_int("CHAT_MAX_SOCKETS_PER_USER", 20, minimum=1)
 # Guests' open sockets per client address, across processes (people behind
 # one NAT share an address, so it is higher than a user's).
-CHAT_MAX_GUEST_SOCKETS_PER_ADDRESS = env_int("CHAT_MAX_GUEST_SOCKETS_PER_ADDRESS", 100)
+CHAT_MAX_GUEST_SOCKETS_PER_ADDRESS = env_int("CHAT_MAX_GUEST_SOCKETS_PER_ADDRESS", 100, minimum=1)
 # An HTTP connection (a WebSocket's handshake too) must send its request's
 # headers within this many seconds of connecting, or it is closed (slowloris).
-CHAT_HTTP_HEADER_TIMEOUT = float(os.environ.get("CHAT_HTTP_HEADER_TIMEOUT") or 10)
-CHAT_MAX_ROOMS_PER_SOCKET = env_int("CHAT_MAX_ROOMS_PER_SOCKET", 100)
+CHAT_HTTP_HEADER_TIMEOUT = env_float("CHAT_HTTP_HEADER_TIMEOUT", 10, minimum=0.1)
+CHAT_MAX_ROOMS_PER_SOCKET = env_int("CHAT_MAX_ROOMS_PER_SOCKET", 100, minimum=1)
 # A socket whose unsent backlog passes this many bytes (the client stopped
 # reading) is closed with 4008, so slow clients cannot grow memory.
-CHAT_MAX_OUTBOUND_BYTES = env_int("CHAT_MAX_OUTBOUND_BYTES", 1024 * 1024)
+CHAT_MAX_OUTBOUND_BYTES = env_int("CHAT_MAX_OUTBOUND_BYTES", 1024 * 1024, minimum=1)
 # Message text older than this many days is erased by the worker (the entries
 # stay, as deleted, so seqs stay gapless); 0 keeps everything.
 CHAT_RETENTION_DAYS = env_int("CHAT_RETENTION_DAYS", 0)
 # On SIGTERM, how long a process waits for its sockets to close (code 1012)
 # before it exits; keep it under daphne's --application-close-timeout (10 s).
-CHAT_DRAIN_SECONDS = float(os.environ.get("CHAT_DRAIN_SECONDS") or 5)
+CHAT_DRAIN_SECONDS = env_float("CHAT_DRAIN_SECONDS", 5)
 # Link previews: the first http(s) URL of a message is fetched by the worker
 # (in-process without Redis) and its title and description shown. Fetches
 # refuse private, loopback and link-local addresses, except host:port pairs
 # listed in CHAT_PREVIEW_ALLOW (for tests and intranets).
 CHAT_PREVIEWS = env_bool("CHAT_PREVIEWS", True)
 CHAT_PREVIEW_ALLOW = env_list("CHAT_PREVIEW_ALLOW", "")
-CHAT_PREVIEW_TIMEOUT = float(os.environ.get("CHAT_PREVIEW_TIMEOUT") or 5)
-CHAT_PREVIEW_MAX_BYTES = env_int("CHAT_PREVIEW_MAX_BYTES", 512 * 1024)
+CHAT_PREVIEW_TIMEOUT = env_float("CHAT_PREVIEW_TIMEOUT", 5, minimum=0.1)
+CHAT_PREVIEW_MAX_BYTES = env_int("CHAT_PREVIEW_MAX_BYTES", 512 * 1024, minimum=1)
 # /metrics answers private and loopback addresses, and this bearer token.
 CHAT_METRICS_TOKEN = os.environ.get("CHAT_METRICS_TOKEN", "")
+
+if _problems:
+    raise ImproperlyConfigured("bad settings in the environment: " + "; ".join(_problems))
