@@ -24,9 +24,9 @@ from channels.db import database_sync_to_async
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.utils import timezone
 
-from chat.client import ChatClient
 from chat.models import Message
 from chat.services.rooms import room_create
+from chat_client.client import ChatClient
 from tests.conftest import (
     REDIS_URL,
     ROOT,

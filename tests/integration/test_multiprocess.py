@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from chat.client import ChatClient
 from chat.models import Message
 from chat.services.rooms import room_create
+from chat_client.client import ChatClient
 from tests.conftest import REDIS_URL, ROOT, WsClient
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]

@@ -1,5 +1,7 @@
 """Every third-party package the server imports is a dependency of the
-project, not only of its tests: the image installs the project alone."""
+project, not only of its tests: the image installs the project alone. The
+reference client's are its `client` extra; the benchmark's load generator's,
+the dev extra's."""
 
 import ast
 import re
@@ -11,15 +13,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def imported_modules() -> set[str]:
+LOADGEN = ROOT / "chat" / "management" / "loadgen.py"
+
+
+def imported_modules(paths: list[Path]) -> set[str]:
     modules = set()
-    for path in [*ROOT.joinpath("chat").rglob("*.py"), *ROOT.joinpath("chatsite").rglob("*.py")]:
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 modules |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 modules.add(node.module.split(".")[0])
-    return modules - set(sys.stdlib_module_names) - {"chat", "chatsite"}
+    return modules - set(sys.stdlib_module_names) - {"chat", "chatsite", "chat_client"}
 
 
 def normalized(name: str) -> str:
@@ -46,15 +51,31 @@ def installed_with(names: set[str]) -> set[str]:
     return found
 
 
-def test_the_server_imports_only_its_own_dependencies():
+def undeclared(modules: set[str], *, extras: tuple[str, ...] = ()) -> dict:
+    """Of these top-level modules, those that neither the project's
+    dependencies nor these extras install."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = installed_with({name_of(spec) for spec in project["dependencies"]})
+    specs = [*project["dependencies"]]
+    for extra in extras:
+        specs += project["optional-dependencies"][extra]
+    declared = installed_with({name_of(spec) for spec in specs})
     distributions = packages_distributions()
-    # The benchmark's server choice and the profiler are optional, and imported only when asked.
-    optional = {"uvicorn"}
-    missing = {
+    return {
         module: distributions.get(module)
-        for module in imported_modules() - optional
+        for module in modules
         if not {normalized(d) for d in distributions.get(module, [module])} & declared
     }
-    assert missing == {}
+
+
+def test_the_server_imports_only_its_own_dependencies():
+    server = [*ROOT.joinpath("chat").rglob("*.py"), *ROOT.joinpath("chatsite").rglob("*.py")]
+    # The benchmark's server choice is optional, and imported only when asked.
+    modules = imported_modules([p for p in server if p != LOADGEN]) - {"uvicorn"}
+    assert undeclared(modules) == {}
+
+
+def test_the_client_and_the_load_generator_need_only_their_extras():
+    client = imported_modules(list(ROOT.joinpath("chat_client").rglob("*.py")))
+    assert "websockets" in client
+    assert undeclared(client, extras=("client",)) == {}
+    assert undeclared(imported_modules([LOADGEN]), extras=("dev",)) == {}

@@ -257,7 +257,7 @@ def test_mentions_are_at_names_that_end_in_a_letter_or_digit(body, names):
 
 
 def test_the_cli_shows_each_kind_of_entry_on_one_line():
-    from chat.cli import format_message
+    from chat_client.cli import format_message
 
     base = json.loads(
         protocol.MessageOut(

@@ -1,4 +1,4 @@
-"""`manage.py chatbench`: start servers, drive them with chat/bench.py in a
+"""`manage.py chatbench`: start servers, drive them with chat/management/loadgen.py in a
 process of its own, print a table and write JSON. docs/performance.md."""
 
 import json
@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chat.bench import open_files_max
+from chat.management.loadgen import open_files_max
 
 ALL = ("fanout", "publish", "idle", "joinstorm", "sweep")
 HELD_P99_MS = 100  # the sweep's bar: a step is held with p99 under this, nothing lost or doubled
@@ -295,7 +295,7 @@ class Command(BaseCommand):
         profilers = self.profile(label, servers)
         try:
             generator = subprocess.run(
-                [sys.executable, "-m", "chat.bench", json.dumps(spec)],
+                [sys.executable, "-m", "chat.management.loadgen", json.dumps(spec)],
                 capture_output=True, text=True, cwd=settings.BASE_DIR, env=self.env,
                 preexec_fn=self.pin_generator,
             )  # fmt: skip

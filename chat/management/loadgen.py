@@ -7,7 +7,7 @@ guests, spread round-robin over the servers' URLs. Every workload checks
 delivery by seq: a message acked to its sender that a member of its room
 never received is lost; one a member received twice is doubled.
 
-    python -m chat.bench '{"workload": "fanout", "urls": [...], ...}'
+    python -m chat.management.loadgen '{"workload": "fanout", "urls": [...], ...}'
 """
 
 import asyncio

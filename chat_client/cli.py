@@ -3,7 +3,7 @@
     chat-client ws://127.0.0.1:8000/ws/chat/ --room lobby [--token T | --guest NAME] [--json]
 
 It prints the room's recent history, then live messages, each once and in seq
-order, across reconnects (chat/client.py does the recovery). Each line read
+order, across reconnects (chat_client/client.py does the recovery). Each line read
 from stdin is sent as a message, resent until acknowledged. At the end of
 stdin it waits until it has joined and its messages are acknowledged and
 shown, then exits: `echo hi | chat-client ...` works in scripts.
@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from chat.client import ChatClient
+from chat_client.client import ChatClient
 
 DRAIN_SECONDS = 30.0  # at the end of stdin, how long to wait for acks
 
