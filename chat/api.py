@@ -17,11 +17,12 @@ from ninja.security import HttpBearer, SessionAuth
 
 from chat import protocol, spec
 from chat.actor import Actor
-from chat.selectors.dms import blocks_list
+from chat.selectors import dms as dm_selectors
+from chat.selectors import tokens as token_selectors
 from chat.selectors.messages import history_page, mentions_page, messages_search
 from chat.selectors.moderation import moderation_log
 from chat.selectors.rooms import room_get_visible, room_members, rooms_visible
-from chat.selectors.tokens import token_get, tokens_list
+from chat.services import rooms as room_services
 from chat.services.attachments import attachment_upload
 from chat.services.dms import block_set, dm_send
 from chat.services.messages import message_send, reaction_set
@@ -29,16 +30,15 @@ from chat.services.moderation import room_moderate
 from chat.services.rooms import (
     amembership_invite,
     aroom_create,
-    membership_read,
     membership_remove,
-    room_update,
+    read_marker_set,
 )
 from chat.services.tokens import atoken_create, token_revoke
 
 
 class BearerToken(HttpBearer):
     async def authenticate(self, request: HttpRequest, token: str):
-        api_token = await token_get(secret=token)
+        api_token = await token_selectors.token_get(secret=token)
         return None if api_token is None else api_token.user
 
 
@@ -115,22 +115,24 @@ async def rooms_list(request: AuthedRequest):
 
 
 @api.post("/rooms", response={201: protocol.RoomOut, **Errors}, tags=["rooms"])
-async def room_new(request: AuthedRequest, payload: protocol.RoomCreate):
+async def room_create(request: AuthedRequest, payload: protocol.RoomCreate):
     """Create a room, with the caller as its owner. `conflict` if the slug is taken."""
     await aroom_create(creator=request.auth, **payload.model_dump())
     return Status(201, await room_get_visible(slug=payload.slug, actor=_actor(request)))
 
 
 @api.get("/rooms/{slug}", response={200: protocol.RoomOut, **Errors}, tags=["rooms"])
-async def room_detail(request: AuthedRequest, slug: protocol.Slug):
+async def room_get(request: AuthedRequest, slug: protocol.Slug):
     return await room_get_visible(slug=slug, actor=_actor(request))
 
 
 @api.patch("/rooms/{slug}", response={200: protocol.RoomOut, **Errors}, tags=["rooms"])
-async def room_change(request: AuthedRequest, slug: protocol.Slug, payload: protocol.RoomUpdate):
+async def room_update(request: AuthedRequest, slug: protocol.Slug, payload: protocol.RoomUpdate):
     """Change the title, the privacy, or whether guests may write: the room's
     owner or a moderator."""
-    await room_update(slug=slug, user=request.auth, **payload.model_dump(exclude_unset=True))
+    await room_services.room_update(
+        slug=slug, user=request.auth, **payload.model_dump(exclude_unset=True)
+    )
     return await room_get_visible(slug=slug, actor=_actor(request))
 
 
@@ -149,7 +151,7 @@ async def member_add(request: AuthedRequest, slug: protocol.Slug, username: str)
 
 
 @api.delete("/rooms/{slug}/members/{username}", response={204: None, **Errors}, tags=["rooms"])
-async def member_remove(request: AuthedRequest, slug: protocol.Slug, username: str):
+async def member_delete(request: AuthedRequest, slug: protocol.Slug, username: str):
     """Leave a room, or (owner or moderator) remove someone else."""
     await membership_remove(slug=slug, user=request.auth, username=username)
     return Status(204, None)
@@ -158,7 +160,9 @@ async def member_remove(request: AuthedRequest, slug: protocol.Slug, username: s
 @api.post(
     "/rooms/{slug}/moderation", response={200: protocol.ModeratedEvent, **Errors}, tags=["rooms"]
 )
-async def moderate(request: AuthedRequest, slug: protocol.Slug, payload: protocol.Moderation):
+async def moderation_create(
+    request: AuthedRequest, slug: protocol.Slug, payload: protocol.Moderation
+):
     """Kick, ban, unban, mute, unmute, promote or demote a user: the room's owner
     or a moderator (promote and demote: the owner). Logged; the room is told."""
     return await room_moderate(
@@ -191,7 +195,9 @@ async def messages_list(
 
 
 @api.post("/rooms/{slug}/messages", response={201: protocol.AckEvent, **Errors}, tags=["messages"])
-async def message_post(request: AuthedRequest, slug: protocol.Slug, payload: protocol.MessagePost):
+async def message_create(
+    request: AuthedRequest, slug: protocol.Slug, payload: protocol.MessagePost
+):
     """Post a message; it reaches the room's sockets like one sent on a socket.
     Posting the same `client_id` again returns the first message's seq."""
     ack = await message_send(
@@ -207,7 +213,7 @@ async def message_post(request: AuthedRequest, slug: protocol.Slug, payload: pro
 
 
 @api.post("/dms", response={201: protocol.AckEvent, **Errors}, tags=["messages"])
-async def dm_post(request: AuthedRequest, payload: protocol.DmPost):
+async def dm_create(request: AuthedRequest, payload: protocol.DmPost):
     """Send a direct message to `users`: into the DM of exactly them and the
     caller, made on its first message. The ack names the DM's room."""
     ack = await dm_send(
@@ -218,13 +224,13 @@ async def dm_post(request: AuthedRequest, payload: protocol.DmPost):
 
 
 @api.get("/blocks", response={200: protocol.BlocksEvent, **Errors}, tags=["messages"])
-async def blocks_get(request: AuthedRequest):
+async def blocks_list(request: AuthedRequest):
     """Who the caller has blocked."""
-    return await blocks_list(user_id=request.auth.pk)
+    return await dm_selectors.blocks_list(user_id=request.auth.pk)
 
 
 @api.put("/blocks/{username}", response={200: protocol.BlocksEvent, **Errors}, tags=["messages"])
-async def block_put(request: AuthedRequest, username: protocol.Username):
+async def block_add(request: AuthedRequest, username: protocol.Username):
     """Block `username`: they may not write to a DM the caller is in, and their
     @-mentions do not reach the caller. Idempotent; the reply lists all blocked."""
     return await _block(request, username, on=True)
@@ -245,7 +251,7 @@ async def _block(request: AuthedRequest, username: str, *, on: bool) -> protocol
 @api.post(
     "/rooms/{slug}/attachments", response={201: protocol.AttachmentOut, **Errors}, tags=["messages"]
 )
-async def attachment_new(
+async def attachment_create(
     request: AuthedRequest,
     slug: protocol.Slug,
     file: File[UploadedFile] = None,  # type: ignore[assignment]  # None: no file sent
@@ -279,7 +285,7 @@ async def _react(request: AuthedRequest, slug: str, seq: int, emoji: str, *, on:
     response={200: protocol.AckEvent, **Errors},
     tags=["messages"],
 )
-async def reaction_put(
+async def reaction_add(
     request: AuthedRequest, slug: protocol.Slug, seq: protocol.TargetSeq, emoji: protocol.Emoji
 ):
     """React to message `seq` with `emoji` (URL-encoded). Idempotent: reacting
@@ -300,9 +306,11 @@ async def reaction_delete(
 
 
 @api.put("/rooms/{slug}/read", response={204: None, **Errors}, tags=["messages"])
-async def read_marker(request: AuthedRequest, slug: protocol.Slug, payload: protocol.ReadMarker):
+async def read_marker_update(
+    request: AuthedRequest, slug: protocol.Slug, payload: protocol.ReadMarker
+):
     """Move the caller's read marker forward to `seq` (never back)."""
-    await membership_read(actor=_actor(request), slug=slug, seq=payload.seq)
+    await read_marker_set(actor=_actor(request), slug=slug, seq=payload.seq)
     return Status(204, None)
 
 
@@ -314,7 +322,7 @@ async def mentions_list(request: AuthedRequest, cursor: Query[protocol.MentionsC
 
 
 @api.get("/search", response={200: protocol.SearchEvent, **Errors}, tags=["messages"])
-async def search(request: AuthedRequest, query: Query[protocol.SearchQuery]):
+async def search_list(request: AuthedRequest, query: Query[protocol.SearchQuery]):
     """Messages matching `q` in the rooms the caller may read (or in `room`),
     newest first; `before` (a message id) pages back."""
     return await messages_search(actor=_actor(request), **query.model_dump())
@@ -324,12 +332,12 @@ async def search(request: AuthedRequest, query: Query[protocol.SearchQuery]):
 
 
 @api.get("/tokens", response={200: list[protocol.TokenOut], **Errors}, tags=["tokens"])
-async def tokens_get(request: AuthedRequest):
-    return await tokens_list(user=request.auth)
+async def tokens_list(request: AuthedRequest):
+    return await token_selectors.tokens_list(user=request.auth)
 
 
 @api.post("/tokens", response={201: protocol.TokenCreated, **Errors}, tags=["tokens"])
-async def token_new(request: AuthedRequest, payload: protocol.TokenCreate):
+async def token_create(request: AuthedRequest, payload: protocol.TokenCreate):
     """Create a token. Its secret is in this reply only."""
     return Status(201, await atoken_create(user=request.auth, name=payload.name))
 

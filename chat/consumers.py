@@ -26,7 +26,7 @@ from chat.services.limits import socket_admit, socket_holder, socket_release
 from chat.services.messages import message_delete, message_edit, message_send, reaction_set
 from chat.services.moderation import room_moderate
 from chat.services.presence import typing_notify
-from chat.services.rooms import membership_read, room_join, room_leave
+from chat.services.rooms import read_marker_set, room_join, room_leave
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +267,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_read(self, frame: protocol.ReadFrame) -> None:
         self.require_joined(frame.room)
-        await membership_read(actor=self.actor, slug=frame.room, seq=frame.seq)
+        await read_marker_set(actor=self.actor, slug=frame.room, seq=frame.seq)
 
     async def on_history(self, frame: protocol.HistoryFrame) -> None:
         self.require_joined(frame.room)

@@ -132,7 +132,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def room_new(request: SignedInRequest) -> HttpResponse:
+def room_create_form(request: SignedInRequest) -> HttpResponse:
     form = RoomForm(request.POST)
     if not form.is_valid():
         messages.error(
@@ -149,7 +149,7 @@ def room_new(request: SignedInRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def room_invite(request: SignedInRequest, slug: str) -> HttpResponse:
+def room_invite_form(request: SignedInRequest, slug: str) -> HttpResponse:
     form = InviteForm(request.POST)
     if form.is_valid():
         username = form.cleaned_data["username"]
@@ -162,7 +162,7 @@ def room_invite(request: SignedInRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-async def tokens(request: HttpRequest) -> HttpResponse:
+async def tokens_page(request: HttpRequest) -> HttpResponse:
     """Settings: the user's API tokens. Creating one shows its secret, once."""
     user = cast(User, await request.auser())  # signed in: login_required
     form = TokenForm(request.POST or None)
@@ -181,12 +181,12 @@ async def tokens(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-async def token_delete(request: HttpRequest, token_id: int) -> HttpResponse:
+async def token_revoke_form(request: HttpRequest, token_id: int) -> HttpResponse:
     try:
         await token_revoke(user=cast(User, await request.auser()), token_id=token_id)
     except protocol.ChatError:
         pass  # revoked already, maybe in another tab: the list shows what is left
-    return redirect("tokens")
+    return redirect("tokens_page")
 
 
 async def healthz(request: HttpRequest) -> JsonResponse:

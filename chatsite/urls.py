@@ -12,10 +12,14 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("attachments/<int:attachment_id>/<str:name>", views.attachment, name="attachment"),
     path("accounts/signup/", views.signup, name="signup"),
-    path("rooms/new", views.room_new, name="room_new"),
-    path("rooms/<slug:slug>/invite", views.room_invite, name="room_invite"),
-    path("settings/tokens", views.tokens, name="tokens"),
-    path("settings/tokens/<int:token_id>/revoke", views.token_delete, name="token_delete"),
+    path("rooms/new", views.room_create_form, name="room_create_form"),
+    path("rooms/<slug:slug>/invite", views.room_invite_form, name="room_invite_form"),
+    path("settings/tokens", views.tokens_page, name="tokens_page"),
+    path(
+        "settings/tokens/<int:token_id>/revoke",
+        views.token_revoke_form,
+        name="token_revoke_form",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]

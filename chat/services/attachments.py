@@ -21,7 +21,7 @@ from chat.actor import Actor
 from chat.models import Attachment, Room
 from chat.selectors.attachments import attachment_out
 from chat.selectors.rooms import room_get_writable
-from chat.services.limits import send_allow
+from chat.services.limits import send_rate_take
 
 # How long an upload waits for the message that will hold it.
 UNSENT_KEPT = timedelta(days=1)
@@ -88,7 +88,7 @@ async def attachment_upload(
             thumbnail = await sync_to_async(uploads.image_thumbnail)(upload)
         except ValueError as exc:
             raise protocol.ChatError(protocol.ErrorCode.BAD_REQUEST, f"file: {exc}") from None
-    await send_allow(actor=actor, address=address)
+    await send_rate_take(actor=actor, address=address)
     stored = await database_sync_to_async(_attachment_store)(
         room=room, actor=actor, upload=upload, content_type=content_type, thumbnail=thumbnail
     )

@@ -16,7 +16,7 @@ from chat.models import Block, Membership, Room
 from chat.protocol import RoomKind
 from chat.selectors.dms import blocks_list
 from chat.services.broadcast import room_added_broadcast
-from chat.services.limits import send_allow
+from chat.services.limits import send_rate_take
 from chat.services.messages import message_send
 
 
@@ -83,7 +83,7 @@ async def dm_send(
         raise protocol.ChatError(protocol.ErrorCode.FORBIDDEN, "sign in to send direct messages")
     room, members = await _dm_room_get(actor=actor, usernames=usernames)
     if room is None:
-        await send_allow(actor=actor, address=address)
+        await send_rate_take(actor=actor, address=address)
         room, created = await _dm_room_create(members=members)
         if created:
             added = protocol.AddedEvent(room=room.slug, title=room.title, kind=RoomKind.DM)
@@ -119,6 +119,6 @@ async def block_set(
     Idempotent; counts as a send against the rates."""
     if actor.user is None:
         raise protocol.ChatError(protocol.ErrorCode.FORBIDDEN, "sign in to block people")
-    await send_allow(actor=actor, address=address)
+    await send_rate_take(actor=actor, address=address)
     await database_sync_to_async(_block_set)(user_id=actor.user_id, username=username, on=on)
     return await blocks_list(user_id=actor.user_id)

@@ -58,7 +58,7 @@ def _limits(*, actor: Actor, address: str | None) -> dict[str, tuple[int, int]]:
     return limits
 
 
-async def send_allow(*, actor: Actor, address: str | None) -> None:
+async def send_rate_take(*, actor: Actor, address: str | None) -> None:
     """Take one send from the actor's and the address's buckets, or raise
     `rate_limited` with `retry_after` (and take nothing)."""
     limits = _limits(actor=actor, address=address)

@@ -23,7 +23,7 @@ from chat.selectors.messages import message_frames
 from chat.selectors.rooms import room_get_readable
 from chat.services.attachments import attachments_delete
 from chat.services.broadcast import job_enqueue, room_broadcast
-from chat.services.limits import send_allow
+from chat.services.limits import send_rate_take
 from chat.services.stream import StreamAppend, message_store, messages_store_async
 
 
@@ -94,7 +94,7 @@ async def _entry_send(
     room_ids = _room_ids.get()
     if slug not in room_ids:
         room_ids[slug] = (await room_get_readable(slug=slug, actor=actor)).pk
-    await send_allow(actor=actor, address=address)
+    await send_rate_take(actor=actor, address=address)
     append = StreamAppend(
         room_id=room_ids[slug],
         actor=actor,

@@ -21,7 +21,7 @@ from chat.actor import Actor
 from chat.models import Membership, Message, ModerationLog, Room, Sanction
 from chat.protocol import EntryKind, Role
 from chat.services.broadcast import room_broadcast, room_removed_broadcast
-from chat.services.limits import send_allow
+from chat.services.limits import send_rate_take
 
 _SANCTIONS = {"ban": Sanction.Kind.BAN, "mute": Sanction.Kind.MUTE}
 _LIFTS = {"unban": Sanction.Kind.BAN, "unmute": Sanction.Kind.MUTE}
@@ -103,7 +103,7 @@ async def room_moderate(
     take a kicked or banned user's sockets out of it."""
     if actor.user is None:
         raise protocol.ChatError(protocol.ErrorCode.FORBIDDEN, "guests cannot moderate")
-    await send_allow(actor=actor, address=address)
+    await send_rate_take(actor=actor, address=address)
     event, target_id = await _moderation_apply(slug=slug, actor=actor, moderation=moderation)
     await room_broadcast(room=slug, frame=event)
     if moderation.action in ("kick", "ban"):
@@ -112,7 +112,7 @@ async def room_moderate(
     return event
 
 
-def moderation_log_delete(*, message: Message, slug: str, actor: Actor) -> None:
+def moderation_log_record_delete(*, message: Message, slug: str, actor: Actor) -> None:
     """Log a moderator's delete of another's message (in the delete's transaction)."""
     ModerationLog.objects.create(
         room_id=message.room_id, room_slug=slug, actor=actor.user,

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 FRESH_FOR = timedelta(days=1)
 
 
-async def preview_get(*, url: str) -> LinkPreview:
+async def preview_fetch(*, url: str) -> LinkPreview:
     """The cached preview of a URL, fetched (or refused) if it is missing or stale."""
     cached = await LinkPreview.objects.filter(url_hash=url_hash(url)).afirst()
     if cached is not None and cached.fetched > timezone.now() - FRESH_FOR:
@@ -62,7 +62,7 @@ async def preview_attach(*, room_id: int, seq: int) -> None:
         .afirst()
     )
     url = message and protocol.first_url(message.body)
-    if message is None or not url or not (await preview_get(url=url)).ok:
+    if message is None or not url or not (await preview_fetch(url=url)).ok:
         return
     append = StreamAppend(
         room_id=room_id,

@@ -188,7 +188,7 @@ async def room_leave(
     return protocol.LeftEvent(room=slug, reason=reason)
 
 
-async def membership_read(*, actor: Actor, slug: str, seq: int) -> None:
+async def read_marker_set(*, actor: Actor, slug: str, seq: int) -> None:
     """Move the user's unread marker forward to `seq` (never back, never past
     the room's last seq). Guests keep no marker."""
     room = await room_get_readable(slug=slug, actor=actor)

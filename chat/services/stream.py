@@ -21,7 +21,7 @@ from chat.models import Attachment, Block, Membership, Mention, Message, Reactio
 from chat.protocol import EntryKind
 from chat.selectors.rooms import sanctions_active
 from chat.services.attachments import attachments_delete
-from chat.services.moderation import moderation_log_delete
+from chat.services.moderation import moderation_log_record_delete
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +303,7 @@ def _target_change(append: StreamAppend, *, seq: int, slug: str, private: bool) 
         manager = deleting and (append.by_staff or _manages(append))
         if refusal := message_change_refusal(author=False, deleting=deleting, manager=manager):
             raise refusal
-        moderation_log_delete(message=message, slug=slug, actor=actor)
+        moderation_log_record_delete(message=message, slug=slug, actor=actor)
     if append.kind == EntryKind.DELETE:
         Reaction.objects.filter(room_id=append.room_id, seq=seq).delete()
         if message.attachment_id is not None:

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from chat.models import LinkPreview, Message
-from chat.services.previews import preview_get
+from chat.services.previews import preview_fetch
 from tests.conftest import REDIS_URL, ROOT, TIMEOUT, WsClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -66,14 +66,14 @@ async def test_refused_fetches_leave_no_preview(page_server, settings, caplog, p
     settings.CHAT_PREVIEW_TIMEOUT = 0.5
     url = page_server.url(path)
     with caplog.at_level("INFO", logger="chat.services.previews"):
-        preview = await preview_get(url=url)
+        preview = await preview_fetch(url=url)
     assert (preview.ok, preview.title) == (False, "")
     assert why.lower() in caplog.text.lower() or (why == "timeout" and "no preview" in caplog.text)
     assert page_server.hits.get("/internal") is None  # the redirect was not followed there
 
 
 async def test_a_huge_page_is_cut_off_and_its_head_still_previewed(page_server):
-    preview = await preview_get(url=page_server.url("/big"))
+    preview = await preview_fetch(url=page_server.url("/big"))
     assert (preview.ok, preview.title) == (True, "A very big page")
     assert await asyncio.to_thread(page_server.big_done.wait, TIMEOUT)
     # The reader closed the connection early: the server's writes failed
