@@ -23,17 +23,17 @@ from chat.selectors.messages import history_page, mentions_page, messages_search
 from chat.selectors.moderation import moderation_log
 from chat.selectors.rooms import room_get_visible, room_members, rooms_visible
 from chat.services import rooms as room_services
+from chat.services import tokens as token_services
 from chat.services.attachments import attachment_upload
 from chat.services.dms import block_set, dm_send
 from chat.services.messages import message_send, reaction_set
 from chat.services.moderation import room_moderate
 from chat.services.rooms import (
-    amembership_invite,
-    aroom_create,
+    membership_invite,
     membership_remove,
     read_marker_set,
 )
-from chat.services.tokens import atoken_create, token_revoke
+from chat.services.tokens import token_revoke
 
 
 class BearerToken(HttpBearer):
@@ -117,7 +117,7 @@ async def rooms_list(request: AuthedRequest):
 @api.post("/rooms", response={201: protocol.RoomOut, **Errors}, tags=["rooms"])
 async def room_create(request: AuthedRequest, payload: protocol.RoomCreate):
     """Create a room, with the caller as its owner. `conflict` if the slug is taken."""
-    await aroom_create(creator=request.auth, **payload.model_dump())
+    await room_services.room_create(creator=request.auth, **payload.model_dump())
     return Status(201, await room_get_visible(slug=payload.slug, actor=_actor(request)))
 
 
@@ -146,7 +146,7 @@ async def members_list(request: AuthedRequest, slug: protocol.Slug):
 @api.put("/rooms/{slug}/members/{username}", response={204: None, **Errors}, tags=["rooms"])
 async def member_add(request: AuthedRequest, slug: protocol.Slug, username: str):
     """Make a user a member: the room's owner or a moderator. Idempotent."""
-    await amembership_invite(slug=slug, inviter=request.auth, username=username)
+    await membership_invite(slug=slug, inviter=request.auth, username=username)
     return Status(204, None)
 
 
@@ -339,7 +339,7 @@ async def tokens_list(request: AuthedRequest):
 @api.post("/tokens", response={201: protocol.TokenCreated, **Errors}, tags=["tokens"])
 async def token_create(request: AuthedRequest, payload: protocol.TokenCreate):
     """Create a token. Its secret is in this reply only."""
-    return Status(201, await atoken_create(user=request.auth, name=payload.name))
+    return Status(201, await token_services.token_create(user=request.auth, name=payload.name))
 
 
 @api.delete("/tokens/{token_id}", response={204: None, **Errors}, tags=["tokens"])

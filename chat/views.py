@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 from typing import cast
 from urllib.parse import quote
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -28,14 +28,13 @@ from chat.selectors.dms import blocks_list
 from chat.selectors.rooms import rooms_visible
 from chat.selectors.tokens import tokens_list
 from chat.services.rooms import membership_invite, room_create
-from chat.services.tokens import atoken_create, token_revoke
+from chat.services.tokens import token_create, token_revoke
 from chat.services.users import user_signup
 
 
-class SignedInRequest(HttpRequest):
-    """A request to a login_required view (for type checking)."""
-
-    user: User
+async def _signed_in(request: HttpRequest) -> User:
+    """The user of a request to a login_required view."""
+    return cast(User, await request.auser())
 
 
 async def index(request: HttpRequest) -> HttpResponse:
@@ -120,9 +119,10 @@ async def _chunks(file: File, size: int = 256 * 1024) -> AsyncIterator[bytes]:
 
 
 def signup(request: HttpRequest) -> HttpResponse:
+    # Sync: the form's checks (a unique username, the password validators) read the database.
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = user_signup(
+        user = async_to_sync(user_signup)(
             username=form.cleaned_data["username"], password=form.cleaned_data["password1"]
         )
         login(request, user)
@@ -132,7 +132,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def room_create_form(request: SignedInRequest) -> HttpResponse:
+async def room_create_form(request: HttpRequest) -> HttpResponse:
     form = RoomForm(request.POST)
     if not form.is_valid():
         messages.error(
@@ -140,7 +140,7 @@ def room_create_form(request: SignedInRequest) -> HttpResponse:
         )
         return redirect("index")
     try:
-        room = room_create(creator=request.user, **form.cleaned_data)
+        room = await room_create(creator=await _signed_in(request), **form.cleaned_data)
     except protocol.ChatError as error:
         messages.error(request, error.detail)
         return redirect("index")
@@ -149,12 +149,12 @@ def room_create_form(request: SignedInRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def room_invite_form(request: SignedInRequest, slug: str) -> HttpResponse:
+async def room_invite_form(request: HttpRequest, slug: str) -> HttpResponse:
     form = InviteForm(request.POST)
     if form.is_valid():
         username = form.cleaned_data["username"]
         try:
-            membership_invite(slug=slug, inviter=request.user, username=username)
+            await membership_invite(slug=slug, inviter=await _signed_in(request), username=username)
             messages.success(request, f"{username} can now use {slug}.")
         except protocol.ChatError as error:
             messages.error(request, error.detail)
@@ -164,11 +164,11 @@ def room_invite_form(request: SignedInRequest, slug: str) -> HttpResponse:
 @login_required
 async def tokens_page(request: HttpRequest) -> HttpResponse:
     """Settings: the user's API tokens. Creating one shows its secret, once."""
-    user = cast(User, await request.auser())  # signed in: login_required
+    user = await _signed_in(request)
     form = TokenForm(request.POST or None)
     created = None
     if request.method == "POST" and form.is_valid():
-        created = await atoken_create(user=user, name=form.cleaned_data["name"])
+        created = await token_create(user=user, name=form.cleaned_data["name"])
         form = TokenForm()
     context = {
         "user": user,
@@ -183,7 +183,7 @@ async def tokens_page(request: HttpRequest) -> HttpResponse:
 @login_required
 async def token_revoke_form(request: HttpRequest, token_id: int) -> HttpResponse:
     try:
-        await token_revoke(user=cast(User, await request.auser()), token_id=token_id)
+        await token_revoke(user=await _signed_in(request), token_id=token_id)
     except protocol.ChatError:
         pass  # revoked already, maybe in another tab: the list shows what is left
     return redirect("tokens_page")

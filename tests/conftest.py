@@ -226,7 +226,7 @@ async def connect(transactional_db: None) -> Any:
         if origin is not None:
             all_headers.append((b"origin", origin.encode()))
         if user is not None:
-            token = (await database_sync_to_async(token_create)(user=user)).token
+            token = (await token_create(user=user)).token
             all_headers.append((b"authorization", f"Bearer {token}".encode()))
         communicator = WebsocketCommunicator(application, path, headers=all_headers)
         connected, _ = await communicator.connect(timeout=TIMEOUT)
@@ -280,7 +280,7 @@ async def api(make_user: Any) -> Any:
     async def make(user: Any = None) -> Api:
         token = None
         if user is not None:
-            token = (await database_sync_to_async(token_create)(user=user)).token
+            token = (await token_create(user=user)).token
         clients.append(Api(token))
         return clients[-1]
 

@@ -34,6 +34,7 @@ def _name_clean(name: str) -> str:
     return cleaned.strip()[:200] or "file"
 
 
+@database_sync_to_async
 def _attachment_store(
     *,
     room: Room,
@@ -89,7 +90,7 @@ async def attachment_upload(
         except ValueError as exc:
             raise protocol.ChatError(protocol.ErrorCode.BAD_REQUEST, f"file: {exc}") from None
     await send_rate_take(actor=actor, address=address)
-    stored = await database_sync_to_async(_attachment_store)(
+    stored = await _attachment_store(
         room=room, actor=actor, upload=upload, content_type=content_type, thumbnail=thumbnail
     )
     return attachment_out(stored)
@@ -110,10 +111,14 @@ def attachments_delete(*, ids: Iterable[int]) -> int:
     return len(rows)
 
 
-@database_sync_to_async
-def attachments_prune(*, older_than: timedelta = UNSENT_KEPT) -> int:
+async def attachments_prune(*, older_than: timedelta = UNSENT_KEPT) -> int:
     """Remove uploads that no message took within `older_than` of their upload;
     returns how many."""
+    return await _attachments_prune(older_than=older_than)
+
+
+@database_sync_to_async
+def _attachments_prune(*, older_than: timedelta) -> int:
     with transaction.atomic():
         # Locked, so a send taking one of them now either wins (and the upload
         # is no longer unsent) or waits, and is refused once it is gone.

@@ -6,12 +6,15 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import redis.asyncio
 import redis.exceptions
+from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import transaction
 
 from chat import events, metrics, protocol
 from chat.perloop import PerLoop
@@ -32,6 +35,13 @@ async def layer_call(operation: str, lost: str, call: Awaitable[object]) -> bool
         logger.warning("%s: channel layer unavailable (%s)", lost, exc)
         return False
     return True
+
+
+def on_commit_broadcast(send: Callable[..., Awaitable[object]], **kwargs: Any) -> None:
+    """From sync code in a transaction (the admin, a signal): run the
+    broadcast `send(**kwargs)` once the transaction commits (at once outside
+    one). Async services await their broadcast after their transaction instead."""
+    transaction.on_commit(lambda: async_to_sync(send)(**kwargs))
 
 
 def _redis_connect() -> redis.asyncio.Redis:

@@ -44,13 +44,15 @@ def _dm_key(members: dict[int, str]) -> str:
     return hashlib.sha256(",".join(map(str, sorted(members))).encode()).hexdigest()
 
 
-def dm_room_get(*, actor: Actor, usernames: list[str]) -> tuple[Room | None, dict[int, str]]:
+@database_sync_to_async
+def _dm_room_get(*, actor: Actor, usernames: list[str]) -> tuple[Room | None, dict[int, str]]:
     """The DM of the actor and these users if it exists yet, and its members."""
     members = _dm_members(actor=actor, usernames=usernames)
     return Room.objects.filter(dm_key=_dm_key(members)).first(), members
 
 
-def dm_room_create(*, members: dict[int, str]) -> tuple[Room, bool]:
+@database_sync_to_async
+def _dm_room_create(*, members: dict[int, str]) -> tuple[Room, bool]:
     """The DM of these members, made if missing; returns (room, created)."""
     key = _dm_key(members)
     try:
@@ -67,10 +69,6 @@ def dm_room_create(*, members: dict[int, str]) -> tuple[Room, bool]:
     except IntegrityError:
         return Room.objects.get(dm_key=key), False  # made a moment ago by another send
     return room, True
-
-
-_dm_room_get = database_sync_to_async(dm_room_get)
-_dm_room_create = database_sync_to_async(dm_room_create)
 
 
 async def dm_send(
@@ -93,6 +91,7 @@ async def dm_send(
     )
 
 
+@database_sync_to_async
 def _block_set(*, user_id: int, username: str, on: bool) -> None:
     blocked = get_user_model().objects.filter(username=username).values_list("pk", flat=True)
     blocked_id = blocked.first()
@@ -120,5 +119,5 @@ async def block_set(
     if actor.user is None:
         raise protocol.ChatError(protocol.ErrorCode.FORBIDDEN, "sign in to block people")
     await send_rate_take(actor=actor, address=address)
-    await database_sync_to_async(_block_set)(user_id=actor.user_id, username=username, on=on)
+    await _block_set(user_id=actor.user_id, username=username, on=on)
     return await blocks_list(user_id=actor.user_id)

@@ -7,11 +7,9 @@ import dataclasses
 from datetime import timedelta
 from uuid import UUID, uuid4
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
 from django.utils import timezone
 
 from chat import events, protocol
@@ -22,7 +20,7 @@ from chat.protocol import EntryKind
 from chat.selectors.messages import message_frames
 from chat.selectors.rooms import room_get_readable
 from chat.services.attachments import attachments_delete
-from chat.services.broadcast import job_enqueue, room_broadcast
+from chat.services.broadcast import job_enqueue, on_commit_broadcast, room_broadcast
 from chat.services.limits import send_rate_take
 from chat.services.stream import StreamAppend, message_store, messages_store_async
 
@@ -210,7 +208,7 @@ def message_delete_by_staff(*, message: Message, staff: User) -> None:
         by_staff=True,
     )
     slug = Room.objects.values_list("slug", flat=True).get(pk=message.room_id)
-    transaction.on_commit(lambda: async_to_sync(_entry_broadcast)(entry=entry, slug=slug))
+    on_commit_broadcast(_entry_broadcast, entry=entry, slug=slug)
 
 
 async def _entry_broadcast(*, entry: Message, slug: str) -> None:
@@ -218,14 +216,18 @@ async def _entry_broadcast(*, entry: Message, slug: str) -> None:
     await room_broadcast(room=slug, frame=frame, seq=entry.seq)
 
 
-@database_sync_to_async
-def messages_expire(*, older_than: timedelta) -> int:
+async def messages_expire(*, older_than: timedelta) -> int:
     """Erase the text (and attachments) of stream entries older than this;
     returns how many.
 
     The entries stay, marked deleted, so each room's seqs stay gapless and
     clients' gap detection holds.
     """
+    return await _messages_expire(older_than=older_than)
+
+
+@database_sync_to_async
+def _messages_expire(*, older_than: timedelta) -> int:
     expired = Message.objects.filter(created__lt=timezone.now() - older_than, deleted=False)
     attached = expired.exclude(attachment=None).values_list("attachment", flat=True)
     attachments_delete(ids=list(attached))

@@ -27,7 +27,8 @@ _SANCTIONS = {"ban": Sanction.Kind.BAN, "mute": Sanction.Kind.MUTE}
 _LIFTS = {"unban": Sanction.Kind.BAN, "unmute": Sanction.Kind.MUTE}
 
 
-def moderation_apply(
+@database_sync_to_async
+def _moderation_apply(
     *, slug: str, actor: Actor, moderation: protocol.Moderation
 ) -> tuple[protocol.ModeratedEvent, int]:
     """Check and apply one moderation action, and log it; returns the event
@@ -91,9 +92,6 @@ def moderation_apply(
         reason=moderation.reason,
     )  # fmt: skip
     return event, target.pk
-
-
-_moderation_apply = database_sync_to_async(moderation_apply)
 
 
 async def room_moderate(

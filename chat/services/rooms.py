@@ -1,6 +1,5 @@
 """Rooms and memberships."""
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -11,10 +10,11 @@ from chat import protocol
 from chat.access import member_removal_refusal, room_manager_refusal
 from chat.actor import Actor
 from chat.models import Membership, ModerationLog, Room, Sanction
-from chat.protocol import LeftReason, ModerationAction, RoomKind
+from chat.protocol import LeftReason, ModerationAction, Role, RoomKind
 from chat.selectors.messages import message_frames, messages_page
 from chat.selectors.rooms import room_get_readable, sanctions_active
 from chat.services.broadcast import (
+    on_commit_broadcast,
     room_access_broadcast,
     room_added_broadcast,
     room_removed_broadcast,
@@ -24,8 +24,13 @@ from chat.services.broadcast import (
 from chat.services.presence import presence_enter, presence_leave
 
 
-def room_create(*, slug: str, creator: User, title: str = "", private: bool = False) -> Room:
+async def room_create(*, slug: str, creator: User, title: str = "", private: bool = False) -> Room:
     """Create a room with its creator as owner; `conflict` if the slug is taken."""
+    return await _room_create(slug=slug, creator=creator, title=title, private=private)
+
+
+@database_sync_to_async
+def _room_create(*, slug: str, creator: User, title: str, private: bool) -> Room:
     try:
         with transaction.atomic():
             room = Room.objects.create(
@@ -37,9 +42,6 @@ def room_create(*, slug: str, creator: User, title: str = "", private: bool = Fa
             protocol.ErrorCode.CONFLICT, f"the room '{slug}' exists already"
         ) from None
     return room
-
-
-aroom_create = database_sync_to_async(room_create)
 
 
 def _room_managed(*, slug: str, user: User, lock: bool = False) -> Room:
@@ -54,6 +56,7 @@ def _room_managed(*, slug: str, user: User, lock: bool = False) -> Room:
     return room
 
 
+@database_sync_to_async
 def _room_update(
     *,
     slug: str,
@@ -76,9 +79,6 @@ def _room_update(
     return closing
 
 
-_room_update_async = database_sync_to_async(_room_update)
-
-
 async def room_update(
     *,
     slug: str,
@@ -90,7 +90,7 @@ async def room_update(
     """Change a room's title, privacy, or whether guests may write to it, if
     the user is its owner or a moderator. A room made private is left at once
     by every socket that may no longer read it, on every process."""
-    closing = await _room_update_async(
+    closing = await _room_update(
         slug=slug, user=user, title=title, private=private, guests_can_write=guests_can_write
     )
     if closing:
@@ -99,16 +99,12 @@ async def room_update(
 
 def room_private_announce(*, slug: str) -> None:
     """Once the surrounding transaction commits, tell every process that the
-    room is now private (for a change made outside `room_update`: the admin)."""
-    transaction.on_commit(lambda: async_to_sync(room_access_broadcast)(room=slug, private=True))
+    room is now private (for a change made outside `room_update`: the admin,
+    which is sync)."""
+    on_commit_broadcast(room_access_broadcast, room=slug, private=True)
 
 
-def membership_create(*, room: Room, user: User, role: str = Membership.Role.MEMBER) -> Membership:
-    """Make the user a member of the room (idempotent: an existing membership is kept)."""
-    membership, _ = Membership.objects.get_or_create(room=room, user=user, defaults={"role": role})
-    return membership
-
-
+@database_sync_to_async
 def _room_enter(*, slug: str, user: User | None) -> None:
     """Create a missing public room, and record a user's membership of a
     public room, unless they are banned from it (then nothing is written)."""
@@ -140,9 +136,6 @@ def _room_enter(*, slug: str, user: User | None) -> None:
         Membership.objects.get_or_create(room=room, user=user, defaults={"role": role})
 
 
-_room_enter_async = database_sync_to_async(_room_enter)
-
-
 async def room_join(
     *, actor: Actor, slug: str, since: int | None, channel: str
 ) -> tuple[protocol.JoinedEvent, protocol.PresenceEvent]:
@@ -154,7 +147,7 @@ async def room_join(
     seq > last_seq is broadcast after the subscription.
     """
     if actor.user is not None or slug in settings.CHAT_DEFAULT_ROOMS:
-        await _room_enter_async(slug=slug, user=actor.user)
+        await _room_enter(slug=slug, user=actor.user)
     room = await room_get_readable(slug=slug, actor=actor)
     await room_subscribe(slug=slug, channel=channel)
     await room.arefresh_from_db(fields=["last_seq"])
@@ -199,22 +192,23 @@ async def read_marker_set(*, actor: Actor, slug: str, seq: int) -> None:
         )
 
 
-def membership_invite(*, slug: str, inviter: User, username: str) -> Membership:
-    """Add a user to a room, if the inviter is its owner or a moderator; the
-    user's open sockets hear of it (`added`)."""
+async def membership_invite(*, slug: str, inviter: User, username: str) -> None:
+    """Add a user to a room (idempotent), if the inviter is its owner or a
+    moderator; the user's open sockets hear of it (`added`)."""
+    user_id, added = await _membership_invite(slug=slug, inviter=inviter, username=username)
+    await room_added_broadcast(user_ids={user_id}, frame=added)
+
+
+@database_sync_to_async
+def _membership_invite(
+    *, slug: str, inviter: User, username: str
+) -> tuple[int, protocol.AddedEvent]:
     room = _room_managed(slug=slug, user=inviter)
     user = get_user_model().objects.filter(username=username, is_active=True).first()
     if user is None:
         raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no user {username!r}")
-    membership = membership_create(room=room, user=user)
-    added = protocol.AddedEvent(room=room.slug, title=room.title, kind=RoomKind(room.kind))
-    transaction.on_commit(
-        lambda: async_to_sync(room_added_broadcast)(user_ids={user.pk}, frame=added)
-    )
-    return membership
-
-
-amembership_invite = database_sync_to_async(membership_invite)
+    Membership.objects.get_or_create(room=room, user=user, defaults={"role": Role.MEMBER})
+    return user.pk, protocol.AddedEvent(room=room.slug, title=room.title, kind=RoomKind(room.kind))
 
 
 @database_sync_to_async

@@ -13,16 +13,18 @@ from chat.services.broadcast import credentials_revoked_broadcast
 TOKEN_PREFIX = "chat_"
 
 
-def token_create(*, user: User, name: str = "") -> protocol.TokenCreated:
+async def token_create(*, user: User, name: str = "") -> protocol.TokenCreated:
     """Create a token for the user. The reply holds its secret, which is not stored."""
+    return await _token_create(user=user, name=name)
+
+
+@database_sync_to_async
+def _token_create(*, user: User, name: str) -> protocol.TokenCreated:
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(user=user, name=name, key_hash=token_hash(raw), prefix=raw[:12])
     return protocol.TokenCreated(
         id=token.pk, name=token.name, prefix=token.prefix, created=token.created, token=raw
     )
-
-
-atoken_create = database_sync_to_async(token_create)
 
 
 async def token_revoke(*, user: User, token_id: int) -> None:

@@ -11,6 +11,7 @@ from chat.actor import Actor
 from chat.models import Membership, Message, Room
 from tests.conftest import ROOT, WsClient
 from tests.e2e.conftest import open_room, say, shown, sign_in
+from tests.factories import room_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -163,10 +164,9 @@ def message_store_as_bob(room):
 @pytest.fixture
 def long_lobby(users):
     """A lobby with 120 messages."""
-    from chat.services.rooms import room_create
     from chat.services.stream import message_store
 
-    room = room_create(slug="lobby", creator=users[0])
+    room = room_make(slug="lobby", creator=users[0])
     for i in range(120):
         message_store(
             room_id=room.pk,

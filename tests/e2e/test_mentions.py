@@ -6,10 +6,10 @@ import uuid
 import pytest
 
 from chat.actor import Actor
-from chat.services.rooms import membership_create, room_create
 from chat.services.stream import message_store
 from tests.conftest import WsClient
 from tests.e2e.conftest import both_in, open_room, say, shown, sign_in
+from tests.factories import member_make, room_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,8 +34,8 @@ document.dispatchEvent(new Event("visibilitychange"));
 def lobby(users):
     """alice's lobby, with bob in it: a mention of bob, then 120 messages."""
     alice, bob = users
-    room = room_create(slug="lobby", creator=alice)
-    membership_create(room=room, user=bob)
+    room = room_make(slug="lobby", creator=alice)
+    member_make(room=room, user=bob)
     for body in ["@bob have a look at this", *(f"filler {i}" for i in range(120))]:
         message_store(room_id=room.pk, actor=Actor(name="alice", user=alice), body=body,
                       client_id=uuid.uuid4())  # fmt: skip

@@ -7,8 +7,8 @@ import pytest
 
 from chat import protocol
 from chat.models import Membership, ModerationLog
-from chat.services.rooms import membership_create, room_create
 from tests.e2e.conftest import both_in, open_room, say, shown, sign_in
+from tests.factories import member_make, room_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def club(users):
     alice, bob = users
-    room = room_create(slug="club", creator=alice)
-    membership_create(room=room, user=bob)
+    room = room_make(slug="club", creator=alice)
+    member_make(room=room, user=bob)
 
 
 async def test_the_owner_deletes_mutes_and_bans_and_bob_sees_it(browser, server, club):

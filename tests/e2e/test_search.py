@@ -6,9 +6,9 @@ import uuid
 import pytest
 
 from chat.actor import Actor
-from chat.services.rooms import room_create
 from chat.services.stream import message_store
 from tests.e2e.conftest import shown, sign_in
+from tests.factories import room_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,8 +17,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def history(users):
     """bob's lobby: a message about the deploy, then 100 others; his private den."""
     _, bob = users
-    lobby = room_create(slug="lobby", creator=bob)
-    den = room_create(slug="den", creator=bob, private=True)
+    lobby = room_make(slug="lobby", creator=bob)
+    den = room_make(slug="den", creator=bob, private=True)
     said = Actor(name="bob", user=bob)
     message_store(room_id=den.pk, actor=said, body="deploy secrets", client_id=uuid.uuid4())
     for body in ["The deploy is green", *(f"chatter {i}" for i in range(100))]:

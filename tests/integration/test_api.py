@@ -9,8 +9,8 @@ from channels.db import database_sync_to_async
 
 from chat import delivery
 from chat.models import ApiToken, Membership, Message, Room
-from chat.services.rooms import membership_create, room_create
 from tests.conftest import Api
+from tests.factories import member_make, room_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,9 +22,9 @@ async def users(make_user):
 
     def setup():
         alice, bob, mod = make_user("alice"), make_user("bob"), make_user("mod")
-        room_create(slug="lobby", creator=alice)
-        den = room_create(slug="den", creator=alice, title="Den", private=True)
-        membership_create(room=den, user=mod, role=Membership.Role.MODERATOR)
+        room_make(slug="lobby", creator=alice)
+        den = room_make(slug="den", creator=alice, title="Den", private=True)
+        member_make(room=den, user=mod, role=Membership.Role.MODERATOR)
         return alice, bob, mod
 
     return await database_sync_to_async(setup)()

@@ -20,8 +20,9 @@ from chat.models import Attachment, Message, Room, Sanction
 from chat.services.attachments import attachments_prune
 from chat.services.broadcast import JOBS_CHANNEL
 from chat.services.messages import messages_expire
-from chat.services.rooms import membership_create, room_create
+from chat.services.rooms import room_create
 from tests.conftest import TIMEOUT
+from tests.factories import member_make, room_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,7 +54,7 @@ async def den(make_user):
 
     def setup():
         alice, bob, dave = make_user("alice"), make_user("bob"), make_user("dave")
-        membership_create(room=room_create(slug="den", creator=alice, private=True), user=bob)
+        member_make(room=room_make(slug="den", creator=alice, private=True), user=bob)
         return alice, bob, dave
 
     return await database_sync_to_async(setup)()
@@ -163,7 +164,7 @@ async def test_an_upload_goes_with_one_message_of_its_uploader_in_its_room(den, 
     url = f"/attachments/{mine}/a.png"
     assert (await as_alice.http.get(url)).status_code == 404
     assert (await post(as_alice, "steal", mine)).json()["code"] == "bad_request"
-    await database_sync_to_async(room_create)(slug="hall", creator=bob)
+    await room_create(slug="hall", creator=bob)
     assert (await post(as_bob, "elsewhere", mine, room="hall")).json()["code"] == "bad_request"
     assert (await post(as_bob, "here", mine)).status_code == 201
     assert (await post(as_bob, "again", mine)).json()["code"] == "bad_request"
@@ -233,7 +234,7 @@ async def test_deleting_an_upload_in_the_admin_deletes_its_file(den, media, api,
 async def test_an_unsent_upload_of_a_deleted_user_is_nobodys(den, media, api, settings):
     settings.CHAT_ALLOW_GUESTS = True
     alice, _, _ = den
-    await database_sync_to_async(room_create)(slug="hall", creator=alice)
+    await room_create(slug="hall", creator=alice)
     made = (await upload(await api(alice), "a.png", PNG, room="hall")).json()
     await alice.adelete()
     assert (await (await api()).http.get(made["url"])).status_code == 404

@@ -8,7 +8,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chat.models import Membership, Message
-from chat.services.rooms import membership_create, room_create
+from tests.factories import member_make, room_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,10 +51,10 @@ async def people(make_user, settings):
     def setup() -> dict:
         users = {name: make_user(name) for name in ("owner", "moderator", "member", "non-member")}
         make_user("newcomer")
-        den = room_create(slug="den", creator=users["owner"], private=True)
-        membership_create(room=den, user=users["moderator"], role=Membership.Role.MODERATOR)
-        membership_create(room=den, user=users["member"])
-        membership_create(room=den, user=make_user("bystander"))
+        den = room_make(slug="den", creator=users["owner"], private=True)
+        member_make(room=den, user=users["moderator"], role=Membership.Role.MODERATOR)
+        member_make(room=den, user=users["member"])
+        member_make(room=den, user=make_user("bystander"))
         return users
 
     return await database_sync_to_async(setup)()

@@ -11,10 +11,10 @@ from channels.db import database_sync_to_async
 
 from chat.actor import Actor
 from chat.models import Message
-from chat.services.rooms import room_create
 from chat.services.stream import message_store
 from chat.services.tokens import token_create
 from tests.conftest import ROOT, TIMEOUT, WsClient, check_server_frame
+from tests.factories import room_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CHAT_CLIENT = Path(sys.executable).parent / "chat-client"
@@ -65,7 +65,7 @@ def bodies(lines: list[str]) -> list[str]:
 @pytest.fixture
 def lobby(make_user):
     owner = make_user("owner")
-    room = room_create(slug="lobby", creator=owner)
+    room = room_make(slug="lobby", creator=owner)
     for i in range(3):
         message_store(
             room_id=room.pk, actor=Actor(name="owner", user=owner), body=f"old {i}",
@@ -77,7 +77,7 @@ def lobby(make_user):
 async def test_it_prints_history_then_live_sends_lines_and_survives_a_restart(start_server, lobby):
     room, owner = lobby
     server = start_server()
-    token = (await database_sync_to_async(token_create)(user=owner)).token
+    token = (await token_create(user=owner)).token
     cli = await Cli.start(server.ws_url, "--room", "lobby", "--token", token)
     await cli.until("owner: old 2")
 

@@ -8,7 +8,8 @@ from channels.db import database_sync_to_async
 from django.test import Client as HttpClient
 
 from chat.models import Membership, Message, Room
-from chat.services.rooms import membership_create, room_create
+from chat.services.rooms import room_create
+from tests.factories import member_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -313,7 +314,7 @@ async def test_guests_open_the_default_rooms(connect, guests_allowed, settings):
 
 
 async def test_guests_chat_in_existing_public_rooms(connect, guests_allowed, alice):
-    await database_sync_to_async(room_create)(slug="lobby", creator=alice)
+    await room_create(slug="lobby", creator=alice)
     client, _ = await connect(path="/ws/chat/")
     await client.join("lobby")
     ack = await client.say("lobby", "hello as a guest")
@@ -342,7 +343,7 @@ async def test_a_bad_guest_name_is_told_and_closed(connect, guests_allowed):
 
 @pytest.fixture
 async def secret(alice):
-    return await database_sync_to_async(room_create)(slug="secret", creator=alice, private=True)
+    return await room_create(slug="secret", creator=alice, private=True)
 
 
 @pytest.mark.parametrize(
@@ -368,7 +369,7 @@ async def test_guests_cannot_join_a_private_room(connect, secret, guests_allowed
 
 
 async def test_members_use_a_private_room(connect, secret, alice, bob):
-    await database_sync_to_async(membership_create)(room=secret, user=bob)
+    await database_sync_to_async(member_make)(room=secret, user=bob)
     a, _ = await connect(user=alice)
     b, _ = await connect(user=bob)
     await a.join("secret")
@@ -379,7 +380,7 @@ async def test_members_use_a_private_room(connect, secret, alice, bob):
 
 
 async def test_access_is_checked_on_every_frame_not_only_on_join(connect, secret, alice, bob):
-    membership = await database_sync_to_async(membership_create)(room=secret, user=bob)
+    membership = await database_sync_to_async(member_make)(room=secret, user=bob)
     b, _ = await connect(user=bob)
     await b.join("secret")
     await membership.adelete()

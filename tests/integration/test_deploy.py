@@ -25,7 +25,6 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.utils import timezone
 
 from chat.models import Message
-from chat.services.rooms import room_create
 from chat_client.client import ChatClient
 from tests.conftest import (
     REDIS_URL,
@@ -37,6 +36,7 @@ from tests.conftest import (
     free_port,
     unavailable,
 )
+from tests.factories import room_make
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -228,7 +228,7 @@ def sockets_open(server: ServerProcess) -> float:
 
 @pytest.mark.postgres
 async def test_the_compose_services_work_together_behind_nginx(deployment, make_user):
-    await database_sync_to_async(lambda: room_create(slug="lobby", creator=make_user("o")))()
+    await database_sync_to_async(lambda: room_make(slug="lobby", creator=make_user("o")))()
     await asyncio.to_thread(deployment.migrate)
     assert (deployment.static / "chat/main.js").exists()  # collectstatic ran
     web1, web2 = await asyncio.to_thread(deployment.web), await asyncio.to_thread(deployment.web)
@@ -261,7 +261,7 @@ async def test_the_compose_services_work_together_behind_nginx(deployment, make_
 async def test_a_rolling_restart_loses_and_doubles_nothing(deployment, make_user):
     """SIGTERM one replica during a stream of sends: its clients are told 1012,
     reconnect through the proxy to the other, and recover with `since`."""
-    await database_sync_to_async(lambda: room_create(slug="lobby", creator=make_user("o")))()
+    await database_sync_to_async(lambda: room_make(slug="lobby", creator=make_user("o")))()
     # One fast sender: above the default rate limit, whose refusals it would
     # retry later, out of order.
     fast = {
@@ -333,7 +333,7 @@ async def test_healthz_follows_redis(start_server, redis_process):
 @pytest.mark.postgres
 async def test_the_worker_erases_text_past_the_retention_period(deployment, make_user):
     def old_and_new() -> None:
-        room = room_create(slug="lobby", creator=make_user("o"))
+        room = room_make(slug="lobby", creator=make_user("o"))
         for seq, age in ((1, 3), (2, 0)):
             Message.objects.create(
                 room=room, seq=seq, author_name="o", body=f"{age} days old", client_id=uuid.uuid4()

@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 from chat import protocol
 from chat.models import Membership, Mention, Message, Room
 from chat.selectors.rooms import rooms_visible
-from chat.services.dms import dm_room_create
+from chat.services.dms import _dm_room_create
 from chat.services.rooms import room_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -120,7 +120,7 @@ async def test_a_dm_is_private_to_its_members_and_listed_as_a_dm(people, connect
 
 
 async def test_an_invitation_reaches_the_invitees_sockets(people, connect, api):
-    await database_sync_to_async(room_create)(slug="den", creator=people["alice"], private=True)
+    await room_create(slug="den", creator=people["alice"], private=True)
     b, _ = await connect(user=people["bob"])
     alice = await api(people["alice"])
     assert (await alice("PUT", "/rooms/den/members/bob")).status_code == 204
@@ -133,9 +133,9 @@ async def test_an_invitation_reaches_the_invitees_sockets(people, connect, api):
     assert (await b.join("den"))["kind"] == "room"
 
 
-make_dm = database_sync_to_async(
-    lambda *users: dm_room_create(members={u.pk: u.get_username() for u in users})
-)
+def make_dm(*users):
+    """The DM of these users, as its first message would make it."""
+    return _dm_room_create(members={u.pk: u.get_username() for u in users})
 
 
 def in_dm(kind, room, **fields):

@@ -4,6 +4,7 @@ matches the published schema), writes nothing for invalid frames, and the
 socket still works afterwards."""
 
 import json
+import os
 import uuid
 
 import pytest
@@ -13,11 +14,12 @@ from websockets.sync.client import connect
 
 from chat import protocol
 from chat.models import Message
-from chat.services.rooms import room_create
 from tests.conftest import TIMEOUT, check_server_frame
+from tests.factories import room_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
-EXAMPLES = 10_000
+# Hostile frames per run; FUZZ_EXAMPLES=100000 for a deeper search.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3000"))
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
@@ -63,7 +65,7 @@ def local_verdict(frame: str | bytes) -> protocol.AnyClientFrame | None:
 
 @pytest.fixture
 def socket(start_server, make_user):
-    room_create(slug="lobby", creator=make_user("owner"))
+    room_make(slug="lobby", creator=make_user("owner"))
     server = start_server()
     # No keepalive: its pings draw on the global `random` from another thread,
     # which Hypothesis takes for a strategy using `random` and warns about.
@@ -81,9 +83,11 @@ def test_hostile_frames(socket):
     sent = []
 
     @settings(
-        max_examples=EXAMPLES, deadline=None, database=None,
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )  # fmt: skip
+    )
     @given(frame=frames)
     def one(frame: str | bytes) -> None:
         parsed = local_verdict(frame)

@@ -14,9 +14,8 @@ import websockets
 from channels.db import database_sync_to_async
 
 from chat.models import Room
-from chat.services.rooms import room_create
-from chat.services.tokens import token_create
 from tests.conftest import REDIS_URL, TIMEOUT, WsClient
+from tests.factories import room_make, token_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,8 +37,8 @@ async def token(make_user):
 
     def setup() -> str:
         user = make_user("alice")
-        room_create(slug="lobby", creator=user)
-        return token_create(user=user).token
+        room_make(slug="lobby", creator=user)
+        return token_make(user=user)
 
     return await database_sync_to_async(setup)()
 

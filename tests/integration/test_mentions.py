@@ -42,7 +42,7 @@ async def test_a_message_names_who_may_read_it_and_they_see_it_marked(people, co
     assert (await b.expect("history"))["messages"][0]["mentions"] == ["bob", "carol"]
 
     # In a private room, only members are named.
-    await database_sync_to_async(room_create)(slug="den", creator=people["alice"], private=True)
+    await room_create(slug="den", creator=people["alice"], private=True)
     await a.join("den")
     assert (await sent(a, "den", "@bob @carol hello"))["mentions"] == []
 
@@ -78,7 +78,7 @@ async def test_the_inbox_pages_newest_first_across_rooms_and_forgets_deleted(peo
 
 
 async def test_the_inbox_leaves_out_rooms_the_user_may_no_longer_read(people, connect):
-    await database_sync_to_async(room_create)(slug="den", creator=people["alice"], private=True)
+    await room_create(slug="den", creator=people["alice"], private=True)
     a, _ = await connect(user=people["alice"])
     await a.join("den")
     await database_sync_to_async(

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from chat import delivery
 from chat.models import Membership, Message, ModerationLog, Room, Sanction
-from chat.services.rooms import membership_create, room_create
+from tests.factories import member_make, room_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,10 +33,10 @@ async def club(make_user, settings):
 
     def setup() -> dict:
         users = {name: make_user(name) for name in ("owner", "moderator", "member", "mel")}
-        club = room_create(slug="club", creator=users["owner"])
-        membership_create(room=club, user=users["moderator"], role=Membership.Role.MODERATOR)
-        membership_create(room=club, user=users["member"])
-        membership_create(room=club, user=users["mel"])
+        club = room_make(slug="club", creator=users["owner"])
+        member_make(room=club, user=users["moderator"], role=Membership.Role.MODERATOR)
+        member_make(room=club, user=users["member"])
+        member_make(room=club, user=users["mel"])
         return users
 
     return await database_sync_to_async(setup)()

@@ -15,9 +15,9 @@ import pytest
 import redis
 
 from chat.models import Message
-from chat.services.rooms import room_create
 from chat_client.client import ChatClient
 from tests.conftest import REDIS_URL, ROOT, WsClient
+from tests.factories import room_make
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
@@ -32,7 +32,7 @@ FAST = {
 
 @pytest.fixture
 def lobby(make_user):
-    return room_create(slug="lobby", creator=make_user("owner"))
+    return room_make(slug="lobby", creator=make_user("owner"))
 
 
 @pytest.fixture
@@ -181,8 +181,10 @@ async def test_50_concurrent_senders_get_contiguous_seqs(pair):
 
 async def test_soak_with_churn_has_no_gaps_and_no_duplicates(pair):
     """Members chat while others come and go and connections drop, for
-    SOAK_SECONDS (60 by default). Figures go to test-artifacts/soak.json."""
-    duration = float(os.environ.get("SOAK_SECONDS", "60"))
+    SOAK_SECONDS (15 by default: a few hundred messages, dozens of visitors,
+    a few dropped connections; set it higher for a long soak). Figures go to
+    test-artifacts/soak.json."""
+    duration = float(os.environ.get("SOAK_SECONDS", "15"))
     servers, _ = pair()
     members = spread(servers, 6, prefix="m")
     rng = random.Random(7)

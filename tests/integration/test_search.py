@@ -8,8 +8,8 @@ import pytest
 from chat.actor import Actor
 from chat.models import Room, Sanction
 from chat.selectors.messages import messages_search
-from chat.services.rooms import membership_create, room_create
 from chat.services.stream import message_store
+from tests.factories import member_make, room_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,10 +18,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def rooms(make_user):
     """alice writes in a public lobby, her private den, and a hall bob is banned from."""
     alice, bob = make_user("alice"), make_user("bob")
-    lobby = room_create(slug="lobby", creator=alice)
-    den = room_create(slug="den", creator=alice, private=True)
-    hall = room_create(slug="hall", creator=alice)
-    membership_create(room=lobby, user=bob)
+    lobby = room_make(slug="lobby", creator=alice)
+    den = room_make(slug="den", creator=alice, private=True)
+    hall = room_make(slug="hall", creator=alice)
+    member_make(room=lobby, user=bob)
     Sanction.objects.create(room=hall, user=bob, kind=Sanction.Kind.BAN)
     said = Actor(name="alice", user=alice)
     for room, body in [

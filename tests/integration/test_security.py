@@ -15,9 +15,9 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.hashers import make_password
 
 from chat.models import Membership, Message, ModerationLog, Room, Sanction
-from chat.services.rooms import membership_create, room_create
-from chat.services.tokens import token_create
+from chat.services.rooms import room_create
 from tests.conftest import REDIS_URL, TIMEOUT, WsClient
+from tests.factories import member_make, room_make, token_make
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -39,7 +39,7 @@ def two(start_server):
 
 
 def bearer(user: Any) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token_create(user=user).token}"}
+    return {"Authorization": f"Bearer {token_make(user=user)}"}
 
 
 async def left_reason(client: WsClient, room: str) -> str:
@@ -56,7 +56,7 @@ async def left_reason(client: WsClient, room: str) -> str:
 @pytest.mark.redis
 async def test_a_room_made_private_is_left_by_guests_at_once_on_every_process(two, make_user):
     owner = await database_sync_to_async(make_user)("owner")
-    await database_sync_to_async(room_create)(slug="club", creator=owner)
+    await room_create(slug="club", creator=owner)
     headers = await database_sync_to_async(bearer)(owner)
     a, b = two(CHAT_SWEEP_SECONDS="3600")  # no sweep: the notice alone must do it
     guest = await WsClient.open(f"{b.ws_url}?name=visitor")
@@ -84,7 +84,7 @@ async def test_a_room_made_private_is_left_by_guests_at_once_on_every_process(tw
 @pytest.mark.redis
 async def test_the_sweep_takes_guests_out_of_a_room_made_private_without_a_notice(two, make_user):
     owner = await database_sync_to_async(make_user)("owner")
-    await database_sync_to_async(room_create)(slug="club", creator=owner)
+    await room_create(slug="club", creator=owner)
     _, b = two()
     guest = await WsClient.open(f"{b.ws_url}?name=visitor")
     await guest.send({"type": "join", "room": "club"})
@@ -100,7 +100,7 @@ async def test_the_sweep_takes_guests_out_of_a_room_made_private_without_a_notic
 async def test_a_banned_users_refused_join_restores_no_membership(two, make_user):
     def setup():
         owner, mel = make_user("owner"), make_user("mel")
-        club = room_create(slug="club", creator=owner)
+        club = room_make(slug="club", creator=owner)
         Sanction.objects.create(room=club, user=mel, kind=Sanction.Kind.BAN, by=owner)
         return bearer(mel)
 
@@ -127,9 +127,9 @@ async def test_a_banned_users_refused_join_restores_no_membership(two, make_user
 async def test_a_moderator_cannot_remove_another_moderator_over_http(two, make_user):
     def setup():
         owner, mod, mod2 = make_user("owner"), make_user("mod"), make_user("mod2")
-        club = room_create(slug="club", creator=owner)
+        club = room_make(slug="club", creator=owner)
         for user in (mod, mod2):
-            membership_create(room=club, user=user, role=Membership.Role.MODERATOR)
+            member_make(room=club, user=user, role=Membership.Role.MODERATOR)
         return bearer(owner), bearer(mod)
 
     as_owner, as_mod = await database_sync_to_async(setup)()
@@ -181,7 +181,7 @@ async def test_a_message_deleted_in_the_admin_is_a_broadcast_logged_delete_entry
 ):
     def setup():
         alice = make_user("alice")
-        room_create(slug="club", creator=alice)
+        room_make(slug="club", creator=alice)
         return bearer(alice)
 
     headers = await database_sync_to_async(setup)()
@@ -215,7 +215,7 @@ async def test_a_message_deleted_in_the_admin_is_a_broadcast_logged_delete_entry
 
 @pytest.mark.redis
 async def test_a_room_made_private_in_the_admin_is_left_by_guests_at_once(two, staff):
-    club = await database_sync_to_async(room_create)(slug="club", creator=staff)
+    club = await room_create(slug="club", creator=staff)
     a, b = two(CHAT_SWEEP_SECONDS="3600")  # no sweep: the notice alone must do it
     guest = await WsClient.open(f"{b.ws_url}?name=visitor")
     await guest.send({"type": "join", "room": "club"})
@@ -275,7 +275,7 @@ async def test_a_body_over_the_cap_is_refused_with_413_before_it_is_read(start_s
 async def test_an_upload_just_over_the_limit_is_a_413_not_a_500(start_server, make_user):
     def setup():
         alice = make_user("alice")
-        room_create(slug="club", creator=alice)
+        room_make(slug="club", creator=alice)
         return bearer(alice)
 
     headers = await database_sync_to_async(setup)()
@@ -293,7 +293,7 @@ async def test_attachments_are_streamed(api, make_user, settings, tmp_path):
 
     settings.MEDIA_ROOT = tmp_path / "media"
     alice = await database_sync_to_async(make_user)("alice")
-    await database_sync_to_async(room_create)(slug="club", creator=alice)
+    await room_create(slug="club", creator=alice)
     as_alice = await api(alice)
     text = b"line\n" * 200_000  # 1 MB
     made = await as_alice.http.post(
@@ -363,7 +363,7 @@ async def test_a_guest_cannot_take_a_registered_users_name(start_server, make_us
 async def test_a_private_room_answers_as_a_missing_one(start_server, make_user):
     def setup():
         owner, bob = make_user("owner"), make_user("bob")
-        room_create(slug="den", creator=owner, private=True)
+        room_make(slug="den", creator=owner, private=True)
         return bearer(bob)
 
     headers = await database_sync_to_async(setup)()

@@ -9,15 +9,15 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from chat.models import Message
-from chat.services.rooms import room_create
 from tests.conftest import WsClient
+from tests.factories import room_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def lobby(make_user):
-    return room_create(slug="lobby", creator=make_user("owner"))
+    return room_make(slug="lobby", creator=make_user("owner"))
 
 
 async def say(client, body):
@@ -115,11 +115,10 @@ async def test_a_real_server_closes_with_the_documented_codes(start_server):
 
 async def test_no_token_cookie_or_body_reaches_the_logs(start_server, lobby, make_user):
     import httpx
-    from channels.db import database_sync_to_async
 
     from chat.services.tokens import token_create
 
-    token = (await database_sync_to_async(token_create)(user=lobby.creator)).token
+    token = (await token_create(user=lobby.creator)).token
     server = start_server()  # the default LOG_LEVEL, INFO
     headers = {"Authorization": f"Bearer {token}"}
     secret_body = f"confidential-{uuid.uuid4()}"

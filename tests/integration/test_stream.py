@@ -17,6 +17,7 @@ from chat.services.broadcast import room_group
 from chat.services.messages import GroupCommit, message_send
 from chat.services.rooms import room_create
 from chat.services.stream import StreamAppend, message_store, messages_store
+from tests.factories import room_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,7 +29,7 @@ def owner(make_user):
 
 @pytest.fixture
 def room(owner):
-    return room_create(slug="lobby", creator=owner)
+    return room_make(slug="lobby", creator=owner)
 
 
 def store(room, actor, body="hi", client_id=None):
@@ -52,13 +53,19 @@ def concurrently(count, fn):
         return list(pool.map(run, range(count)))
 
 
-def test_room_create_makes_the_creator_owner(room, owner):
-    assert Membership.objects.get(room=room, user=owner).role == Membership.Role.OWNER
-    assert room.title == "lobby" and room.last_seq == 0
+async def test_room_create_makes_the_creator_owner_and_refuses_a_taken_slug(owner):
+    room = await room_create(slug="lobby", creator=owner)
+    role = (
+        await Membership.objects.filter(room=room, user=owner).values_list("role", flat=True).aget()
+    )
+    assert role == Membership.Role.OWNER and room.title == "lobby" and room.last_seq == 0
+    with pytest.raises(protocol.ChatError) as refused:
+        await room_create(slug="lobby", creator=owner)
+    assert refused.value.code == protocol.ErrorCode.CONFLICT
 
 
 def test_seqs_count_up_from_one_per_room(room, owner, make_user):
-    other = room_create(slug="other", creator=make_user())
+    other = room_make(slug="other", creator=make_user())
     actor = Actor(name="owner", user=owner)
     seqs = [store(room, actor)[0].seq for _ in range(3)]
     assert seqs == [1, 2, 3]
@@ -153,9 +160,8 @@ async def test_message_send_broadcasts_once_after_commit(room, owner):
 
 
 async def test_message_send_to_a_private_room_needs_membership(owner):
-    from channels.db import database_sync_to_async
 
-    await database_sync_to_async(room_create)(slug="secret", creator=owner, private=True)
+    await room_create(slug="secret", creator=owner, private=True)
     with pytest.raises(protocol.ChatError) as info:
         await message_send(
             actor=Actor(name="eve"), slug="secret", body="hi", client_id=uuid.uuid4()
@@ -165,8 +171,8 @@ async def test_message_send_to_a_private_room_needs_membership(owner):
 
 
 def test_a_batch_is_stored_together_with_refusals_per_entry(room, owner, make_user):
-    other = room_create(slug="other", creator=make_user())
-    secret = room_create(slug="secret", creator=owner, private=True)
+    other = room_make(slug="other", creator=make_user())
+    secret = room_make(slug="secret", creator=owner, private=True)
     guest, reused = Actor(name="g"), uuid.uuid4()
     results = messages_store(
         appends=[

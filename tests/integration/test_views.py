@@ -2,16 +2,16 @@
 
 import pytest
 
-from chat.services.rooms import room_create
+from tests.factories import member_make, room_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_the_page_lists_public_rooms_and_only_my_private_ones(client, make_user):
     alice, bob = make_user("alice"), make_user("bob")
-    room_create(slug="lobby", creator=alice, title="<b>Lobby</b>")
-    room_create(slug="alices-den", creator=alice, private=True)
-    room_create(slug="bobs-den", creator=bob, private=True)
+    room_make(slug="lobby", creator=alice, title="<b>Lobby</b>")
+    room_make(slug="alices-den", creator=alice, private=True)
+    room_make(slug="bobs-den", creator=bob, private=True)
     client.force_login(alice)
     page = client.get("/").content.decode()
     assert 'data-room="lobby"' in page and 'data-room="alices-den"' in page
@@ -100,11 +100,10 @@ def test_create_a_private_room_and_invite_a_member(client, make_user):
 
 def test_only_owners_and_moderators_invite(client, make_user):
     from chat.models import Membership
-    from chat.services.rooms import membership_create
 
     alice, bob, eve = make_user("alice"), make_user("bob"), make_user("eve")
-    room = room_create(slug="den", creator=alice, private=True)
-    membership_create(room=room, user=bob)
+    room = room_make(slug="den", creator=alice, private=True)
+    member_make(room=room, user=bob)
     client.force_login(bob)
     response = client.post("/rooms/den/invite", {"username": "eve"}, follow=True)
     assert "only the room&#x27;s owner or a moderator may do this" in response.content.decode()
@@ -149,7 +148,7 @@ def test_the_admin_shows_user_text_as_text(client, make_user):
     from chat.models import Message
 
     admin = make_user("root", is_staff=True, is_superuser=True)
-    room = room_create(slug="lobby", creator=admin, title="<script>alert('title')</script>")
+    room = room_make(slug="lobby", creator=admin, title="<script>alert('title')</script>")
     message = Message.objects.create(
         room=room, seq=1, author_name="<b>guest</b>", body="<img src=x onerror=alert(1)>",
         client_id=uuid.uuid4(),

@@ -46,4 +46,4 @@ class Command(BaseCommand):
                 raise CommandError(error.detail) from None
             self.stderr.write(f"revoked token {options['revoke']}")
         else:
-            self.stdout.write(token_create(user=user, name=name).token)
+            self.stdout.write(async_to_sync(token_create)(user=user, name=name).token)
