@@ -657,6 +657,8 @@ class JoinedEvent(_Frame):
     title: str
     private: bool
     kind: RoomKindField = RoomKind.ROOM
+    # A DM's members' usernames, by name; empty for a room.
+    members: list[str] = []
     # False: guests may read the room but not write to it.
     guests_can_write: bool = True
     last_seq: int
@@ -674,6 +676,8 @@ class AddedEvent(_Frame):
     room: str
     title: str
     kind: RoomKindField
+    # A DM's members' usernames, by name; empty for a room.
+    members: list[str] = []
 
 
 class LeftEvent(_Frame):
@@ -874,8 +878,10 @@ class RoomOut(_Frame):
     slug: str
     title: str
     private: bool
-    # A DM's title lists its members' usernames, by name, joined with ", ".
     kind: RoomKindField = RoomKind.ROOM
+    # A DM's members' usernames, by name (its title lists them too, for
+    # display only); empty for a room.
+    members: list[str] = []
     guests_can_write: bool = True
     last_seq: int
     # The caller's role, or null when not a member (a public room read by anyone).

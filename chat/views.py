@@ -57,9 +57,7 @@ async def index(request: HttpRequest) -> HttpResponse:
         "rooms": [room for room in rooms if room.kind == "room"],
         # Each DM with the names of the others in it, by name.
         "dms": [
-            (dm, ", ".join(n for n in dm.title.split(", ") if n != me))
-            for dm in rooms
-            if dm.kind == "dm"
+            (dm, ", ".join(n for n in dm.members if n != me)) for dm in rooms if dm.kind == "dm"
         ],
         "rooms_data": [room.model_dump() for room in rooms],
         "blocks": (await blocks_list(user_id=user.pk)).users,

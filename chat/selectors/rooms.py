@@ -131,14 +131,31 @@ async def rooms_last_seq(*, slugs: list[str]) -> dict[str, int]:
     return {slug: last_seq async for slug, last_seq in rows}
 
 
+async def dms_members(*, room_ids: list[int]) -> dict[int, list[str]]:
+    """The members' usernames of each of these DMs, by name, in one query."""
+    members: dict[int, list[str]] = {room_id: [] for room_id in room_ids}
+    if room_ids:
+        rows = Membership.objects.filter(room_id__in=room_ids).order_by("user__username")
+        async for room_id, username in rows.values_list("room_id", "user__username"):
+            members[room_id].append(username)
+    return members
+
+
 def _room_out(
-    room: Room, *, role: str | None, read: int = 0, unread: int = 0, mentions: int = 0
+    room: Room,
+    *,
+    role: str | None,
+    members: list[str] | None = None,
+    read: int = 0,
+    unread: int = 0,
+    mentions: int = 0,
 ) -> protocol.RoomOut:
     return protocol.RoomOut(
         slug=room.slug,
         title=room.title,
         private=room.private,
         kind=RoomKind(room.kind),
+        members=members or [],
         guests_can_write=room.guests_can_write,
         last_seq=room.last_seq,
         role=Role(role) if role else None,
@@ -188,15 +205,18 @@ async def rooms_visible(
         .annotate(unread=Coalesce(Subquery(unread), 0))
         .annotate(mentions=Coalesce(Subquery(mentions), 0))
     )
+    found = [room async for room in rooms]
+    members = await dms_members(room_ids=[r.pk for r in found if r.kind == RoomKind.DM])
     return [
         _room_out(
             room,
             role=room.role,
+            members=members.get(room.pk),
             read=room.read or 0,
             unread=room.unread if room.role else 0,
             mentions=room.mentions if room.role else 0,
         )
-        async for room in rooms
+        for room in found
     ]
 
 

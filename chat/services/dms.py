@@ -84,7 +84,9 @@ async def dm_send(
         await send_rate_take(actor=actor, address=address)
         room, created = await _dm_room_create(members=members)
         if created:
-            added = protocol.AddedEvent(room=room.slug, title=room.title, kind=RoomKind.DM)
+            added = protocol.AddedEvent(
+                room=room.slug, title=room.title, kind=RoomKind.DM, members=sorted(members.values())
+            )
             await room_added_broadcast(user_ids=set(members), frame=added)
     return await message_send(
         actor=actor, slug=room.slug, body=body, client_id=client_id, address=address

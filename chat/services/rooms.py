@@ -12,7 +12,7 @@ from chat.actor import Actor
 from chat.models import Membership, ModerationLog, Room, Sanction
 from chat.protocol import LeftReason, ModerationAction, Role, RoomKind
 from chat.selectors.messages import message_frames, messages_page
-from chat.selectors.rooms import room_get_readable, sanctions_active
+from chat.selectors.rooms import dms_members, room_get_readable, sanctions_active
 from chat.services.broadcast import (
     on_commit_broadcast,
     room_access_broadcast,
@@ -155,11 +155,14 @@ async def room_join(
     messages = await messages_page(room=room, after=since, upto=room.last_seq, limit=limit)
     frames = protocol.fit_page(await message_frames(messages, room=slug), oldest=since is not None)
     complete = since is None or (frames[-1].seq if frames else since) >= room.last_seq
+    dm = room.kind == RoomKind.DM
+    members = (await dms_members(room_ids=[room.pk]))[room.pk] if dm else []
     joined = protocol.JoinedEvent(
         room=slug,
         title=room.title,
         private=room.private,
         kind=RoomKind(room.kind),
+        members=members,
         guests_can_write=room.guests_can_write,
         last_seq=room.last_seq,
         messages=frames,

@@ -19,6 +19,7 @@ export class Connection {
     this.onStatus = onStatus; // (connected: bool, text)
     this.outbox = new Map(); // client_id -> frame, until its ack
     this.rooms = new Map(); // slug -> () => since
+    this.asked = []; // questions asked while not connected, for the next connect
     this.attempt = 0;
     this.heard = Date.now();
     setInterval(() => this.keepalive(), 5000);
@@ -33,6 +34,7 @@ export class Connection {
       this.onStatus(true, "");
       for (const [room, since] of this.rooms) this.raw({ type: "join", room, since: since() });
       for (const frame of this.outbox.values()) this.raw(frame);
+      for (const frame of this.asked.splice(0)) this.raw(frame);
     });
     this.ws.addEventListener("message", (event) => {
       this.heard = Date.now();
@@ -74,6 +76,13 @@ export class Connection {
   // Send now if connected; frames that matter go through `request` instead.
   raw(frame) {
     if (this.connected) this.ws.send(JSON.stringify(frame));
+  }
+
+  // A question (search, mentions): sent now, or at the next connect if the
+  // socket is not open yet (a search typed as the page loads), once.
+  ask(frame) {
+    if (this.connected) this.raw(frame);
+    else this.asked.push(frame);
   }
 
   join(room, since) {

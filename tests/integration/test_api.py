@@ -101,10 +101,18 @@ async def test_rooms_list_create_read_and_update(api, users):
     created = await as_bob("POST", "/rooms", {"slug": "bobs", "title": "Bob's", "private": True})
     assert created.status_code == 201
     assert created.json() == {
-        "slug": "bobs", "title": "Bob's", "private": True, "kind": "room",
-        "guests_can_write": True, "last_seq": 0, "role": "owner", "last_read_seq": 0,
-        "unread": 0, "mentions": 0,
-    }  # fmt: skip
+        "slug": "bobs",
+        "title": "Bob's",
+        "private": True,
+        "kind": "room",
+        "members": [],
+        "guests_can_write": True,
+        "last_seq": 0,
+        "role": "owner",
+        "last_read_seq": 0,
+        "unread": 0,
+        "mentions": 0,
+    }
     error(await as_alice("POST", "/rooms", {"slug": "bobs"}), 409, "conflict")
     assert "slug" in error(await as_alice("POST", "/rooms", {"slug": "No Way"}), 400, "bad_request")
     error(await as_alice("POST", "/rooms", {"slug": "x", "private": "yes"}), 400, "bad_request")

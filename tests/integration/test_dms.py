@@ -40,12 +40,18 @@ async def test_the_first_message_makes_the_dm_and_tells_both(people, connect):
     await a.send(dm("bob", body="lunch?"))
     got = {frame["type"]: frame for frame in [await a.recv(), await a.recv()]}
     ack = got["ack"]
-    added = {"type": "added", "room": ack["room"], "title": "alice, bob", "kind": "dm"}
+    added = {
+        "type": "added",
+        "room": ack["room"],
+        "title": "alice, bob",
+        "kind": "dm",
+        "members": ["alice", "bob"],
+    }
     assert got["added"] == added
     assert await b.expect("added") == added
     assert ack["room"].startswith("dm-") and ack["seq"] == 1
     joined = await b.join(ack["room"])
-    assert (joined["kind"], joined["private"]) == ("dm", True)
+    assert (joined["kind"], joined["private"], joined["members"]) == ("dm", True, ["alice", "bob"])
     assert [m["body"] for m in joined["messages"]] == ["lunch?"]
 
     # The same two people, either way round, find the same DM; nobody is told again.
@@ -101,7 +107,8 @@ async def test_a_dm_is_private_to_its_members_and_listed_as_a_dm(people, connect
     d, _ = await connect(user=people["dave"])
     await d.send({"type": "join", "room": slug})
     assert (await d.expect("error"))["code"] == "not_found"
-    assert [r.kind for r in await rooms_visible(user=people["bob"])] == ["dm"]
+    listed = [(r.kind, r.members) for r in await rooms_visible(user=people["bob"])]
+    assert listed == [("dm", ["alice", "bob"])]  # so no client parses the title
     assert await rooms_visible(user=people["dave"]) == []
 
     bob = await api(people["bob"])
@@ -129,6 +136,7 @@ async def test_an_invitation_reaches_the_invitees_sockets(people, connect, api):
         "room": "den",
         "title": "den",
         "kind": "room",
+        "members": [],
     }
     assert (await b.join("den"))["kind"] == "room"
 

@@ -126,11 +126,11 @@ def rss_kib(pid: int) -> int:
 async def test_a_join_and_leave_flood_does_not_grow_memory(
     start_server, transactional_db, record_property
 ):
-    # 11,000 public rooms no socket of the server has joined, made at once:
+    # 4,200 public rooms no socket of the server has joined, made at once:
     # the joins then measure the server's per-room state, not the database's
     # writes (a join that made each room took minutes).
     await Room.objects.abulk_create(
-        Room(slug=f"flood-{i}", title=f"flood-{i}") for i in range(11_000)
+        Room(slug=f"flood-{i}", title=f"flood-{i}") for i in range(4_200)
     )
     server = start_server()
     client = await WsClient.open(f"{server.ws_url}?name=flooder")
@@ -148,14 +148,15 @@ async def test_a_join_and_leave_flood_does_not_grow_memory(
                 await client.expect("left")
         joined += count
 
-    await cycles(1_000)  # warm up: caches, connections, the first 1,000 metric labels
+    await cycles(1_200)  # warm up: caches, connections, the 1,000 rooms' metric labels
     before = rss_kib(server.proc.pid)
-    await cycles(10_000)
+    await cycles(3_000)
     after = rss_kib(server.proc.pid)
     record_property("rss_kib", {"before": before, "after": after})
-    print(f"RSS across 10,000 join/leave cycles: {before} KiB -> {after} KiB")
-    # 200 bytes a cycle would be 2 MiB: per-room state left behind shows up here.
-    assert after - before < 2 * 1024, (before, after)
+    print(f"RSS across 3,000 join/leave cycles: {before} KiB -> {after} KiB")
+    # 200 bytes a cycle would be 600 KiB: per-room state left behind (a dict
+    # entry, a set, a subscription: more than that) shows up here.
+    assert after - before < 600, (before, after)
 
 
 def metric(server, name: str) -> float:

@@ -1,0 +1,310 @@
+// The open room: its messages as they come (live, paged, or filling a gap),
+// read markers, who is online and typing, and acting on a message in place.
+import { apiCall, errorText } from "./api.js";
+import { enterSubmits, setReply } from "./composer.js";
+import { openAt, seek } from "./inbox.js";
+import { connect, follow } from "./main.js";
+import { PALETTE, authorLabel, messageItem, placeMessage, setBody, setPreview, setReactions } from "./render.js";
+import { room, setMentions, setUnread } from "./sidebar.js";
+import { $, atBottom, chat, isMine, label, list, moderates, oldestShown, onStatus, others, rooms, signedIn } from "./state.js";
+
+const READ_EVERY_MS = 2000;
+const typingTimers = new Map();
+
+export function openRoom(slug) {
+  if (!slug || slug === chat.current) return;
+  connect();
+  const previous = chat.current;
+  chat.current = slug;
+  const r = room(slug);
+  list.replaceChildren();
+  $("room-title").textContent = label(r);
+  $("jump").hidden = true;
+  setReply(null);
+  typingTimers.clear();
+  renderTyping();
+  showRoomControls(r);
+  for (const a of document.querySelectorAll("a[data-room]")) {
+    if (a.dataset.room === slug) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  // Guests follow only the open room.
+  if (!signedIn && previous && previous !== slug) {
+    chat.connection.raw({ type: "leave", room: previous });
+    chat.connection.rooms.delete(previous);
+    rooms.get(previous).state = null;
+  }
+  if (r.state) chat.connection.raw({ type: "history", room: slug, limit: 50 });
+  else follow(slug);
+  if (location.hash !== `#${slug}`) location.hash = slug;
+  $("body").focus();
+}
+
+// What the header and composer show of the open room.
+export function showRoomControls(r) {
+  showPresence(r);
+  showInvite(r);
+  showBlock(r);
+  showGuestSetting(r);
+}
+
+export function fetchAfter(slug, seq) {
+  chat.connection.raw({ type: "history", room: slug, after: seq, limit: 100 });
+}
+
+// New stream entries (from `joined`, live, or a gap fill): each seq once.
+export function take(r, entries, complete, { live = false } = {}) {
+  for (const entry of entries) {
+    if (!r.state.accept(entry.seq)) continue;
+    const forMe = entry.kind === "message" && !isMine(entry.author);
+    const named = forMe && entry.mentions.includes(chat.me.name);
+    if (r.slug === chat.current) show(entry, { live: true });
+    else if (forMe) {
+      setUnread(r, r.unread + 1);
+      if (named) setMentions(r, r.mentions + 1);
+    }
+    if (live && (named || (forMe && r.kind === "dm"))) notify(r, entry);
+  }
+  if (!complete && entries.length) fetchAfter(r.slug, entries.at(-1).seq);
+  if (r.slug === chat.current) markRead();
+}
+
+// A history page: older messages (scrolling up), the latest page, or a gap fill.
+export function showPage(r, frame) {
+  if (!r?.state) return;
+  const height = list.scrollHeight;
+  for (const entry of frame.messages) {
+    if (entry.seq > r.state.low) r.state.accept(entry.seq);
+    if (r.slug === chat.current) show(entry, { live: false });
+  }
+  if (frame.before !== null) {
+    list.scrollTop += list.scrollHeight - height; // older messages above: keep the view still
+    chat.loadingOlder = false;
+  } else if (frame.after === null) {
+    list.scrollTop = list.scrollHeight; // the latest page
+  } else if (!frame.complete && frame.messages.length) {
+    fetchAfter(r.slug, frame.messages.at(-1).seq); // a long gap: the next page
+  }
+  if (r.slug === chat.current) markRead();
+  seek();
+}
+
+function showReactions(li, reactions, seq) {
+  setReactions(li, reactions, { seq, me: chat.me.name, canReact: signedIn });
+}
+
+function show(entry, { live }) {
+  if (entry.kind !== "message") {
+    const target = list.querySelector(`li[data-seq="${entry.target}"]`);
+    if (!target) return;
+    if (entry.kind === "react" || entry.kind === "unreact") showReactions(target, entry.reactions, entry.seq);
+    else if (entry.kind === "preview") setPreview(target, entry.preview);
+    else {
+      setBody(target, { body: entry.body, deleted: entry.kind === "delete", edited: true });
+      target.classList.toggle("mentioned", entry.mentions.includes(chat.me.name)); // an edit may add or drop you
+    }
+    return;
+  }
+  if (list.querySelector(`li[data-seq="${entry.seq}"]`)) return;
+  const stay = atBottom();
+  const li = messageItem(entry, {
+    mentioned: entry.mentions.includes(chat.me.name),
+    mine: isMine(entry.author),
+    canReact: signedIn,
+    canDelete: moderates(entry.room),
+  });
+  showReactions(li, entry.reactions, entry.seq);
+  placeMessage(list, li);
+  if (!live) return;
+  if (stay || isMine(entry.author)) list.scrollTop = list.scrollHeight;
+  else $("jump").hidden = false;
+  if (!isMine(entry.author)) $("announcer").textContent = `${authorLabel(entry.author)}: ${entry.body}`;
+  if (typingTimers.delete(authorLabel(entry.author))) renderTyping(); // they sent what they typed
+}
+
+// Kicked, banned or removed: stop following the room (no rejoin on reconnect).
+export function removed(r, reason) {
+  chat.connection.rooms.delete(r.slug);
+  r.state = null;
+  r.role = null;
+  if (r.slug !== chat.current) return;
+  $("composer").hidden = true;
+  const why = {
+    kick: "You were kicked from",
+    ban: "You were banned from",
+    removed: "You are no longer in",
+    private: "Only members may now read",
+  }[reason];
+  onStatus(false, `${why} #${r.slug}.`);
+}
+
+// A desktop notification for a message to the user, while the tab is hidden
+// (and only once they allowed it: the button in the sidebar asks).
+function notify(r, entry) {
+  if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
+  const where = r.kind === "dm" ? label(r) : `#${r.slug}`;
+  const note = new Notification(`${authorLabel(entry.author)} in ${where}`, { body: entry.body, tag: r.slug });
+  note.addEventListener("click", () => { window.focus(); openAt(r.slug, entry.seq); });
+}
+
+// The open room, scrolled to the bottom in a visible tab, counts as read.
+// The marker goes to the server at most every 2 s, always with the latest seq.
+export function markRead() {
+  const r = rooms.get(chat.current);
+  if (!r?.state || !atBottom() || document.hidden) return;
+  setUnread(r, 0);
+  setMentions(r, 0);
+  if (!signedIn || r.readTimer) return;
+  const send = () => {
+    r.readTimer = null;
+    if (r.readSent === r.state.high || !chat.connection.connected) return;
+    r.readSent = r.state.high;
+    r.readAt = Date.now();
+    chat.connection.raw({ type: "read", room: r.slug, seq: r.state.high });
+  };
+  const wait = (r.readAt ?? 0) + READ_EVERY_MS - Date.now();
+  if (wait <= 0) send();
+  else r.readTimer = setTimeout(send, wait);
+}
+
+export function showPresence(r) {
+  const names = [...r.online.values()].map(authorLabel);
+  $("presence").textContent = names.length ? `Online: ${names.join(", ")}` : "";
+}
+
+function showInvite(r) {
+  $("invite").hidden = !(r.private && ["owner", "moderator"].includes(r.role));
+  $("invite").action = `/rooms/${encodeURIComponent(r.slug)}/invite`;
+}
+
+// Whether guests may write: owners and moderators of a public room change it;
+// a guest where they may not gets a hint to sign in instead of the composer.
+function showGuestSetting(r) {
+  $("guests-setting").hidden = !(r.kind === "room" && !r.private && ["owner", "moderator"].includes(r.role));
+  $("guests-can-write").checked = r.guests_can_write !== false;
+  const readOnly = !signedIn && r.guests_can_write === false;
+  $("composer").hidden = readOnly;
+  $("read-only").hidden = !readOnly;
+}
+
+// In a DM with one other person: a button to block or unblock them.
+export function showBlock(r) {
+  const [other, ...more] = signedIn && r.kind === "dm" ? others(r) : [];
+  const button = $("block");
+  button.hidden = other === undefined || more.length > 0;
+  button.dataset.user = other ?? "";
+  button.textContent = `${chat.blocked.has(other) ? "Unblock" : "Block"} ${other ?? ""}`;
+}
+
+export function showTyping(name) {
+  clearTimeout(typingTimers.get(name));
+  typingTimers.set(name, setTimeout(() => { typingTimers.delete(name); renderTyping(); }, 4000));
+  renderTyping();
+}
+
+function renderTyping() {
+  const names = [...typingTimers.keys()];
+  $("typing").textContent = names.length ? `${names.join(", ")} ${names.length > 1 ? "are" : "is"} typing…` : "";
+}
+
+list.addEventListener("scroll", () => {
+  if (atBottom()) { $("jump").hidden = true; markRead(); }
+  if (list.scrollTop < 80 && !chat.loadingOlder && oldestShown() > 1) {
+    chat.loadingOlder = true;
+    chat.connection.raw({ type: "history", room: chat.current, before: oldestShown(), limit: 50 });
+  }
+});
+$("jump").addEventListener("click", () => { list.scrollTop = list.scrollHeight; });
+$("guests-can-write").addEventListener("change", async (event) => {
+  const r = rooms.get(chat.current);
+  const path = `/rooms/${encodeURIComponent(r.slug)}`;
+  const { ok, reply } = await apiCall(path, { method: "PATCH", json: { guests_can_write: event.target.checked } });
+  if (!ok) onStatus(false, errorText(reply));
+  else r.guests_can_write = reply.guests_can_write;
+  showGuestSetting(r);
+});
+$("block").addEventListener("click", (event) => {
+  const user = event.currentTarget.dataset.user;
+  chat.connection.raw({ type: "block", user, on: !chat.blocked.has(user) });
+});
+
+function react(li, emoji, on) {
+  chat.connection.request({ type: "react", room: chat.current, seq: Number(li.dataset.seq), emoji, on });
+}
+
+// A row of emoji to react with, under the message; a pick or Escape closes it.
+function openPalette(li) {
+  list.querySelector(".palette")?.remove();
+  const palette = document.createElement("div");
+  palette.className = "palette";
+  palette.setAttribute("role", "group");
+  palette.setAttribute("aria-label", "Pick a reaction");
+  for (const emoji of PALETTE) {
+    const pick = document.createElement("button");
+    pick.type = "button";
+    pick.dataset.pick = emoji;
+    pick.textContent = emoji;
+    palette.append(pick);
+  }
+  palette.addEventListener("keydown", (key) => key.key === "Escape" && palette.remove());
+  li.append(palette);
+  palette.firstElementChild.focus();
+}
+
+// Edit one's own message in place: Enter saves, an unchanged text restores it.
+function edit(li, seq) {
+  const editor = document.createElement("form");
+  editor.className = "editor";
+  const input = document.createElement("textarea");
+  const original = li.bodyText;
+  input.value = original;
+  input.setAttribute("aria-label", "Edit message");
+  const save = document.createElement("button");
+  save.textContent = "Save";
+  editor.append(input, save);
+  li.querySelector(".body").replaceWith(editor);
+  input.focus();
+  input.addEventListener("keydown", enterSubmits);
+  editor.addEventListener("submit", (submit) => {
+    submit.preventDefault();
+    const body = document.createElement("div");
+    body.className = "body";
+    editor.replaceWith(body);
+    if (!input.value.trim() || input.value === original) return setBody(li, { body: original });
+    chat.connection.request({ type: "edit", room: chat.current, seq, body: input.value });
+    setBody(li, { body: input.value, edited: true });
+  });
+}
+
+// Replies, reactions, and editing or deleting one's own messages, in place.
+list.addEventListener("click", (event) => {
+  const li = event.target.closest("li[data-seq]");
+  const quote = event.target.closest("[data-quote]");
+  if (quote && li) {
+    const original = list.querySelector(`li[data-seq="${quote.dataset.quote}"]`);
+    original?.scrollIntoView({ block: "center" });
+    original?.classList.add("flash");
+    setTimeout(() => original?.classList.remove("flash"), 1500);
+    return;
+  }
+  const pick = event.target.closest("[data-pick]");
+  if (pick) {
+    react(li, pick.dataset.pick, true);
+    pick.parentElement.remove();
+    return;
+  }
+  const chip = event.target.closest("button.reaction");
+  if (chip) return react(li, chip.dataset.emoji, chip.getAttribute("aria-pressed") !== "true");
+  const button = event.target.closest("button[data-action]");
+  if (!button) return;
+  const seq = Number(li.dataset.seq);
+  const action = button.dataset.action;
+  if (action === "reply") return setReply({ seq, author: li.author, body: li.bodyText.slice(0, 200), deleted: false });
+  if (action === "react") return openPalette(li);
+  if (action === "delete") {
+    chat.connection.request({ type: "delete", room: chat.current, seq });
+    setBody(li, { deleted: true });
+    return;
+  }
+  edit(li, seq);
+});
