@@ -166,9 +166,11 @@ async def moderation_create(
     """Kick, ban, unban, mute, unmute, promote or demote a user: the room's owner
     or a moderator (promote and demote: the owner). Logged; the room is told."""
     return await room_moderate(
-        slug=slug, actor=_actor(request), moderation=payload,
+        slug=slug,
+        actor=_actor(request),
+        moderation=payload,
         address=request.META.get("REMOTE_ADDR"),
-    )  # fmt: skip
+    )
 
 
 @api.get(
@@ -217,9 +219,12 @@ async def dm_create(request: AuthedRequest, payload: protocol.DmPost):
     """Send a direct message to `users`: into the DM of exactly them and the
     caller, made on its first message. The ack names the DM's room."""
     ack = await dm_send(
-        actor=_actor(request), usernames=payload.users, body=payload.body,
-        client_id=payload.client_id, address=request.META.get("REMOTE_ADDR"),
-    )  # fmt: skip
+        actor=_actor(request),
+        usernames=payload.users,
+        body=payload.body,
+        client_id=payload.client_id,
+        address=request.META.get("REMOTE_ADDR"),
+    )
     return Status(201, ack)
 
 

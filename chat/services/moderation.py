@@ -84,13 +84,24 @@ def _moderation_apply(
         else:
             Sanction.objects.filter(room=room, user=target, kind=_LIFTS[action]).delete()
         ModerationLog.objects.create(
-            room=room, room_slug=slug, actor=actor.user, actor_name=actor.name, action=action,
-            target=target, target_name=username, until=until, reason=moderation.reason,
-        )  # fmt: skip
+            room=room,
+            room_slug=slug,
+            actor=actor.user,
+            actor_name=actor.name,
+            action=action,
+            target=target,
+            target_name=username,
+            until=until,
+            reason=moderation.reason,
+        )
     event = protocol.ModeratedEvent(
-        room=slug, action=action, user=username, by=actor.name, until=until,
+        room=slug,
+        action=action,
+        user=username,
+        by=actor.name,
+        until=until,
         reason=moderation.reason,
-    )  # fmt: skip
+    )
     return event, target.pk
 
 
@@ -113,7 +124,12 @@ async def room_moderate(
 def moderation_log_record_delete(*, message: Message, slug: str, actor: Actor) -> None:
     """Log a moderator's delete of another's message (in the delete's transaction)."""
     ModerationLog.objects.create(
-        room_id=message.room_id, room_slug=slug, actor=actor.user,
-        actor_name=actor.name, action=EntryKind.DELETE, target_id=message.author_id,
-        target_name=message.author_name, seq=message.seq,
-    )  # fmt: skip
+        room_id=message.room_id,
+        room_slug=slug,
+        actor=actor.user,
+        actor_name=actor.name,
+        action=EntryKind.DELETE,
+        target_id=message.author_id,
+        target_name=message.author_name,
+        seq=message.seq,
+    )

@@ -39,8 +39,12 @@ async def preview_fetch(*, url: str) -> LinkPreview:
             max_bytes=settings.CHAT_PREVIEW_MAX_BYTES,
             allow=set(settings.CHAT_PREVIEW_ALLOW),
         )
-        fields = {"ok": True, "title": page.title, "description": page.description,
-                  "image": page.image}  # fmt: skip
+        fields = {
+            "ok": True,
+            "title": page.title,
+            "description": page.description,
+            "image": page.image,
+        }
     except (unfurl.Refused, TimeoutError, httpx.HTTPError) as exc:
         # The host only: a URL is part of a message, and messages stay out of logs.
         logger.info("no preview for a link to %s: %s", urlsplit(url).hostname, exc)

@@ -239,10 +239,15 @@ def _membership_remove(*, slug: str, user: User, username: str) -> int:
         membership.delete()
         if not oneself:
             ModerationLog.objects.create(
-                room=room, room_slug=slug, actor=user, actor_name=user.get_username(),
-                action=ModerationAction.KICK, target_id=membership.user_id,
-                target_name=username, reason="removed from the members",
-            )  # fmt: skip
+                room=room,
+                room_slug=slug,
+                actor=user,
+                actor_name=user.get_username(),
+                action=ModerationAction.KICK,
+                target_id=membership.user_id,
+                target_name=username,
+                reason="removed from the members",
+            )
     return membership.user_id
 
 

@@ -54,23 +54,50 @@ class Servers:
     def command(self, port: int) -> list[str]:
         if self.kind == "uvicorn":
             return [
-                sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
-                "--ws", "websockets", "--ws-max-size", "65536", "--no-access-log",
-                "--log-level", "warning", "chatsite.asgi:application",
-            ]  # fmt: skip
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--ws",
+                "websockets",
+                "--ws-max-size",
+                "65536",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "chatsite.asgi:application",
+            ]
         return [
-            sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-            "--websocket-max-message-size", "65536", "--websocket-max-frame-size", "65536",
-            "-v", "0", "chatsite.asgi:application",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--websocket-max-message-size",
+            "65536",
+            "--websocket-max-frame-size",
+            "65536",
+            "-v",
+            "0",
+            "chatsite.asgi:application",
+        ]
 
     def start(self) -> "Servers":
         for i in range(self.count):
             port = _free_port()
             proc = subprocess.Popen(
-                self.command(port), env=self.env, stdout=self.log, stderr=self.log,
-                preexec_fn=open_files_max, cwd=settings.BASE_DIR,
-            )  # fmt: skip
+                self.command(port),
+                env=self.env,
+                stdout=self.log,
+                stderr=self.log,
+                preexec_fn=open_files_max,
+                cwd=settings.BASE_DIR,
+            )
             if self.cores:
                 os.sched_setaffinity(proc.pid, self.cores[i])
             self.procs.append(proc)
@@ -173,16 +200,25 @@ class Command(BaseCommand):
         add("--tiny", action="store_true", help="a seconds-long run at toy sizes (CI)")
         add("--json", default="var/chatbench.json", help="where to write the results")
         add(
-            "--profile", metavar="DIR",
+            "--profile",
+            metavar="DIR",
             help="record each server with py-spy (installed apart) into DIR/<workload>-<n>.txt",
-        )  # fmt: skip
+        )
 
     def handle(self, *args, **opts) -> None:
         if opts["tiny"]:
             opts.update(
-                duration=1.0, rooms=2, members=3, rate=60, publish_rooms=2, publish_members=2,
-                idle=20, storm=10, history=5, sweep="30:60:30",
-            )  # fmt: skip
+                duration=1.0,
+                rooms=2,
+                members=3,
+                rate=60,
+                publish_rooms=2,
+                publish_members=2,
+                idle=20,
+                storm=10,
+                history=5,
+                sweep="30:60:30",
+            )
         workloads = [w for w in opts["workloads"].split(",") if w]
         if unknown := set(workloads) - set(ALL):
             raise CommandError(f"unknown workloads: {', '.join(sorted(unknown))}")
@@ -234,8 +270,10 @@ class Command(BaseCommand):
         if not opts["url"]:
             subprocess.run(
                 [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-                env=self.env, cwd=settings.BASE_DIR, check=True,
-            )  # fmt: skip
+                env=self.env,
+                cwd=settings.BASE_DIR,
+                check=True,
+            )
         return {
             "server": "url" if opts["url"] else opts["server"],
             "servers": len(opts["url"]) or opts["servers"],
@@ -296,9 +334,12 @@ class Command(BaseCommand):
         try:
             generator = subprocess.run(
                 [sys.executable, "-m", "chat.management.loadgen", json.dumps(spec)],
-                capture_output=True, text=True, cwd=settings.BASE_DIR, env=self.env,
+                capture_output=True,
+                text=True,
+                cwd=settings.BASE_DIR,
+                env=self.env,
                 preexec_fn=self.pin_generator,
-            )  # fmt: skip
+            )
         finally:
             for profiler in profilers:
                 profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
@@ -321,9 +362,18 @@ class Command(BaseCommand):
         profilers = []
         for i, proc in enumerate(servers.procs):
             command = [
-                "py-spy", "record", "--format", "raw", "--rate", "250", "--nonblocking",
-                "--pid", str(proc.pid), "-o", str(folder / f"{label}-{i}.txt"),
-            ]  # fmt: skip
+                "py-spy",
+                "record",
+                "--format",
+                "raw",
+                "--rate",
+                "250",
+                "--nonblocking",
+                "--pid",
+                str(proc.pid),
+                "-o",
+                str(folder / f"{label}-{i}.txt"),
+            ]
             profilers.append(
                 subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             )

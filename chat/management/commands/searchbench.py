@@ -58,9 +58,13 @@ def _message(room: Room, seq: int, user, rng: random.Random) -> Message:
     # Eight common words; one message in a thousand also holds a rare one.
     rare = " zanzibar" if rng.random() < 0.001 else ""
     return Message(
-        room=room, seq=seq, author=user, author_name=user.username,
-        body=" ".join(rng.choices(WORDS, k=8)) + rare, client_id=uuid.uuid4(),
-    )  # fmt: skip
+        room=room,
+        seq=seq,
+        author=user,
+        author_name=user.username,
+        body=" ".join(rng.choices(WORDS, k=8)) + rare,
+        client_id=uuid.uuid4(),
+    )
 
 
 async def _time(actor: Actor, q: str, full_text: bool, repeat: int) -> float:
