@@ -11,7 +11,7 @@ import {
   fetchAfter, markRead, openRoom, removed, showBlock, showPage, showPresence, showRoomControls, showTyping, take,
 } from "./room.js";
 import { room, showLabel } from "./sidebar.js";
-import { $, atBottom, chat, label, list, oldestShown, onStatus, rooms, signedIn } from "./state.js";
+import { $, app, atBottom, chat, label, list, oldestShown, onStatus, rooms, signedIn } from "./state.js";
 
 export function connect() {
   if (chat.connection) return;
@@ -119,4 +119,6 @@ document.addEventListener("visibilitychange", markRead);
 
 // Signed-in users connect at once, for unread counts; guests when they pick a room.
 if (signedIn) connect();
+// Every module has run and every handler is in place (the tests wait on this).
+app.dataset.ready = "1";
 if (location.hash.length > 1 && (signedIn || $("guest-name"))) openRoom(decodeURIComponent(location.hash.slice(1)));

@@ -39,7 +39,7 @@ async def sign_in(browser, server, name, *, width=1100, **context_options):
     await page.fill("#id_username", name)
     await page.fill("#id_password", "pw")
     await page.click("button[type=submit]")
-    await page.wait_for_selector("#room-list")
+    await page.wait_for_selector("#app[data-ready]")  # the page's modules have all run
     return page
 
 

@@ -47,9 +47,17 @@ async def test_join_creates_a_public_room_owned_by_the_first_user(connect, alice
     client, _ = await connect(user=alice)
     joined = await client.join("lobby")
     assert joined == {
-        "type": "joined", "room": "lobby", "title": "lobby", "private": False, "kind": "room",
-        "guests_can_write": True, "last_seq": 0, "messages": [], "complete": True,
-    }  # fmt: skip
+        "type": "joined",
+        "room": "lobby",
+        "title": "lobby",
+        "private": False,
+        "kind": "room",
+        "members": [],
+        "guests_can_write": True,
+        "last_seq": 0,
+        "messages": [],
+        "complete": True,
+    }
     membership = await Membership.objects.select_related("user").aget(room__slug="lobby")
     assert (membership.user.username, membership.role) == ("alice", "owner")
 

@@ -159,10 +159,14 @@ async def test_redis_restart_mid_stream_loses_and_doubles_nothing(pair, redis_pr
 
 async def test_50_concurrent_senders_get_contiguous_seqs(pair):
     servers, _ = pair()
-    clients = [await WsClient.open(f"{servers[i % 2].ws_url}?name=s{i}") for i in range(50)]
-    for client in clients:
+
+    async def joined(i):
+        client = await WsClient.open(f"{servers[i % 2].ws_url}?name=s{i}")
         await client.send({"type": "join", "room": "lobby"})
         await client.expect("joined")
+        return client
+
+    clients = await asyncio.gather(*(joined(i) for i in range(50)))
 
     async def send(client):
         client_id = str(uuid.uuid4())
