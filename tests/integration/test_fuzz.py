@@ -19,7 +19,7 @@ from tests.factories import room_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
 # Hostile frames per run; FUZZ_EXAMPLES=100000 for a deeper search.
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3000"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2000"))
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
