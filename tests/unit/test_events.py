@@ -1,0 +1,54 @@
+"""The channel layer's events: each builder makes exactly its type's fields,
+and every event and job has the handler its `type` names (Channels maps
+"room.removed" to `room_removed`)."""
+
+from typing import get_args, get_type_hints
+
+import pytest
+
+from chat import events
+from chat.consumers import ChatConsumer
+from chat.jobs import JobsConsumer
+from chat.protocol import LeftReason
+
+BUILT = [
+    (
+        events.room_event(room="r", frame="message", text="{}", seq=1, exclude=None),
+        events.RoomEvent,
+    ),
+    (events.room_access(room="r", guests=False), events.RoomAccess),
+    (events.room_removed(room="r", reason=LeftReason.BAN), events.RoomRemoved),
+    (events.room_added(text="{}"), events.RoomAdded),
+    (
+        events.credentials_revoked(reason="x", token_id=1, session_key=None),
+        events.CredentialsRevoked,
+    ),
+    (events.preview_fetch(room_id=1, seq=2), events.PreviewFetch),
+]
+
+
+@pytest.mark.parametrize(("event", "kind"), BUILT, ids=lambda v: getattr(v, "__name__", ""))
+def test_each_builder_makes_exactly_its_events_fields(event, kind):
+    assert set(event) == set(get_type_hints(kind))
+    assert event["type"] in get_args(get_type_hints(kind)["type"])
+
+
+def types_of(union) -> list[str]:
+    return [t for kind in get_args(union) for t in get_args(get_type_hints(kind)["type"])]
+
+
+def test_every_user_group_event_has_its_consumer_handler():
+    for kind in types_of(events.UserGroupEvent):
+        assert callable(getattr(ChatConsumer, kind.replace(".", "_"))), kind
+
+
+def test_every_room_group_event_is_forwarded_or_handled_by_the_consumer():
+    # Room events reach sockets through the relay (room_event -> forward);
+    # room.access is dispatched by forward to its own handler.
+    assert types_of(events.RoomGroupEvent) == ["room.event", "room.access"]
+    assert callable(ChatConsumer.room_event) and callable(ChatConsumer.room_access)
+
+
+def test_every_job_has_its_worker_handler():
+    for kind in types_of(events.Job):
+        assert callable(getattr(JobsConsumer, kind.replace(".", "_"))), kind
