@@ -122,7 +122,7 @@ def _room_enter(*, slug: str, user: User | None) -> None:
         if user is None:
             return
         if not created:
-            # Under the room's lock, as bans are written (moderation_apply): a
+            # Under the room's lock, as bans are written (_moderation_apply): a
             # ban cannot land between this check and the membership.
             room = Room.objects.select_for_update().get(pk=room.pk)
             if (
