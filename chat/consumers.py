@@ -3,7 +3,7 @@
 import asyncio
 import json
 import logging
-import time
+import secrets
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -11,16 +11,11 @@ from django.conf import settings
 from chat import delivery, drain, events, metrics, protocol, sockets
 from chat.actor import Actor
 from chat.auth import actor_from_scope, guest_name_check
+from chat.outlet import AsgiOutlet, Frame, Outlet
 from chat.ratelimit import TokenBucket
 from chat.roomstate import SeqTracker
 from chat.selectors.messages import history_page, mentions_page, messages_search
-from chat.services.broadcast import (
-    LAYER_ERRORS,
-    receiver_add,
-    receiver_remove,
-    user_subscribe,
-    user_unsubscribe,
-)
+from chat.services.broadcast import LAYER_ERRORS, user_subscribe, user_unsubscribe
 from chat.services.dms import block_set, dm_send
 from chat.services.limits import socket_admit, socket_holder, socket_release
 from chat.services.messages import message_delete, message_edit, message_send, reaction_set
@@ -34,6 +29,9 @@ logger = logging.getLogger(__name__)
 class ChatConsumer(AsyncWebsocketConsumer):
     """One socket, many rooms. `/ws/chat/<slug>/` also joins that room on connect."""
 
+    # No channel of its own on the layer: the process's relay brings this
+    # socket its rooms' and its user's events (chat/services/broadcast.py).
+    channel_layer_alias = None
     _faults: TokenBucket | None = None
 
     @property
@@ -44,8 +42,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return self._faults
 
     async def __call__(self, scope, receive, send) -> None:
-        # Channels makes the socket's channel before `connect`; with Redis away
-        # that raises. Refuse the handshake (the client retries) instead of dying.
+        # With Redis away, subscribing the socket's user raises. Refuse the
+        # handshake (the client retries) instead of dying.
         try:
             await super().__call__(scope, receive, send)
         except LAYER_ERRORS as exc:
@@ -54,6 +52,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await send({"type": "websocket.close", "code": int(protocol.CloseCode.TRY_AGAIN_LATER)})
 
     async def connect(self) -> None:
+        # This socket's name, unique across processes (presence and the
+        # socket counts key by it).
+        self.channel_name = f"ws.{secrets.token_hex(8)}"
+        self.outlet: Outlet = self.scope.get("chat.outlet") or AsgiOutlet(self.base_send)
         # Per joined room, the seqs this socket has been sent, in any frame: a
         # seq is never sent twice, and holes are filled by the sweep (chat/delivery.py).
         self.rooms: dict[str, SeqTracker] = {}
@@ -80,7 +82,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         sockets.socket_register(self)
         delivery.sweep_start()
         drain.drain_install(self.loop)
-        receiver_add(self.channel_name, self.room_event)
         metrics.SOCKETS.inc()
         await self.send_frame(protocol.HelloEvent(user=self.actor.author))
         if slug := self.scope["url_route"]["kwargs"].get("room"):
@@ -101,20 +102,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await socket_admit(holder=holder, channel=self.channel_name)
             self.holder = holder
         if actor.user_id is not None:
-            await user_subscribe(user_id=actor.user_id, channel=self.channel_name)
+            await user_subscribe(user_id=actor.user_id, socket=self)
         return actor
 
     async def disconnect(self, code: int) -> None:
         if sockets.socket_unregister(self):
             metrics.SOCKETS.dec()
-            receiver_remove(self.channel_name)
         try:
             if (holder := getattr(self, "holder", None)) is not None:
                 await socket_release(holder=holder, channel=self.channel_name)
             if hasattr(self, "actor") and self.actor.user_id is not None:
-                await user_unsubscribe(user_id=self.actor.user_id, channel=self.channel_name)
+                await user_unsubscribe(user_id=self.actor.user_id, socket=self)
             for slug in list(getattr(self, "rooms", ())):
-                await room_leave(actor=self.actor, slug=slug, channel=self.channel_name)
+                await room_leave(actor=self.actor, slug=slug, socket=self)
         finally:
             if hasattr(self, "closed"):
                 self.closed.set()
@@ -152,12 +152,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_frame(protocol.error_event(fault))
 
     async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        if hasattr(self, "outlet"):
+            await self.outlet.flush()  # the frames written before the close go first
         # Under daphne, autobahn accepts only a plain int, not an IntEnum member.
         await super().close(code=None if code is None else int(code), reason=reason)
 
     async def send_frame(self, frame: protocol.ServerFrame) -> None:
         metrics.FRAMES_OUT.labels(frame.type).inc()
-        await self.send(text_data=protocol.encode(frame))
+        self.outlet.write(Frame(protocol.encode(frame)))
 
     def require_joined(self, slug: str) -> None:
         if slug not in self.rooms:
@@ -174,7 +176,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         held = self.joining[frame.room] = []
         try:
             joined, presence = await room_join(
-                actor=self.actor, slug=frame.room, since=frame.since, channel=self.channel_name
+                actor=self.actor, slug=frame.room, since=frame.since, socket=self
             )
             self.rooms[frame.room] = SeqTracker(low=joined.last_seq)
             metrics.JOINS.labels(metrics.room_label(frame.room)).inc()
@@ -190,9 +192,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_leave(self, frame: protocol.LeaveFrame) -> None:
         self.require_joined(frame.room)
         del self.rooms[frame.room]
-        await self.send_frame(
-            await room_leave(actor=self.actor, slug=frame.room, channel=self.channel_name)
-        )
+        await self.send_frame(await room_leave(actor=self.actor, slug=frame.room, socket=self))
 
     async def on_send(self, frame: protocol.SendFrame) -> None:
         self.require_joined(frame.room)
@@ -303,27 +303,29 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- Events from the channel layer and the sweep -----------------------
 
-    async def room_event(self, event: events.RoomGroupEvent) -> None:
-        """A broadcast from `room_broadcast` (through the process's relay):
-        forward it unless this socket should skip it."""
+    def deliver(self, event: events.RoomEvent, frame: Frame) -> bool:
+        """A room's event, from the relay: write it unless this socket should
+        skip it (or hold it while joining the room); True if written."""
         if (held := self.joining.get(event["room"])) is not None:
             held.append(event)
-            return
-        await self.forward(event)
+            return False
+        return self._write(event, frame)
 
-    async def forward(self, event: events.RoomGroupEvent) -> None:
-        if event["type"] == "room.access":
-            await self.room_access(event)
-            return
+    def _write(self, event: events.RoomEvent, frame: Frame) -> bool:
         tracker = self.rooms.get(event["room"])
         if tracker is None or event["exclude"] == self.channel_name:
-            return
+            return False
         if event["seq"] is not None and not tracker.accept(event["seq"]):
-            return  # already sent, in `joined` or by the sweep
-        await self.send(text_data=event["text"])
-        metrics.FRAMES_OUT.labels(event["frame"]).inc()
-        if event["seq"] is not None:
-            metrics.BROADCAST_LATENCY.observe(time.time() - event["committed"])
+            return False  # already sent, in `joined` or by the sweep
+        self.outlet.write(frame)
+        return True
+
+    async def forward(self, event: events.RoomGroupEvent) -> None:
+        """An event held during a join, once `joined` is sent."""
+        if event["type"] == "room.access":
+            await self._access(event)
+        elif self._write(event, Frame(event["text"])):
+            metrics.FRAMES_OUT.labels(event["frame"]).inc()
 
     async def room_removed(self, event: events.RoomRemoved) -> None:
         """This user may no longer be in a room (`room_removed_broadcast`, or the
@@ -331,21 +333,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
         slug = event["room"]
         if self.rooms.pop(slug, None) is not None:
             left = await room_leave(
-                actor=self.actor, slug=slug, channel=self.channel_name, reason=event["reason"]
+                actor=self.actor, slug=slug, socket=self, reason=event["reason"]
             )
             await self.send_frame(left)
 
     async def room_access(self, event: events.RoomAccess) -> None:
         """Who may read the room changed (`room_access_broadcast`): a guest
         leaves it if guests may no longer read it."""
+        if (held := self.joining.get(event["room"])) is not None:
+            held.append(event)
+        else:
+            await self._access(event)
+
+    async def _access(self, event: events.RoomAccess) -> None:
         if self.actor.guest and not event["guests"]:
-            await self.room_removed(
-                events.room_removed(room=event["room"], reason=protocol.LeftReason.PRIVATE)
+            removed = events.room_removed(
+                user_id=None, room=event["room"], reason=protocol.LeftReason.PRIVATE
             )
+            await self.room_removed(removed)
 
     async def room_added(self, event: events.RoomAdded) -> None:
         """The user was made a member of a room (`room_added_broadcast`): tell the client."""
-        await self.send(text_data=event["text"])
+        self.outlet.write(Frame(event["text"]))
 
     async def credentials_revoked(self, event: events.CredentialsRevoked) -> None:
         """A token was revoked, a session ended or the user was deactivated

@@ -102,7 +102,10 @@ async def _remove_barred(sockets: list[Socket]) -> None:
     for socket in sockets:
         for slug in list(socket.rooms):
             if reason := barred.get((socket.actor.user_id, slug)):
-                await socket.room_removed(events.room_removed(room=slug, reason=reason))
+                removed = events.room_removed(
+                    user_id=socket.actor.user_id, room=slug, reason=reason
+                )
+                await socket.room_removed(removed)
 
 
 async def _close_unauthorized(sockets: list[Socket]) -> None:

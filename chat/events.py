@@ -3,7 +3,7 @@
 Each is a TypedDict whose `type` is the handler that receives it (Channels
 maps "room.event" to `room_event`), with the one builder that makes it. They
 are built in chat/services/broadcast.py, and read by the process's relay
-(room groups), the consumer (user groups) and the jobs worker. Unlike frames
+(room and user groups, for this process's sockets) and the jobs worker. Unlike frames
 they never reach a client, so they are not in the protocol's documents; they
 carry a frame already encoded where one is due, so that it is encoded once
 for every socket.
@@ -39,6 +39,7 @@ class RoomRemoved(TypedDict):
     """A user's sockets leave a room, saying why (a user group)."""
 
     type: Literal["room.removed"]
+    user_id: int | None  # whose sockets (the relay routes by it); None: a guest's, locally
     room: str
     reason: LeftReason
 
@@ -47,6 +48,7 @@ class RoomAdded(TypedDict):
     """A user was made a member of a room (a user group): `text` is the `added` frame."""
 
     type: Literal["room.added"]
+    user_id: int
     text: str
 
 
@@ -54,6 +56,7 @@ class CredentialsRevoked(TypedDict):
     """A token or session ended, or (neither named) the user was deactivated (a user group)."""
 
     type: Literal["credentials.revoked"]
+    user_id: int
     token_id: int | None
     session_key: str | None
     reason: str
@@ -97,19 +100,23 @@ def room_access(*, room: str, guests: bool) -> RoomAccess:
     return RoomAccess(type="room.access", room=room, guests=guests)
 
 
-def room_removed(*, room: str, reason: LeftReason) -> RoomRemoved:
-    return RoomRemoved(type="room.removed", room=room, reason=reason)
+def room_removed(*, user_id: int | None, room: str, reason: LeftReason) -> RoomRemoved:
+    return RoomRemoved(type="room.removed", user_id=user_id, room=room, reason=reason)
 
 
-def room_added(*, text: str) -> RoomAdded:
-    return RoomAdded(type="room.added", text=text)
+def room_added(*, user_id: int, text: str) -> RoomAdded:
+    return RoomAdded(type="room.added", user_id=user_id, text=text)
 
 
 def credentials_revoked(
-    *, reason: str, token_id: int | None, session_key: str | None
+    *, user_id: int, reason: str, token_id: int | None, session_key: str | None
 ) -> CredentialsRevoked:
     return CredentialsRevoked(
-        type="credentials.revoked", token_id=token_id, session_key=session_key, reason=reason
+        type="credentials.revoked",
+        user_id=user_id,
+        token_id=token_id,
+        session_key=session_key,
+        reason=reason,
     )
 
 

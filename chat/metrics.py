@@ -29,6 +29,9 @@ BROADCAST_LATENCY = Histogram(
 SLOW_CLIENTS = Counter(
     "chat_slow_clients_total", "Sockets closed (4008) because the client stopped reading"
 )
+OVERLOADED = Counter(
+    "chat_sends_overloaded_total", "Sends refused as `overloaded`: the writer or loop was behind"
+)
 LAYER_FAILURES = Counter(
     "chat_layer_failures_total", "Channel-layer (Redis) operations that failed", ["operation"]
 )

@@ -25,3 +25,7 @@ class PerLoop(Generic[T]):
         if loop not in self._values:
             self._values[loop] = self._factory()
         return self._values[loop]
+
+    def drop(self) -> T | None:
+        """Forget the running loop's value, and return it (None if none was made)."""
+        return self._values.pop(asyncio.get_running_loop(), None)

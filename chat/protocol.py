@@ -44,6 +44,9 @@ MAX_EMOJI_PER_MESSAGE = 20
 REACTION_NAMES_SHOWN = 20
 # A reply's quote of the message it answers: its first characters.
 QUOTE_CHARS = 200
+# A `presence` frame names at most this many people (a room's first, by name,
+# after a join; then per diff): its size is bounded whatever the room's.
+PRESENCE_NAMES = 100
 # @names in a message that count, the first of them; the pattern ends a name
 # at a letter or digit, so "@ada," and "@ada." name ada.
 MAX_MENTIONS = 20
@@ -74,6 +77,8 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     # The server cannot do this now (the channel layer is away): retry after `retry_after`.
     UNAVAILABLE = "unavailable"
+    # The server is further behind than it lets a send wait: resend after `retry_after`.
+    OVERLOADED = "overloaded"
     # A fault on the server's side, never the client's: logged with a traceback.
     INTERNAL_ERROR = "internal_error"
 
@@ -738,13 +743,17 @@ class TypingEvent(_Frame):
 
 
 class PresenceEvent(_Frame):
-    """Who is in a room: the full list after `joined`, then changes as they happen."""
+    """Who is in a room. After `joined`: `count`, the number of people online,
+    and `online`, the first PRESENCE_NAMES of them by name (all of them in a
+    room that small). Then diffs as people come and go: `joined` and `left`
+    (at most PRESENCE_NAMES names a frame) with the new `count`."""
 
     type: Literal["presence"] = "presence"
     room: str
     online: list[Author] | None = None
     joined: list[Author] | None = None
     left: list[Author] | None = None
+    count: int | None = None
 
 
 class ModeratedEvent(_Frame):
@@ -942,7 +951,8 @@ HTTP_STATUS = {
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.INTERNAL_ERROR: 500,
-    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.OVERLOADED: 503,
+    ErrorCode.UNAVAILABLE: 503,  # last: a bare 503 from elsewhere reads as unavailable
 }
 
 

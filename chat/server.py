@@ -71,20 +71,28 @@ def outbound_bound() -> None:
     send = WebSocketProtocol.serverSend
 
     def server_send(self, content, binary=False):
-        if self.state not in (self.STATE_CONNECTING, self.STATE_OPEN):
-            return  # closing or closed: autobahn would raise; the client recovers with `since`
-        waiting = _buffered(self.transport)
-        if self.state == self.STATE_OPEN and waiting > settings.CHAT_MAX_OUTBOUND_BYTES:
-            metrics.SLOW_CLIENTS.inc()
-            logger.info("closing a socket that stopped reading: %d bytes waiting", waiting)
-            # autobahn drops the connection if the close is not answered in time:
-            # time enough for a client that reads again to reach the close frame.
-            self.closeHandshakeTimeout = 10
-            self.sendCloseFrame(code=int(protocol.CloseCode.TOO_SLOW), isReply=False)
-            return
-        send(self, content, binary)
+        if not outbound_refuse(self):
+            send(self, content, binary)
 
     WebSocketProtocol.serverSend = server_send
+
+
+def outbound_refuse(ws) -> bool:
+    """Whether a frame for daphne's WebSocket protocol `ws` must not be
+    written: it is closing or closed (autobahn would raise; the client
+    recovers with `since`), or too much waits unread, when this closes it."""
+    if ws.state not in (ws.STATE_CONNECTING, ws.STATE_OPEN):
+        return True
+    waiting = _buffered(ws.transport)
+    if ws.state == ws.STATE_OPEN and waiting > settings.CHAT_MAX_OUTBOUND_BYTES:
+        metrics.SLOW_CLIENTS.inc()
+        logger.info("closing a socket that stopped reading: %d bytes waiting", waiting)
+        # autobahn drops the connection if the close is not answered in time:
+        # time enough for a client that reads again to reach the close frame.
+        ws.closeHandshakeTimeout = 10
+        ws.sendCloseFrame(code=int(protocol.CloseCode.TOO_SLOW), isReply=False)
+        return True
+    return False
 
 
 def _buffered(transport) -> int:

@@ -6,7 +6,8 @@ import weakref
 from typing import Any, Protocol
 
 from chat.actor import Actor
-from chat.events import RoomRemoved
+from chat.events import RoomEvent, RoomRemoved
+from chat.outlet import Frame
 from chat.roomstate import SeqTracker
 
 
@@ -22,6 +23,7 @@ class Socket(Protocol):
     closed: asyncio.Event
     rooms: dict[str, SeqTracker]
 
+    def deliver(self, event: RoomEvent, frame: Frame) -> bool: ...
     async def fill(self, slug: str) -> None: ...
     async def room_removed(self, event: RoomRemoved) -> None: ...
     async def end_session(self, detail: str) -> None: ...

@@ -196,7 +196,7 @@ class ChatClient:
         elif kind == "ack":
             self.outbox.pop(frame["client_id"], None)
             self.acked[frame["client_id"]] = frame["seq"]
-        elif kind == "error" and frame["code"] in {"unavailable", "rate_limited"}:
+        elif kind == "error" and frame["code"] in {"unavailable", "rate_limited", "overloaded"}:
             task = asyncio.create_task(self._retry_later(frame))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

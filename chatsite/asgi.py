@@ -16,6 +16,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from chat import server  # noqa: E402
 from chat.auth import ChatAuthMiddlewareStack  # noqa: E402
 from chat.jobs import JobsConsumer  # noqa: E402
+from chat.outlet import outlet_scope  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chat.services.broadcast import JOBS_CHANNEL  # noqa: E402
 
@@ -26,7 +27,7 @@ application = ProtocolTypeRouter(
         # Under `make run` (DEBUG) daphne serves /static/ itself; behind a
         # proxy, the proxy serves the collected files.
         "http": ASGIStaticFilesHandler(django_http) if settings.SERVE_STATIC else django_http,
-        "websocket": ChatAuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        "websocket": outlet_scope(ChatAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         "channel": ChannelNameRouter({JOBS_CHANNEL: JobsConsumer.as_asgi()}),
     }
 )

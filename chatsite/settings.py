@@ -289,6 +289,9 @@ CHAT_HTTP_HEADER_TIMEOUT = env_float("CHAT_HTTP_HEADER_TIMEOUT", 10, minimum=0.1
 CHAT_MAX_ROOMS_PER_SOCKET = env_int("CHAT_MAX_ROOMS_PER_SOCKET", 100, minimum=1)
 # A socket whose unsent backlog passes this many bytes (the client stopped
 # reading) is closed with 4008, so slow clients cannot grow memory.
+# A send is refused (`overloaded`, with retry_after) rather than queued when
+# this process's writer, or its event loop, is this many seconds behind.
+CHAT_MAX_SEND_LAG = env_float("CHAT_MAX_SEND_LAG", 0.5, minimum=0.01)
 CHAT_MAX_OUTBOUND_BYTES = env_int("CHAT_MAX_OUTBOUND_BYTES", 1024 * 1024, minimum=1)
 # Message text older than this many days is erased by the worker (the entries
 # stay, as deleted, so seqs stay gapless); 0 keeps everything.

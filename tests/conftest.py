@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,15 @@ def fresh_channel_layers() -> Iterator[None]:
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
+async def native_pool_closed() -> AsyncIterator[None]:
+    """The send path's psycopg pool belongs to one event loop: closed with the test's."""
+    from chat.services.stream_pg import pool_close
+
+    yield
+    await pool_close()
 
 
 # --- Users -------------------------------------------------------------------

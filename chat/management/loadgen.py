@@ -69,6 +69,7 @@ class Client:
         self.run = run
         self.seen: dict[str, Counter] = {}
         self.waiting: dict[str, asyncio.Future] = {}  # a client_id or "joined:<room>"
+        self.max_frame = 0  # bytes of the largest frame received
         self.reader = asyncio.create_task(self.read())
 
     @classmethod
@@ -84,6 +85,7 @@ class Client:
         try:
             async for raw in self.ws:
                 now = time.perf_counter()
+                self.max_frame = max(self.max_frame, len(raw))
                 frame = json.loads(raw)
                 kind = frame["type"]
                 if kind == "message":
@@ -95,8 +97,11 @@ class Client:
                     self.seen.setdefault(frame["room"], Counter())
                     self.resolve(f"joined:{frame['room']}", (frame, now))
                 elif kind == "error":
-                    self.run.errors.append(frame)
-                    self.resolve(frame.get("ref") or "", (None, now))
+                    if frame["code"] == "overloaded":
+                        self.run.refusals.append(frame)
+                    else:
+                        self.run.errors.append(frame)
+                    self.resolve(frame.get("ref") or "", (frame, now))
         except websockets.ConnectionClosed:
             pass
 
@@ -119,14 +124,20 @@ class Client:
         return frame, at - started
 
     async def send(self, room: str) -> tuple[int | None, float]:
-        """Send a message stamped with its send time; returns (seq, seconds to ack)."""
+        """Send a message stamped with its send time; returns (seq, seconds to
+        ack). Refused as `overloaded`, it goes again (the same client_id)
+        after `retry_after`, as the browser and chat-client do."""
         client_id = str(uuid.uuid4())
-        reply = self.expect(client_id)
         started = time.perf_counter()
         frame = {"type": "send", "room": room, "body": repr(started), "client_id": client_id}
-        await self.ws.send(json.dumps(frame))
-        seq, at = await asyncio.wait_for(reply, TIMEOUT)
-        return seq, at - started
+        while True:
+            reply = self.expect(client_id)
+            await self.ws.send(json.dumps(frame))
+            answer, at = await asyncio.wait_for(reply, TIMEOUT)
+            if isinstance(answer, dict) and answer.get("code") == "overloaded":
+                await asyncio.sleep(answer["retry_after"])
+                continue
+            return (None if isinstance(answer, dict) else answer), at - started
 
 
 class Run:
@@ -140,6 +151,7 @@ class Run:
         self.first_send: float | None = None
         self.last_delivery = 0.0
         self.errors: list[dict] = []
+        self.refusals: list[dict] = []  # `overloaded`, resent
         self.acked: dict[str, set[int]] = {}
         self.unacked = 0
         self.members: dict[str, list[Client]] = {}
@@ -368,7 +380,91 @@ async def joinstorm(run: Run) -> dict:
     }
 
 
-WORKLOADS = {"fanout": fanout, "publish": publish, "idle": idle, "joinstorm": joinstorm}
+async def latency(run: Run) -> dict:
+    """An idle server, two members of one room: `messages` single messages,
+    each sent when the one before has been delivered. Send to delivery."""
+    spec = run.spec
+    await rooms_fill(run, 1, 2, spec["prefix"])
+    [(room, [sender, _])] = run.members.items()
+    run.expected = 0
+    for i in range(spec["messages"]):
+        run.expected = 2 * (i + 1)  # the sender gets its own message too
+        run.all_delivered.clear()
+        await run.send_recorded(sender, room)
+        await asyncio.wait_for(run.all_delivered.wait(), TIMEOUT)
+        await asyncio.sleep(0.01)  # idle between messages, as a conversation is
+    run.expected = sys.maxsize
+    await run.settle()
+    return {**run.delivery_report(), "connections": 2}
+
+
+async def bigroom(run: Run) -> dict:
+    """`bigroom` members join one room (100 at a time); then one of them sends
+    a message a second for `duration` seconds. Join time, delivery latency,
+    and the largest frame any member received."""
+    spec = run.spec
+    room, size = f"{spec['prefix']}room", spec["bigroom"]
+    clients, connect_rate = await run.connect(size, spec["prefix"])
+    gate = asyncio.Semaphore(100)
+
+    async def join(client: Client) -> float:
+        async with gate:
+            return (await client.join(room))[1]
+
+    started = time.perf_counter()
+    joins = await asyncio.gather(*(join(c) for c in clients))
+    joined_in = time.perf_counter() - started
+    run.members[room], run.acked[room] = clients, set()
+    rss_loaded = rss_kib(run.pids)
+    cpu = run.cpu_start()
+    for _ in range(max(1, int(spec["duration"]))):
+        began = time.perf_counter()
+        await run.send_recorded(clients[0], room)
+        await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - began)))
+    await run.settle()
+    return {
+        **run.delivery_report(),
+        "server_cpu": run.cpu_share(cpu),
+        "connections": size,
+        "connects_per_s": round(connect_rate),
+        "joins_s": round(joined_in, 2),
+        **{f"join_{k}": v for k, v in latency_ms(joins).items()},
+        "max_frame_kib": round(max(c.max_frame for c in clients) / 1024, 1),
+        "rss_kib": rss_loaded,
+    }
+
+
+async def overload(run: Run) -> dict:
+    """Fan-out offered at `rate` (twice what the server holds): how long acks
+    take, refusals (`overloaded`, resent after retry_after), and loss."""
+    acks: list[float] = []
+    send = run.send_recorded
+
+    async def timed(client: Client, room: str) -> float | None:
+        took = await send(client, room)
+        if took is not None:
+            acks.append(took)
+        return took
+
+    run.send_recorded = timed  # type: ignore[method-assign]
+    report = await fanout(run)
+    return {
+        **report,
+        "refused": len(run.refusals),
+        "refused_without_retry_after": sum(1 for r in run.refusals if not r.get("retry_after")),
+        **{f"ack_{k}": v for k, v in latency_ms(acks).items()},
+    }
+
+
+WORKLOADS = {
+    "fanout": fanout,
+    "publish": publish,
+    "idle": idle,
+    "joinstorm": joinstorm,
+    "latency": latency,
+    "bigroom": bigroom,
+    "overload": overload,
+}
 
 
 async def main(spec: dict) -> dict:

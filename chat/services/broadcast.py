@@ -4,7 +4,7 @@ Redis client, for the state shared beside the layer (presence, rate limits)."""
 
 import asyncio
 import logging
-import weakref
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,7 +17,9 @@ from django.conf import settings
 from django.db import transaction
 
 from chat import events, metrics, protocol
+from chat.outlet import Frame
 from chat.perloop import PerLoop
+from chat.sockets import Socket
 
 logger = logging.getLogger(__name__)
 
@@ -76,45 +78,43 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-class RoomRelay:
-    """This process's subscription to rooms, and its live fan-out.
+class Relay:
+    """This process's subscriptions on the channel layer, and its live fan-out.
 
-    The channel layer carries a room's events to each process once, on one
-    channel of the process (the relay's), whatever number of its sockets are
-    in the room; the relay hands each event to those sockets in-process. Per
-    member this saves the layer's work a socket-per-group design pays (a
-    queue, a decode, a task wake-up and a dispatch for every member).
-    A socket is named by its channel name, and reached through `receiver_add`.
+    The layer carries each room's and each user's events to a process once,
+    on one channel of the process (the relay's), whatever number of its
+    sockets are in the room or are the user's; the relay hands them to those
+    sockets in-process. A socket has no channel, queue or reader of its own.
+    A room event is framed once (chat/outlet.py) and written to each member
+    socket by a plain call: no task, await or dict per member.
     """
 
     def __init__(self) -> None:
         self.channel: str | None = None
-        self.rooms: dict[str, set[str]] = {}  # slug -> channels of this process's sockets
-        self.receivers: dict[str, weakref.WeakMethod] = {}  # channel -> its room_event
-        self.lock = asyncio.Lock()  # orders a room's group_add and group_discard
+        self.rooms: dict[str, dict[Socket, None]] = {}  # slug -> this process's sockets in it
+        self.users: dict[int, dict[Socket, None]] = {}  # user id -> this process's sockets
+        self.lock = asyncio.Lock()  # orders a group's group_add and group_discard
         self.reader: asyncio.Task | None = None
 
-    async def subscribe(self, slug: str, channel: str) -> None:
+    async def add(self, groups: dict, key: Any, group: str, socket: Socket) -> None:
         async with self.lock:
             layer = get_channel_layer()
             if self.channel is None:
                 self.channel = await layer.new_channel()
-            if slug not in self.rooms:
-                await layer.group_add(room_group(slug), self.channel)
-                self.rooms[slug] = set()
-            self.rooms[slug].add(channel)
+            if key not in groups:
+                await layer.group_add(group, self.channel)
+                groups[key] = {}
+            groups[key][socket] = None
             if self.reader is None or self.reader.done():
                 self.reader = asyncio.get_running_loop().create_task(self._read())
 
-    async def unsubscribe(self, slug: str, channel: str) -> None:
+    async def discard(self, groups: dict, key: Any, group: str, socket: Socket) -> None:
         async with self.lock:
-            members = self.rooms.get(slug)
-            if members is None:
+            members = groups.get(key)
+            if members is None or members.pop(socket, False) is False or members:
                 return
-            members.discard(channel)
-            if not members:
-                del self.rooms[slug]
-                await get_channel_layer().group_discard(room_group(slug), self.channel)
+            del groups[key]
+            await get_channel_layer().group_discard(group, self.channel)
 
     async def _read(self) -> None:
         layer = get_channel_layer()
@@ -123,51 +123,65 @@ class RoomRelay:
                 event = await layer.receive(self.channel)
             except LAYER_ERRORS as exc:
                 metrics.LAYER_FAILURES.labels("receive").inc()
-                logger.warning("room relay: channel layer unavailable (%s)", exc)
+                logger.warning("relay: channel layer unavailable (%s)", exc)
                 await asyncio.sleep(1)  # the sweep fills what this loses
                 continue
-            for channel in list(self.rooms.get(event["room"], ())):
-                method = self.receivers.get(channel)
-                receive = method() if method is not None else None
-                if receive is None:
-                    continue
+            if event["type"] == "room.event":
+                self.fan_out(event)
+                continue
+            # Rare events (access changes, a user's): each socket's handler, by type.
+            if event["type"] == "room.access":
+                sockets = self.rooms.get(event["room"], {})
+            else:
+                sockets = self.users.get(event["user_id"], {})
+            handler = event["type"].replace(".", "_")
+            for socket in list(sockets):
                 try:
-                    await receive(event)
+                    await getattr(socket, handler)(event)
                 except Exception:
-                    logger.exception("delivering a room event to %s failed", channel)
+                    logger.exception("delivering %s to a socket failed", event["type"])
+
+    def fan_out(self, event: events.RoomEvent) -> None:
+        """Write a room event to this process's sockets in the room."""
+        sockets = self.rooms.get(event["room"])
+        if not sockets:
+            return
+        frame = Frame(event["text"])
+        sent = 0
+        for socket in sockets:  # no await in the loop: the set cannot change under it
+            try:
+                sent += socket.deliver(event, frame)
+            except Exception:
+                logger.exception("delivering a room event failed")
+        metrics.FRAMES_OUT.labels(event["frame"]).inc(sent)
+        if event["seq"] is not None:
+            metrics.BROADCAST_LATENCY.observe(time.time() - event["committed"])
 
 
-_relay = PerLoop(RoomRelay)
+_relay = PerLoop(Relay)
 
 
-def receiver_add(channel: str, receive: Callable[[events.RoomGroupEvent], Awaitable[None]]) -> None:
-    """Route the room events of the socket on `channel` to the bound method
-    `receive(event)` (held weakly: a socket gone is skipped)."""
-    _relay.get().receivers[channel] = weakref.WeakMethod(receive)
-
-
-def receiver_remove(channel: str) -> None:
-    _relay.get().receivers.pop(channel, None)
-
-
-async def room_subscribe(*, slug: str, channel: str) -> None:
-    """Have the socket on `channel` receive the room's events, or raise
-    `unavailable` (and leave no trace)."""
+async def room_subscribe(*, slug: str, socket: Socket) -> None:
+    """Have the socket receive the room's events, or raise `unavailable`
+    (and leave no trace)."""
+    relay = _relay.get()
     try:
-        await _relay.get().subscribe(slug, channel)
+        await relay.add(relay.rooms, slug, room_group(slug), socket)
     except LAYER_ERRORS as exc:
         metrics.LAYER_FAILURES.labels("group_add").inc()
-        await room_unsubscribe(slug=slug, channel=channel)
+        await room_unsubscribe(slug=slug, socket=socket)
         logger.warning("cannot join %s: channel layer unavailable (%s)", slug, exc)
         raise protocol.ChatError(
             protocol.ErrorCode.UNAVAILABLE, "live delivery is unavailable; retry", retry_after=1.0
         ) from None
 
 
-async def room_unsubscribe(*, slug: str, channel: str) -> None:
+async def room_unsubscribe(*, slug: str, socket: Socket) -> None:
     """Stop the socket's room events. Best effort: with the layer away, the
     local membership is dropped and the subscription dies with Redis."""
-    await layer_call("group_discard", f"leaving {slug}", _relay.get().unsubscribe(slug, channel))
+    relay = _relay.get()
+    leaving = relay.discard(relay.rooms, slug, room_group(slug), socket)
+    await layer_call("group_discard", f"leaving {slug}", leaving)
 
 
 async def room_broadcast(
@@ -191,15 +205,17 @@ async def room_broadcast(
     return await layer_call("group_send", f"broadcast to {room} lost", send)
 
 
-async def user_subscribe(*, user_id: int, channel: str) -> None:
-    """Add a socket to its user's group. Raises the layer's error: the caller
-    refuses the socket rather than keep one it could not reach."""
-    await get_channel_layer().group_add(user_group(user_id), channel)
+async def user_subscribe(*, user_id: int, socket: Socket) -> None:
+    """Have the socket receive its user's events. Raises the layer's error:
+    the caller refuses the socket rather than keep one it could not reach."""
+    relay = _relay.get()
+    await relay.add(relay.users, user_id, user_group(user_id), socket)
 
 
-async def user_unsubscribe(*, user_id: int, channel: str) -> None:
-    discard = get_channel_layer().group_discard(user_group(user_id), channel)
-    await layer_call("group_discard", "unsubscribing a user's socket", discard)
+async def user_unsubscribe(*, user_id: int, socket: Socket) -> None:
+    relay = _relay.get()
+    leaving = relay.discard(relay.users, user_id, user_group(user_id), socket)
+    await layer_call("group_discard", "unsubscribing a user's socket", leaving)
 
 
 async def _user_send(user_id: int, event: events.UserGroupEvent, lost: str) -> None:
@@ -213,14 +229,16 @@ async def credentials_revoked_broadcast(
     """Tell a user's sockets that credentials no longer hold: those opened with
     this token, or this session, or (given neither) all of them, close.
     Best effort: the sweep closes any socket this misses (chat/delivery.py)."""
-    event = events.credentials_revoked(reason=reason, token_id=token_id, session_key=session_key)
+    event = events.credentials_revoked(
+        user_id=user_id, reason=reason, token_id=token_id, session_key=session_key
+    )
     await _user_send(user_id, event, "revocation not broadcast")
 
 
 async def room_removed_broadcast(*, user_id: int, room: str, reason: protocol.LeftReason) -> None:
     """Take a user's sockets out of a room they may no longer read (`reason`:
     kick, ban, removed, or leave). Best effort: the sweep takes out any this misses."""
-    event = events.room_removed(room=room, reason=reason)
+    event = events.room_removed(user_id=user_id, room=room, reason=reason)
     await _user_send(user_id, event, "room removal not broadcast")
 
 
@@ -237,8 +255,9 @@ async def room_access_broadcast(*, room: str, private: bool) -> None:
 async def room_added_broadcast(*, user_ids: set[int], frame: protocol.AddedEvent) -> None:
     """Tell users' sockets they were made members of a room (`added`). Best
     effort: a socket that misses it sees the room on its next page load."""
-    event = events.room_added(text=protocol.encode(frame))
+    text = protocol.encode(frame)
     for user_id in user_ids:
+        event = events.room_added(user_id=user_id, text=text)
         await _user_send(user_id, event, "room addition not broadcast")
 
 

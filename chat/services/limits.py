@@ -15,27 +15,39 @@ from chat.actor import Actor
 from chat.ratelimit import TokenBucket
 from chat.services.broadcast import LAYER_ERRORS, redis_client
 
-# Takes a token from every bucket in KEYS, or from none: returns "0", or the
-# seconds until each has one. ARGV: burst and rate (tokens/s) per key.
+# For each sender in ARGV (after a burst and a rate, in tokens/s, per key of
+# KEYS), the indexes of the buckets it draws on, "1 2": takes a token from
+# each of its buckets, or from none. Returns each sender's wait, "0" when it
+# got its tokens, else the seconds until each bucket has one. One call for a
+# whole batch of sends, on Redis' clock.
 _TAKE = """
 local time = redis.call('TIME')
 local now = tonumber(time[1]) + tonumber(time[2]) / 1000000
-local wait, tokens = 0, {}
+local tokens, burst, rate = {}, {}, {}
 for i, key in ipairs(KEYS) do
-  local burst, rate = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  burst[i], rate[i] = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
   local state = redis.call('HMGET', key, 'tokens', 'at')
-  local have = tonumber(state[1]) or burst
+  local have = tonumber(state[1]) or burst[i]
   local at = tonumber(state[2]) or now
-  tokens[i] = math.min(burst, have + math.max(0, now - at) * rate)
-  if tokens[i] < 1 then wait = math.max(wait, (1 - tokens[i]) / rate) end
+  tokens[i] = math.min(burst[i], have + math.max(0, now - at) * rate[i])
 end
-if wait > 0 then return tostring(wait) end
+local waits = {}
+for j = 2 * #KEYS + 1, #ARGV do
+  local wait = 0
+  for k in string.gmatch(ARGV[j], '%d+') do
+    local i = tonumber(k)
+    if tokens[i] < 1 then wait = math.max(wait, (1 - tokens[i]) / rate[i]) end
+  end
+  if wait == 0 then
+    for k in string.gmatch(ARGV[j], '%d+') do tokens[tonumber(k)] = tokens[tonumber(k)] - 1 end
+  end
+  waits[#waits + 1] = tostring(wait)
+end
 for i, key in ipairs(KEYS) do
-  local burst, rate = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
-  redis.call('HSET', key, 'tokens', tokens[i] - 1, 'at', now)
-  redis.call('EXPIRE', key, math.ceil(burst / rate) + 1)
+  redis.call('HSET', key, 'tokens', tokens[i], 'at', now)
+  redis.call('EXPIRE', key, math.ceil(burst[i] / rate[i]) + 1)
 end
-return '0'
+return waits
 """
 _buckets: dict[str, TokenBucket] = {}  # without Redis
 _MAX_BUCKETS = 100_000
@@ -58,27 +70,44 @@ def _limits(*, actor: Actor, address: str | None) -> dict[str, tuple[int, int]]:
     return limits
 
 
+def _refusal(wait: float) -> protocol.ChatError | None:
+    if wait <= 0:
+        return None
+    return protocol.ChatError(
+        protocol.ErrorCode.RATE_LIMITED, "sending too fast", retry_after=round(wait, 3)
+    )
+
+
 async def send_rate_take(*, actor: Actor, address: str | None) -> None:
     """Take one send from the actor's and the address's buckets, or raise
     `rate_limited` with `retry_after` (and take nothing)."""
-    limits = _limits(actor=actor, address=address)
+    [refusal] = await send_rates_take(senders=[(actor, address)])
+    if refusal is not None:
+        raise refusal
+
+
+async def send_rates_take(
+    *, senders: list[tuple[Actor, str | None]]
+) -> list[protocol.ChatError | None]:
+    """`send_rate_take` for a batch of sends (actor, address), in order, in
+    one Redis call: per send, None if it may go, else its `rate_limited`."""
+    per_send = [_limits(actor=actor, address=address) for actor, address in senders]
+    limits = {key: limit for send in per_send for key, limit in send.items()}
     if not limits:
-        return
+        return [None] * len(senders)
     client = redis_client()
-    if client is None:
-        wait = _take_here(limits)
-    else:
-        args = [
+    if client is not None:
+        index = {key: i for i, key in enumerate(limits, start=1)}
+        args: list[float | str] = [
             value for burst, per_minute in limits.values() for value in (burst, per_minute / 60)
         ]
+        args += [" ".join(str(index[key]) for key in send) for send in per_send]
         try:
-            wait = float(await client.eval(_TAKE, len(limits), *limits, *args))
+            waits = await client.eval(_TAKE, len(limits), *limits, *args)
+            return [_refusal(float(wait)) for wait in waits]
         except LAYER_ERRORS:
-            wait = _take_here(limits)  # Redis away: limit per process rather than not at all
-    if wait > 0:
-        raise protocol.ChatError(
-            protocol.ErrorCode.RATE_LIMITED, "sending too fast", retry_after=round(wait, 3)
-        )
+            pass  # Redis away: limit per process rather than not at all
+    return [_refusal(_take_here(send)) for send in per_send]
 
 
 def _take_here(limits: dict[str, tuple[int, int]]) -> float:

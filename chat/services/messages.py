@@ -4,6 +4,7 @@ acknowledged once durable and broadcast after its commit."""
 
 import asyncio
 import dataclasses
+import time
 from datetime import timedelta
 from uuid import UUID, uuid4
 
@@ -12,8 +13,9 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from chat import events, protocol
+from chat import events, metrics, protocol
 from chat.actor import Actor
+from chat.lag import loop_lag
 from chat.models import Message, Room
 from chat.perloop import PerLoop
 from chat.protocol import EntryKind
@@ -21,30 +23,52 @@ from chat.selectors.messages import message_frames
 from chat.selectors.rooms import room_get_readable
 from chat.services.attachments import attachments_delete
 from chat.services.broadcast import job_enqueue, on_commit_broadcast, room_broadcast
-from chat.services.limits import send_rate_take
-from chat.services.stream import StreamAppend, message_store, messages_store_async
+from chat.services.limits import send_rates_take
+from chat.services.stream import StreamAppend, message_store
+from chat.services.stream_pg import stream_append
 
 
 class GroupCommit:
     """This event loop's writer: appends that arrive while a transaction is
     running wait, and go together in the next one (group commit).
 
-    Under load, N concurrent sends cost one transaction and one disk flush
-    instead of N; alone, a send goes at once. Each caller still gets its ack
-    only after its own entry has committed.
+    Under load, N concurrent sends cost one rate-limit call, one transaction
+    and one disk flush instead of N; alone, a send goes at once. Each caller
+    still gets its ack only after its own entry has committed. The queue is
+    bounded in time: when the writer or the event loop is more than
+    CHAT_MAX_SEND_LAG behind, a new send is refused (`overloaded`, with
+    `retry_after`) rather than left to wait for seconds.
     """
 
     MAX_BATCH = 200
 
     def __init__(self) -> None:
-        self.waiting: list[tuple[StreamAppend, asyncio.Future]] = []
+        self.waiting: list[tuple[StreamAppend, str | None, asyncio.Future]] = []
+        self.since: float = 0.0  # when the oldest append still unwritten arrived
         self.task: asyncio.Task | None = None  # the writing task, while there is one
 
-    async def store(self, append: StreamAppend) -> tuple[Message, bool]:
-        future = asyncio.get_running_loop().create_future()
-        self.waiting.append((append, future))
+    def lag(self) -> float:
+        """How far behind this writer (or its loop) is, in seconds."""
+        behind = time.monotonic() - self.since if self.task is not None else 0.0
+        return max(behind, loop_lag())
+
+    async def store(
+        self, append: StreamAppend, *, address: str | None = None
+    ) -> tuple[Message, bool]:
+        """Take the send's rate, then store the append; raises its refusal."""
+        if (lag := self.lag()) > settings.CHAT_MAX_SEND_LAG:
+            metrics.OVERLOADED.inc()
+            raise protocol.ChatError(
+                protocol.ErrorCode.OVERLOADED,
+                "the server is busy: send again after retry_after",
+                retry_after=round(min(5.0, max(0.1, 2 * lag)), 3),
+            )
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.waiting.append((append, address, future))
         if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._write())
+            self.since = time.monotonic()
+            self.task = loop.create_task(self._write())
         return await future
 
     async def _write(self) -> None:
@@ -53,10 +77,11 @@ class GroupCommit:
                 batch = self.waiting[: self.MAX_BATCH]
                 del self.waiting[: self.MAX_BATCH]
                 try:
-                    results = await messages_store_async(appends=[a for a, _ in batch])
+                    results = await _batch_store(batch)
                 except Exception as exc:
                     results = [exc] * len(batch)
-                for (_, future), result in zip(batch, results, strict=True):
+                self.since = time.monotonic()  # those waiting arrived during the batch
+                for (_, _, future), result in zip(batch, results, strict=True):
                     if future.done():
                         continue  # its caller went away; a resend gets the stored entry
                     if isinstance(result, Exception):
@@ -65,6 +90,14 @@ class GroupCommit:
                         future.set_result(result)
         finally:
             self.task = None
+
+
+async def _batch_store(batch: list[tuple[StreamAppend, str | None, asyncio.Future]]) -> list:
+    """Take the batch's send rates (one call), then store what may go."""
+    refusals = await send_rates_take(senders=[(a.actor, address) for a, address, _ in batch])
+    allowed = [a for (a, _, _), refusal in zip(batch, refusals, strict=True) if refusal is None]
+    stored = iter(await stream_append(appends=allowed) if allowed else [])
+    return [next(stored) if refusal is None else refusal for refusal in refusals]
 
 
 _writer = PerLoop(GroupCommit)
@@ -92,7 +125,6 @@ async def _entry_send(
     room_ids = _room_ids.get()
     if slug not in room_ids:
         room_ids[slug] = (await room_get_readable(slug=slug, actor=actor)).pk
-    await send_rate_take(actor=actor, address=address)
     append = StreamAppend(
         room_id=room_ids[slug],
         actor=actor,
@@ -104,14 +136,15 @@ async def _entry_send(
         attachment=attachment,
     )
     try:
-        entry, created = await _writer.get().store(append)
+        entry, created = await _writer.get().store(append, address=address)
     except protocol.ChatError as error:
         if error.code != protocol.ErrorCode.NOT_FOUND:
             raise
         # The room may be gone, or made again under a new id: look it up afresh.
         room = await room_get_readable(slug=slug, actor=actor)
         room_ids[slug] = room.pk
-        entry, created = await _writer.get().store(dataclasses.replace(append, room_id=room.pk))
+        retry = dataclasses.replace(append, room_id=room.pk)
+        entry, created = await _writer.get().store(retry, address=address)
     if created:
         await _entry_broadcast(entry=entry, slug=slug)
         if kind == EntryKind.MESSAGE and settings.CHAT_PREVIEWS and protocol.first_url(body):

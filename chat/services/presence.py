@@ -1,11 +1,21 @@
 """Who is in which room, true across processes, and typing notices.
 
-Each socket in a room is an entry with an expiry. The process that holds the
-socket refreshes its entries every sweep (chat/delivery.py); a process that is
-killed stops refreshing, and its entries expire after CHAT_PRESENCE_TTL
-seconds, when any process reports them as `left`. With REDIS_URL the entries
-live in a Redis sorted set per room (score = expiry time); without it, in this
+Each socket in a room is an entry with an expiry; each person (a name, and
+whether a guest) is online while they have an entry. The process that holds
+a socket refreshes its entries every sweep (chat/delivery.py); a process
+that is killed stops refreshing, and its entries expire after
+CHAT_PRESENCE_TTL seconds, when any process reports them as `left`.
+
+With REDIS_URL each room is three Redis keys, changed only by the scripts
+below (one round trip for a join or a leave, whatever the room's size): the
+entries (a sorted set by expiry), each person's number of entries (a hash)
+and the people online (a sorted set, by name). Without it, the same in this
 process's memory.
+
+A join is told the number of people online and the first PRESENCE_NAMES of
+them by name, never the whole list: a room of 10,000 fits in one frame.
+Changes go out as diffs (`joined`, `left`, with the new `count`), coalesced
+per room for COALESCE_SECONDS, and in frames of at most PRESENCE_NAMES names.
 """
 
 import asyncio
@@ -25,112 +35,182 @@ from chat.services.broadcast import LAYER_ERRORS, redis_client, room_broadcast
 
 logger = logging.getLogger(__name__)
 SEP = "\x1f"
-
-# Without Redis: per room, entry -> expiry. A room's dict goes when it empties,
-# so a flood of joins to new rooms leaves nothing behind.
-_memory: dict[str, dict[str, float]] = defaultdict(dict)
-
+PRESENCE_NAMES = protocol.PRESENCE_NAMES
 COALESCE_SECONDS = 0.2
 _sending: set[asyncio.Task] = set()
 # Per event loop, per room: the changes of who is online not yet broadcast.
 _changes: PerLoop[dict[str, dict]] = PerLoop(dict)
 
+# KEYS: entries, counts, people. ARGV: entry, person, expiry, ttl, names.
+# Adds the entry; returns {1 if the person just came online, people, first names}.
+_ENTER = """
+local first = 0
+if redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) == 1 then
+  if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 then
+    redis.call('ZADD', KEYS[3], 0, ARGV[2])
+    first = 1
+  end
+end
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
+return {first, redis.call('ZCARD', KEYS[3]), redis.call('ZRANGE', KEYS[3], 0, ARGV[5] - 1)}
+"""
+# Removes entries (ARGV, after the first: those given, or with ARGV[1] = "expired",
+# those expired by Redis' clock); returns the people this took offline.
+_LEAVE = """
+local entries = {}
+if ARGV[1] == 'expired' then
+  local time = redis.call('TIME')
+  entries = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', tonumber(time[1]) + time[2] / 1e6)
+else
+  for i = 2, #ARGV do entries[#entries + 1] = ARGV[i] end
+end
+local gone = {}
+for _, entry in ipairs(entries) do
+  if redis.call('ZREM', KEYS[1], entry) == 1 then
+    local person = string.sub(entry, string.find(entry, '\\31') + 1)
+    if redis.call('HINCRBY', KEYS[2], person, -1) <= 0 then
+      redis.call('HDEL', KEYS[2], person)
+      redis.call('ZREM', KEYS[3], person)
+      gone[#gone + 1] = person
+    end
+  end
+end
+return gone
+"""
+# Extends entries ARGV[3..] to expiry ARGV[1] (ttl ARGV[2]), counting any
+# another process took for expired meanwhile.
+_REFRESH = """
+for i = 3, #ARGV do
+  if redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i]) == 1 then
+    local person = string.sub(ARGV[i], string.find(ARGV[i], '\\31') + 1)
+    if redis.call('HINCRBY', KEYS[2], person, 1) == 1 then
+      redis.call('ZADD', KEYS[3], 0, person)
+    end
+  end
+end
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+return redis.call('ZCARD', KEYS[3])
+"""
+
+
+def _person(actor: Actor) -> str:
+    return SEP.join(("1" if actor.guest else "0", actor.name))
+
 
 def _entry(*, channel: str, actor: Actor) -> str:
-    return SEP.join((channel, "1" if actor.guest else "0", actor.name))
+    return SEP.join((channel, _person(actor)))
 
 
-def _who(entries: list[str]) -> set[tuple[str, bool]]:
-    """The distinct (name, guest) of a room's entries."""
-    who = set()
-    for entry in entries:
-        _, guest, name = entry.split(SEP, 2)
-        who.add((name, guest == "1"))
-    return who
+def _authors(people: list[str]) -> list[protocol.Author]:
+    # Built from entries this module wrote: no need to validate them again.
+    return [
+        protocol.Author.model_construct(name=name, guest=guest == "1")
+        for guest, name in (person.split(SEP, 1) for person in people)
+    ]
 
 
-def _authors(who: set[tuple[str, bool]]) -> list[protocol.Author]:
-    # Built from entries this module wrote: no need to validate them again
-    # (a join to a room of N pays this N times).
-    return [protocol.Author.model_construct(name=n, guest=g) for n, g in sorted(who)]
+class _Memory:
+    """A room's presence in this process (without Redis)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, float] = {}
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def add(self, entry: str, expires: float) -> bool:
+        """Add or extend an entry; True if its person just came online."""
+        new = entry not in self.entries
+        self.entries[entry] = expires
+        if not new:
+            return False
+        person = entry.split(SEP, 1)[1]
+        self.counts[person] += 1
+        return self.counts[person] == 1
+
+    def remove(self, entries: list[str]) -> list[str]:
+        gone = []
+        for entry in entries:
+            if self.entries.pop(entry, None) is None:
+                continue
+            person = entry.split(SEP, 1)[1]
+            self.counts[person] -= 1
+            if self.counts[person] <= 0:
+                del self.counts[person]
+                gone.append(person)
+        return gone
+
+    def people(self) -> list[str]:
+        return sorted(self.counts)
 
 
-def _key(slug: str) -> str:
-    return f"{settings.CHANNEL_LAYER_PREFIX}:presence:{slug}"
+# Without Redis: per room. A room's state goes when it empties, so a flood of
+# joins to new rooms leaves nothing behind.
+_memory: dict[str, _Memory] = {}
 
 
-async def _store_add(slug: str, entries: list[str]) -> None:
-    expires = time.time() + settings.CHAT_PRESENCE_TTL
-    if (client := redis_client()) is None:
-        _memory[slug].update(dict.fromkeys(entries, expires))
-    elif entries:
-        # The key outlives its last refresh by one TTL: idle rooms leave nothing behind.
-        async with client.pipeline(transaction=False) as pipe:
-            pipe.zadd(_key(slug), dict.fromkeys(entries, expires))
-            pipe.expire(_key(slug), settings.CHAT_PRESENCE_TTL)
-            await pipe.execute()
+def _keys(slug: str) -> list[str]:
+    key = f"{settings.CHANNEL_LAYER_PREFIX}:presence:{slug}"
+    return [key, f"{key}:n", f"{key}:who"]
 
 
-async def _store_remove(slug: str, entry: str) -> None:
-    if (client := redis_client()) is None:
-        room = _memory.get(slug, {})
-        room.pop(entry, None)
-        if not room:
-            _memory.pop(slug, None)
-    else:
-        await client.zrem(_key(slug), entry)
-
-
-async def _store_online(slug: str) -> list[str]:
-    now = time.time()
-    if (client := redis_client()) is None:
-        return [entry for entry, expires in _memory.get(slug, {}).items() if expires > now]
-    entries = cast(list[bytes], await client.zrangebyscore(_key(slug), now, "+inf"))
-    return [entry.decode() for entry in entries]
-
-
-async def _store_pop_expired(slug: str) -> list[str]:
-    """Remove and return the entries whose expiry has passed (once, across processes)."""
-    now = time.time()
-    if (client := redis_client()) is None:
-        room = _memory.get(slug, {})
-        expired = [entry for entry, expires in room.items() if expires <= now]
-        for entry in expired:
-            del room[entry]
-        if not room:
-            _memory.pop(slug, None)
-        return expired
-    entries = cast(list[bytes], await client.zrangebyscore(_key(slug), "-inf", now))
-    # ZREM answers per entry: only the process that removed it reports it.
-    return [entry.decode() for entry in entries if await client.zrem(_key(slug), entry)]
+def _memory_drop_empty(slug: str) -> None:
+    if slug in _memory and not _memory[slug].entries:
+        del _memory[slug]
 
 
 async def presence_enter(*, slug: str, actor: Actor, channel: str) -> protocol.PresenceEvent:
     """Mark the socket present; tell the room if the actor just came online.
-    Returns the room's full presence for the joining socket."""
-    entry = _entry(channel=channel, actor=actor)
+    Returns the room's presence for the joining socket: how many are online,
+    and the first PRESENCE_NAMES of them."""
+    entry, ttl = _entry(channel=channel, actor=actor), settings.CHAT_PRESENCE_TTL
+    client = redis_client()
     try:
-        others = await _store_online(slug)
-        await _store_add(slug, [entry])
+        if client is None:
+            room = _memory.setdefault(slug, _Memory())
+            first = room.add(entry, time.time() + ttl)
+            people = room.people()
+            count, names = len(people), people[:PRESENCE_NAMES]
+        else:
+            expiry, keys = time.time() + ttl, _keys(slug)
+            first, count, raw = await client.eval(
+                _ENTER, 3, *keys, entry, _person(actor), expiry, ttl, PRESENCE_NAMES
+            )
+            names = [name.decode() for name in cast(list[bytes], raw)]
     except LAYER_ERRORS as exc:
         logger.warning("presence in %s unavailable (%s)", slug, exc)
-        return protocol.PresenceEvent(room=slug, online=[actor.author])
-    who = _who(others)
-    if (actor.name, actor.guest) not in who:
+        return protocol.PresenceEvent(room=slug, online=[actor.author], count=1)
+    if first:
         _announce(slug, actor.author, online=True)
-    return protocol.PresenceEvent(room=slug, online=_authors(who | {(actor.name, actor.guest)}))
+    return protocol.PresenceEvent(room=slug, online=_authors(names), count=count)
 
 
 async def presence_leave(*, slug: str, actor: Actor, channel: str) -> None:
     """Drop the socket's entry; tell the room if that was the actor's last socket."""
+    entry = _entry(channel=channel, actor=actor)
     try:
-        await _store_remove(slug, _entry(channel=channel, actor=actor))
-        still_online = (actor.name, actor.guest) in _who(await _store_online(slug))
+        gone = await _remove(slug, [entry])
     except LAYER_ERRORS as exc:
         logger.warning("presence in %s unavailable (%s)", slug, exc)
         return
-    if not still_online:
+    if gone:
         _announce(slug, actor.author, online=False)
+
+
+async def _remove(slug: str, entries: list[str] | None) -> list[str]:
+    """Remove these entries (None: the expired ones); the people now offline."""
+    client = redis_client()
+    if client is None:
+        room = _memory.get(slug)
+        if room is None:
+            return []
+        if entries is None:
+            now = time.time()
+            entries = [entry for entry, expires in room.entries.items() if expires <= now]
+        gone = room.remove(entries)
+        _memory_drop_empty(slug)
+        return gone
+    args = ["expired"] if entries is None else ["given", *entries]
+    gone = await client.eval(_LEAVE, 3, *_keys(slug), *args)
+    return [person.decode() for person in cast(list[bytes], gone)]
 
 
 def _announce(slug: str, author: protocol.Author, *, online: bool) -> None:
@@ -142,18 +222,44 @@ def _announce(slug: str, author: protocol.Author, *, online: bool) -> None:
     if slug not in rooms:
         rooms[slug] = {}
         loop.call_later(COALESCE_SECONDS, _changes_send, slug)
-    rooms[slug][(author.name, author.guest)] = (author, online)  # the last change wins
+    key = (author.name, author.guest)
+    if key in rooms[slug] and rooms[slug][key][1] != online:
+        del rooms[slug][key]  # came and went (or went and came back): no change to tell
+    else:
+        rooms[slug][key] = (author, online)
 
 
 def _changes_send(slug: str) -> None:
-    loop = asyncio.get_running_loop()
-    changes = _changes.get().pop(slug).values()
-    joined = [author for author, online in changes if online]
-    left = [author for author, online in changes if not online]
-    frame = protocol.PresenceEvent(room=slug, joined=joined or None, left=left or None)
-    task = loop.create_task(room_broadcast(room=slug, frame=frame))
+    changes = list(_changes.get().pop(slug).values())
+    task = asyncio.get_running_loop().create_task(_diffs_send(slug, changes))
     _sending.add(task)  # held until done: the loop keeps only a weak reference
     task.add_done_callback(_sending.discard)
+
+
+async def _diffs_send(slug: str, changes: list[tuple[protocol.Author, bool]]) -> None:
+    """Broadcast changes of who is online, at most PRESENCE_NAMES names a
+    frame, each with the number now online."""
+    try:
+        count = await _count(slug)
+    except LAYER_ERRORS as exc:
+        logger.warning("presence in %s unavailable (%s)", slug, exc)
+        return
+    for start in range(0, len(changes), PRESENCE_NAMES):
+        part = changes[start : start + PRESENCE_NAMES]
+        joined = [author for author, online in part if online]
+        left = [author for author, online in part if not online]
+        frame = protocol.PresenceEvent(
+            room=slug, joined=joined or None, left=left or None, count=count
+        )
+        await room_broadcast(room=slug, frame=frame)
+
+
+async def _count(slug: str) -> int:
+    """How many people are online in the room."""
+    if (client := redis_client()) is None:
+        room = _memory.get(slug)
+        return len(room.counts) if room is not None else 0
+    return int(await client.zcard(_keys(slug)[2]))
 
 
 async def presence_refresh(*, present: dict[str, list[tuple[str, Actor]]]) -> None:
@@ -161,12 +267,18 @@ async def presence_refresh(*, present: dict[str, list[tuple[str, Actor]]]) -> No
 
     `present` maps each room with sockets here to their (channel, actor) pairs.
     """
+    ttl = settings.CHAT_PRESENCE_TTL
+    client = redis_client()
     for slug, sockets in present.items():
-        await _store_add(slug, [_entry(channel=c, actor=a) for c, a in sockets])
-        expired = await _store_pop_expired(slug)
-        gone = _authors(_who(expired) - _who(await _store_online(slug)))
-        if gone:
-            await room_broadcast(room=slug, frame=protocol.PresenceEvent(room=slug, left=gone))
+        entries = [_entry(channel=c, actor=a) for c, a in sockets]
+        if client is None:
+            room = _memory.setdefault(slug, _Memory())
+            for entry in entries:
+                room.add(entry, time.time() + ttl)
+        else:
+            await client.eval(_REFRESH, 3, *_keys(slug), time.time() + ttl, ttl, *entries)
+        if gone := await _remove(slug, None):
+            await _diffs_send(slug, [(author, False) for author in _authors(gone)])
 
 
 async def typing_notify(*, actor: Actor, slug: str, channel: str) -> None:

@@ -22,6 +22,7 @@ from chat.services.broadcast import (
     room_unsubscribe,
 )
 from chat.services.presence import presence_enter, presence_leave
+from chat.sockets import Socket
 
 
 async def room_create(*, slug: str, creator: User, title: str = "", private: bool = False) -> Room:
@@ -137,7 +138,7 @@ def _room_enter(*, slug: str, user: User | None) -> None:
 
 
 async def room_join(
-    *, actor: Actor, slug: str, since: int | None, channel: str
+    *, actor: Actor, slug: str, since: int | None, socket: Socket
 ) -> tuple[protocol.JoinedEvent, protocol.PresenceEvent]:
     """Join a room: check access, subscribe the socket, read what it lacks, mark it present.
 
@@ -149,7 +150,7 @@ async def room_join(
     if actor.user is not None or slug in settings.CHAT_DEFAULT_ROOMS:
         await _room_enter(slug=slug, user=actor.user)
     room = await room_get_readable(slug=slug, actor=actor)
-    await room_subscribe(slug=slug, channel=channel)
+    await room_subscribe(slug=slug, socket=socket)
     await room.arefresh_from_db(fields=["last_seq"])
     limit = settings.CHAT_HISTORY_PAGE
     messages = await messages_page(room=room, after=since, upto=room.last_seq, limit=limit)
@@ -168,19 +169,20 @@ async def room_join(
         messages=frames,
         complete=complete,
     )
-    return joined, await presence_enter(slug=slug, actor=actor, channel=channel)
+    presence = await presence_enter(slug=slug, actor=actor, channel=socket.channel_name)
+    return joined, presence
 
 
 async def room_leave(
     *,
     actor: Actor,
     slug: str,
-    channel: str,
+    socket: Socket,
     reason: LeftReason = LeftReason.LEAVE,
 ) -> protocol.LeftEvent:
     """Take the socket out of the room's group and presence."""
-    await room_unsubscribe(slug=slug, channel=channel)
-    await presence_leave(slug=slug, actor=actor, channel=channel)
+    await room_unsubscribe(slug=slug, socket=socket)
+    await presence_leave(slug=slug, actor=actor, channel=socket.channel_name)
     return protocol.LeftEvent(room=slug, reason=reason)
 
 

@@ -11,6 +11,8 @@ from django.utils import timezone
 from chat import metrics, protocol
 from chat.access import (
     MANAGERS,
+    RoomFacts,
+    SanctionFacts,
     dm_blocked_refusal,
     message_change_refusal,
     reaction_refusal,
@@ -73,8 +75,29 @@ def messages_store(*, appends: list[StreamAppend]) -> list[Stored]:
             ).first()
             if existing is None:
                 raise
-            return [_same_author(existing, append.actor)]
+            return [same_author(existing, append.actor)]
         return [messages_store(appends=[append])[0] for append in appends]
+
+
+def append_refusal(
+    append: StreamAppend,
+    *,
+    room: RoomFacts | None,
+    slug: str,
+    member: bool,
+    sanction: SanctionFacts | None,
+    blocked: bool,
+) -> protocol.ChatError | None:
+    """Why an entry may not be appended, from the facts read under its room's
+    lock (chat/access.py): both writers (the ORM's and stream_pg's) ask this."""
+    refusal = room_refusal(
+        room=room, slug=slug, member=member, sanction=sanction, guest_writing=append.actor.guest
+    )
+    if refusal and not (append.by_staff and room is not None):
+        return refusal
+    if room is None:
+        return refusal  # a missing room is refused, even to staff
+    return dm_blocked_refusal(blocked=blocked, undoing=append.kind in UNDOING)
 
 
 def _append(appends: list[StreamAppend]) -> list[Stored]:
@@ -126,27 +149,20 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
         key = (append.room_id, append.client_id)
         try:
             if key in stored:
-                results.append(_same_author(stored[key], append.actor))
+                results.append(same_author(stored[key], append.actor))
                 continue
             room = rooms.get(append.room_id)
-            member = (append.room_id, append.actor.user_id) in members
             slug = room.slug if room is not None else f"#{append.room_id}"
-            sanction = sanctions.get((append.room_id, append.actor.user_id or 0))
-            refusal = room_refusal(
+            if refusal := append_refusal(
+                append,
                 room=room,
                 slug=slug,
-                member=member,
-                sanction=sanction,
-                guest_writing=append.actor.guest,
-            )
-            if refusal and not (append.by_staff and room is not None):
-                raise refusal
-            assert room is not None  # a missing room is refused, even to staff
-            if refusal := dm_blocked_refusal(
+                member=(append.room_id, append.actor.user_id) in members,
+                sanction=sanctions.get((append.room_id, append.actor.user_id or 0)),
                 blocked=(append.room_id, append.actor.user_id) in blocked,
-                undoing=append.kind in UNDOING,
             ):
                 raise refusal
+            assert room is not None  # a missing room is refused, even to staff
             if append.kind == EntryKind.MESSAGE:
                 if append.reply_to is not None:
                     _message_get(append.room_id, append.reply_to)
@@ -343,7 +359,7 @@ def _reaction_change(append: StreamAppend, *, seq: int) -> None:
     Message.objects.filter(room_id=append.room_id, seq=seq, reacted=False).update(reacted=True)
 
 
-def _same_author(message: Message, actor: Actor) -> tuple[Message, bool]:
+def same_author(message: Message, actor: Actor) -> tuple[Message, bool]:
     if message.author_id != actor.user_id or message.author_name != actor.name:
         raise protocol.ChatError(
             protocol.ErrorCode.BAD_REQUEST, "client_id already used by another author"

@@ -3,13 +3,13 @@
 // - rejoins every room with `since` on each (re)connect;
 // - keeps every send, edit, delete and reaction (by client_id) until its ack,
 //   and resends them after a reconnect, so typing offline loses nothing; one
-//   refused for a while (`rate_limited`) goes again after `retry_after`, one
+//   refused for a while (`rate_limited`, `overloaded`) goes again after `retry_after`, one
 //   refused for good (say, `forbidden`) is dropped;
 // - pings after 25 s of silence, and reconnects if 10 s more pass without a word.
 
 const IDLE_PING_MS = 25000;
 // Errors after which a request is worth sending again; any other drops it.
-const RETRYABLE = new Set(["rate_limited", "unavailable", "internal_error"]);
+const RETRYABLE = new Set(["rate_limited", "overloaded", "unavailable", "internal_error"]);
 const PONG_TIMEOUT_MS = 10000;
 
 export class Connection {

@@ -102,6 +102,7 @@ function onFrame(frame) {
       if (frame.online) r.online = new Map(frame.online.map((a) => [a.name + a.guest, a]));
       for (const a of frame.joined ?? []) r.online.set(a.name + a.guest, a);
       for (const a of frame.left ?? []) r.online.delete(a.name + a.guest);
+      if (frame.count != null) r.count = frame.count;
       if (open) showPresence(r);
       break;
     case "error":

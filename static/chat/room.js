@@ -167,9 +167,14 @@ export function markRead() {
   else r.readTimer = setTimeout(send, wait);
 }
 
+// A big room's `presence` names only some of those online: show the count, and up to 20 names.
+const NAMES_SHOWN = 20;
+
 export function showPresence(r) {
   const names = [...r.online.values()].map(authorLabel);
-  $("presence").textContent = names.length ? `Online: ${names.join(", ")}` : "";
+  const count = Math.max(r.count ?? 0, names.length);
+  const more = count > NAMES_SHOWN ? ` and ${count - Math.min(NAMES_SHOWN, names.length)} more` : "";
+  $("presence").textContent = names.length ? `Online (${count}): ${names.slice(0, NAMES_SHOWN).join(", ")}${more}` : "";
 }
 
 function showInvite(r) {

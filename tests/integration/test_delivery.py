@@ -13,6 +13,7 @@ from chat.actor import Actor
 from chat.models import Room
 from chat.services import broadcast
 from chat.services.stream import message_store
+from chat.services.tokens import token_create
 from tests.conftest import TIMEOUT, database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -62,7 +63,7 @@ async def test_an_event_that_arrives_during_a_join_is_sent_after_joined(connect,
     await locker.execute("LOCK TABLE chat_message IN ACCESS EXCLUSIVE MODE")
     try:
         await b.send({"type": "join", "room": "lobby"})
-        await until(lambda: joiner.channel_name in relay.rooms.get("lobby", ()))
+        await until(lambda: joiner in relay.rooms.get("lobby", ()))
         typing = protocol.TypingEvent(room="lobby", user=protocol.Author(name="cy", guest=True))
         await broadcast.room_broadcast(room="lobby", frame=typing)
         await until(lambda: len(joiner.joining.get("lobby", ())) == 1)  # held, not dropped
@@ -102,9 +103,12 @@ async def test_the_sweep_sends_a_stored_message_whose_broadcast_was_lost(alice_a
     assert await a.nothing() and await b.nothing(), "a filled hole is not sent again"
 
 
-async def test_sockets_are_refused_while_the_layer_is_away(settings, transactional_db):
+async def test_sockets_are_refused_while_the_layer_is_away(settings, make_user):
+    # A signed-in socket subscribes to its user's events at once: with the
+    # layer away it is refused, to come back with backoff, not kept deaf.
     from chatsite.asgi import application
 
+    token = (await token_create(user=await database_sync_to_async(make_user)("ada"))).token
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
@@ -114,10 +118,15 @@ async def test_sockets_are_refused_while_the_layer_is_away(settings, transaction
     communicator = WebsocketCommunicator(
         application,
         "/ws/chat/",
-        headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")],
+        headers=[
+            (b"origin", b"http://localhost"),
+            (b"host", b"localhost"),
+            (b"authorization", f"Bearer {token}".encode()),
+        ],
     )
-    connected, code = await communicator.connect(timeout=10)
-    assert (connected, code) == (False, 1013)
+    await communicator.connect(timeout=10)
+    closing = await communicator.receive_output(timeout=10)
+    assert closing == {"type": "websocket.close", "code": 1013}
 
 
 @pytest.mark.redis

@@ -243,3 +243,104 @@ async def test_soak_with_churn_has_no_gaps_and_no_duplicates(pair):
     (artifacts / "soak.json").write_text(json.dumps(figures, indent=2))
     print("soak:", figures)
     assert drops > 0 and churned > 0, "the soak had churn"
+
+
+async def test_a_resend_to_the_other_process_is_acked_with_its_first_seq(pair):
+    servers, _ = pair()
+    a = await WsClient.open(f"{servers[0].ws_url}?name=ada")
+    b = await WsClient.open(f"{servers[1].ws_url}?name=ada")  # the same guest, elsewhere
+    for client in (a, b):
+        await client.send({"type": "join", "room": "lobby"})
+        await client.expect("joined")
+    frame = {"type": "send", "room": "lobby", "body": "once", "client_id": str(uuid.uuid4())}
+    acks = []
+    for client in (a, b, a):  # as a client does that reconnected elsewhere
+        await client.send(frame)
+        while (reply := await client.recv())["type"] != "ack":
+            pass
+        acks.append(reply["seq"])
+    assert acks == [1, 1, 1]
+    assert [seq async for seq in Message.objects.values_list("seq", flat=True)] == [1]
+    await asyncio.gather(a.close(), b.close())
+
+
+async def test_overloaded_sends_are_resent_by_the_client_and_land(start_server, lobby):
+    import psycopg
+
+    from tests.conftest import database_url
+
+    server = start_server(redis_url=REDIS_URL, CHAT_MAX_SEND_LAG="0.01", **FAST)
+    refused: list[dict] = []
+
+    def on_frame(frame: dict) -> None:
+        if frame["type"] == "error" and frame["code"] == "overloaded":
+            refused.append(frame)
+
+    # A socket handles its frames one at a time: the sends that find the
+    # writer behind come from a second client.
+    first = ChatClient(f"{server.ws_url}?name=first", rooms=["lobby"])
+    client = ChatClient(f"{server.ws_url}?name=busy", rooms=["lobby"], on_frame=on_frame)
+    async with running([first, client]):
+        # The room's row locked: the server's writer waits on it, and falls behind.
+        locker = await psycopg.AsyncConnection.connect(database_url())
+        await locker.execute("SELECT 1 FROM chat_room WHERE slug = 'lobby' FOR UPDATE")
+        try:
+            await first.send("lobby", "first")
+            probe = await psycopg.AsyncConnection.connect(database_url(), autocommit=True)
+            waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+            async with asyncio.timeout(10):
+                while (await (await probe.execute(waiting)).fetchone())[0] == 0:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            await probe.close()
+            for i in range(4):
+                await client.send("lobby", f"then {i}")
+            await client.wait_for(lambda: len(refused) >= 4, timeout=10)
+        finally:
+            await locker.rollback()
+            await locker.close()
+        await client.wait_for(lambda: not client.outbox, timeout=30)
+        await first.wait_for(lambda: not first.outbox, timeout=30)
+    assert all(frame["retry_after"] > 0 for frame in refused)
+    acked = [*first.acked.values(), *client.acked.values()]
+    assert sorted(acked) == [1, 2, 3, 4, 5], "every refused send landed, once"
+    bodies = [b async for b in Message.objects.order_by("seq").values_list("body", flat=True)]
+    assert sorted(bodies) == sorted(["first", *(f"then {i}" for i in range(4))])
+
+
+async def test_presence_diffs_converge_to_the_true_member_list_across_processes(pair):
+    servers, _ = pair()
+    watcher = await WsClient.open(f"{servers[0].ws_url}?name=watcher")
+    await watcher.send({"type": "join", "room": "lobby"})
+    await watcher.expect("joined")
+    seen: dict[str, bool] = {}
+    count: list[int] = []
+
+    def take(frame: dict) -> None:
+        if frame["online"] is not None:
+            seen.clear()
+            seen.update({a["name"]: True for a in frame["online"]})
+        for author in frame["joined"] or ():
+            seen[author["name"]] = True
+        for author in frame["left"] or ():
+            seen.pop(author["name"], None)
+        count.append(frame["count"])
+
+    take(await watcher.expect("presence"))
+    # 12 guests join over both processes (two of them twice), then 5 leave.
+    clients = {}
+    for i in range(12):
+        clients[i] = [await WsClient.open(f"{servers[i % 2].ws_url}?name=g{i}")]
+        if i < 2:
+            clients[i].append(await WsClient.open(f"{servers[(i + 1) % 2].ws_url}?name=g{i}"))
+        for client in clients[i]:
+            await client.send({"type": "join", "room": "lobby"})
+            await client.expect("joined")
+    for i in (0, 3, 4, 7, 11):
+        for client in clients.pop(i):
+            await client.close()
+    truth = {"watcher", *(f"g{i}" for i in clients)}
+    async with asyncio.timeout(20):
+        while set(seen) != truth or count[-1] != len(truth):
+            take(await watcher.expect("presence"))
+    assert sorted(seen) == sorted(truth) and count[-1] == 8
+    await asyncio.gather(watcher.close(), *(c.close() for cs in clients.values() for c in cs))

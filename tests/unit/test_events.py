@@ -17,10 +17,10 @@ BUILT = [
         events.RoomEvent,
     ),
     (events.room_access(room="r", guests=False), events.RoomAccess),
-    (events.room_removed(room="r", reason=LeftReason.BAN), events.RoomRemoved),
-    (events.room_added(text="{}"), events.RoomAdded),
+    (events.room_removed(user_id=1, room="r", reason=LeftReason.BAN), events.RoomRemoved),
+    (events.room_added(user_id=1, text="{}"), events.RoomAdded),
     (
-        events.credentials_revoked(reason="x", token_id=1, session_key=None),
+        events.credentials_revoked(user_id=1, reason="x", token_id=1, session_key=None),
         events.CredentialsRevoked,
     ),
     (events.preview_fetch(room_id=1, seq=2), events.PreviewFetch),
@@ -42,11 +42,11 @@ def test_every_user_group_event_has_its_consumer_handler():
         assert callable(getattr(ChatConsumer, kind.replace(".", "_"))), kind
 
 
-def test_every_room_group_event_is_forwarded_or_handled_by_the_consumer():
-    # Room events reach sockets through the relay (room_event -> forward);
-    # room.access is dispatched by forward to its own handler.
+def test_every_room_group_event_is_delivered_or_handled_by_the_consumer():
+    # The relay fans room.event out to each socket's `deliver`; room.access
+    # goes to its handler by type, like a user group's events.
     assert types_of(events.RoomGroupEvent) == ["room.event", "room.access"]
-    assert callable(ChatConsumer.room_event) and callable(ChatConsumer.room_access)
+    assert callable(ChatConsumer.deliver) and callable(ChatConsumer.room_access)
 
 
 def test_every_job_has_its_worker_handler():

@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chat.management.loadgen import open_files_max
 
-ALL = ("fanout", "publish", "idle", "joinstorm", "sweep")
+ALL = ("fanout", "publish", "idle", "joinstorm", "sweep", "latency", "bigroom", "overload")
 HELD_P99_MS = 100  # the sweep's bar: a step is held with p99 under this, nothing lost or doubled
 
 # Columns of the table: (heading, key in a result, width).
@@ -39,11 +39,15 @@ COLUMNS = [
     ("cpu", "server_cpu", 5),
     ("RSS MiB", "rss_mib", 8),
     ("KiB/sock", "kib_per_socket", 8),
+    ("ack p99", "ack_p99_ms", 8),
+    ("join p99", "join_p99_ms", 8),
+    ("refused", "refused", 7),
+    ("frame KiB", "max_frame_kib", 9),
 ]
 
 
 class Servers:
-    """N server processes (daphne or uvicorn) on free ports, each pinned to a core."""
+    """N server processes (daphne, uvicorn or granian) on free ports, each pinned to a core."""
 
     def __init__(self, *, count: int, kind: str, env: dict[str, str], cores: list[set[int]]):
         self.count, self.kind, self.env, self.cores = count, kind, env, cores
@@ -52,6 +56,26 @@ class Servers:
         self.log = open(Path(env["BENCH_LOG_DIR"]) / "servers.log", "ab")
 
     def command(self, port: int) -> list[str]:
+        if self.kind == "granian":
+            return [
+                sys.executable,
+                "-m",
+                "granian",
+                "--interface",
+                "asgi",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--loop",
+                "asyncio",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "chatsite.asgi:application",
+            ]
         if self.kind == "uvicorn":
             return [
                 sys.executable,
@@ -90,21 +114,35 @@ class Servers:
     def start(self) -> "Servers":
         for i in range(self.count):
             port = _free_port()
+            cores = self.cores[i] if self.cores else None
+
+            def prepare(cores: set[int] | None = cores) -> None:
+                open_files_max()
+                if cores:  # before exec: a server's worker processes inherit it
+                    os.sched_setaffinity(0, cores)
+
             proc = subprocess.Popen(
                 self.command(port),
                 env=self.env,
                 stdout=self.log,
                 stderr=self.log,
-                preexec_fn=open_files_max,
+                preexec_fn=prepare,
                 cwd=settings.BASE_DIR,
             )
-            if self.cores:
-                os.sched_setaffinity(proc.pid, self.cores[i])
             self.procs.append(proc)
             self.ports.append(port)
         for proc, port in zip(self.procs, self.ports, strict=True):
             _wait_healthy(proc, port)
         return self
+
+    @property
+    def pids(self) -> list[int]:
+        """The processes that serve: each server's, or its workers' (granian)."""
+        pids = []
+        for proc in self.procs:
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            pids += [int(c) for c in children] if self.kind == "granian" else [proc.pid]
+        return pids
 
     @property
     def urls(self) -> list[str]:
@@ -180,7 +218,7 @@ class Command(BaseCommand):
         add = parser.add_argument
         add("--workloads", default=",".join(ALL), help=f"comma-separated, of: {', '.join(ALL)}")
         add("--url", action="append", default=[], help="target running servers (repeatable)")
-        add("--server", choices=["daphne", "uvicorn"], default="daphne")
+        add("--server", choices=["daphne", "uvicorn", "granian"], default="daphne")
         add("--servers", type=int, default=1, help="server processes to start")
         add("--layer", choices=["redis", "memory"], default="redis")
         add("--redis-url", default="redis://127.0.0.1:6379/0")
@@ -197,6 +235,14 @@ class Command(BaseCommand):
         add("--storm", type=int, default=1_000, help="join-storm clients")
         add("--history", type=int, default=50, help="messages in the join-storm room")
         add("--sweep", default="2000:30000:2000", help="FROM:TO:STEP deliveries/s")
+        add("--messages", type=int, default=200, help="latency: single messages to time")
+        add("--bigroom", type=int, default=10_000, help="bigroom: members of the one room")
+        add(
+            "--overload",
+            type=int,
+            default=0,
+            help="overload: deliveries/s offered (default: twice the sweep's held, else --rate)",
+        )
         add("--tiny", action="store_true", help="a seconds-long run at toy sizes (CI)")
         add("--json", default="var/chatbench.json", help="where to write the results")
         add(
@@ -218,6 +264,8 @@ class Command(BaseCommand):
                 storm=10,
                 history=5,
                 sweep="30:60:30",
+                messages=5,
+                bigroom=20,
             )
         workloads = [w for w in opts["workloads"].split(",") if w]
         if unknown := set(workloads) - set(ALL):
@@ -300,7 +348,11 @@ class Command(BaseCommand):
                     break
                 held = rate
             rows.append({"workload": "sweep held", "offered_per_s": held})
+            self.held = held
             return rows
+        if name == "overload":
+            rate = o["overload"] or 2 * (getattr(self, "held", 0) or o["rate"] // 2)
+            return [self.measure("overload", f"overload@{rate}", rate=rate)]
         return [self.measure(name, name)]
 
     def measure(self, workload: str, label: str, **extra) -> dict:
@@ -318,6 +370,8 @@ class Command(BaseCommand):
             "sockets": o["idle"],
             "clients": o["storm"],
             "history": o["history"],
+            "messages": o["messages"],
+            "bigroom": o["bigroom"],
             **extra,
         }
         servers = None
@@ -328,7 +382,7 @@ class Command(BaseCommand):
             servers = Servers(
                 count=o["servers"], kind=o["server"], env=env, cores=self.server_cores
             ).start()
-            spec.update(urls=servers.urls, pids=[p.pid for p in servers.procs])
+            spec.update(urls=servers.urls, pids=servers.pids)
         self.stderr.write(f"chatbench: {label} ...")
         profilers = self.profile(label, servers)
         try:
@@ -369,6 +423,7 @@ class Command(BaseCommand):
                 "--rate",
                 "250",
                 "--nonblocking",
+                "--subprocesses",
                 "--pid",
                 str(proc.pid),
                 "-o",
