@@ -157,6 +157,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Under daphne, autobahn accepts only a plain int, not an IntEnum member.
         await super().close(code=None if code is None else int(code), reason=reason)
 
+    async def dispatch(self, message: dict) -> None:
+        # Channels closes stale database connections (a thread hop) before
+        # every message; each ORM call here does so around itself already
+        # (database_sync_to_async), and the send path uses no Django connection.
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+        else:
+            await super().dispatch(message)
+
     async def send_frame(self, frame: protocol.ServerFrame) -> None:
         metrics.FRAMES_OUT.labels(frame.type).inc()
         self.outlet.write(Frame(protocol.encode(frame)))
@@ -182,7 +191,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             metrics.JOINS.labels(metrics.room_label(frame.room)).inc()
             if frame.since is not None:
                 metrics.RESUMES.inc()
-            await self.send_frame(joined)
+            metrics.FRAMES_OUT.labels("joined").inc()
+            self.outlet.write(Frame(joined.text))
             await self.send_frame(presence)
             while held:
                 await self.forward(held.pop(0))

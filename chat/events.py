@@ -21,6 +21,7 @@ class RoomEvent(TypedDict):
     type: Literal["room.event"]
     room: str
     seq: int | None  # a stream entry's seq: sockets drop one they hold already
+    target: int | None  # the message an edit, delete or reaction entry changes
     exclude: str | None  # a channel that should not get it (the typist)
     frame: str  # the frame's type, for metrics
     text: str  # the encoded frame
@@ -82,13 +83,20 @@ Job = PreviewFetch | PeriodicJob
 
 
 def room_event(
-    *, room: str, frame: str, text: str, seq: int | None, exclude: str | None
+    *,
+    room: str,
+    frame: str,
+    text: str,
+    seq: int | None,
+    exclude: str | None,
+    target: int | None = None,
 ) -> RoomEvent:
     committed = time.time()  # wall clock: shared by the hosts
     return RoomEvent(
         type="room.event",
         room=room,
         seq=seq,
+        target=target,
         exclude=exclude,
         frame=frame,
         text=text,

@@ -29,6 +29,9 @@ BROADCAST_LATENCY = Histogram(
 SLOW_CLIENTS = Counter(
     "chat_slow_clients_total", "Sockets closed (4008) because the client stopped reading"
 )
+PAGES = Counter(
+    "chat_join_pages_total", "Join pages, by where they were read: cache or database", ["source"]
+)
 OVERLOADED = Counter(
     "chat_sends_overloaded_total", "Sends refused as `overloaded`: the writer or loop was behind"
 )

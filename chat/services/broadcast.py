@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 
 from chat import events, metrics, protocol
+from chat.framecache import RoomFrames
 from chat.outlet import Frame
 from chat.perloop import PerLoop
 from chat.sockets import Socket
@@ -93,6 +94,7 @@ class Relay:
         self.channel: str | None = None
         self.rooms: dict[str, dict[Socket, None]] = {}  # slug -> this process's sockets in it
         self.users: dict[int, dict[Socket, None]] = {}  # user id -> this process's sockets
+        self.frames: dict[str, RoomFrames] = {}  # slug -> its recent frames (rooms above)
         self.lock = asyncio.Lock()  # orders a group's group_add and group_discard
         self.reader: asyncio.Task | None = None
 
@@ -104,6 +106,8 @@ class Relay:
             if key not in groups:
                 await layer.group_add(group, self.channel)
                 groups[key] = {}
+                if groups is self.rooms:
+                    self.frames[key] = RoomFrames()
             groups[key][socket] = None
             if self.reader is None or self.reader.done():
                 self.reader = asyncio.get_running_loop().create_task(self._read())
@@ -114,6 +118,7 @@ class Relay:
             if members is None or members.pop(socket, False) is False or members:
                 return
             del groups[key]
+            self.frames.pop(key, None)
             await get_channel_layer().group_discard(group, self.channel)
 
     async def _read(self) -> None:
@@ -146,6 +151,8 @@ class Relay:
         sockets = self.rooms.get(event["room"])
         if not sockets:
             return
+        if event["seq"] is not None and (frames := self.frames.get(event["room"])) is not None:
+            frames.add(event["seq"], event["text"], target=event["target"])
         frame = Frame(event["text"])
         sent = 0
         for socket in sockets:  # no await in the loop: the set cannot change under it
@@ -159,6 +166,11 @@ class Relay:
 
 
 _relay = PerLoop(Relay)
+
+
+def room_frames(slug: str) -> RoomFrames | None:
+    """The recent frames of a room this process is subscribed to (chat/framecache.py)."""
+    return _relay.get().frames.get(slug)
 
 
 async def room_subscribe(*, slug: str, socket: Socket) -> None:
@@ -189,17 +201,24 @@ async def room_broadcast(
     room: str,
     frame: protocol.ServerFrame,
     seq: int | None = None,
+    target: int | None = None,
     exclude: str | None = None,
 ) -> bool:
     """Send a frame to every socket in the room, encoded once for all of them.
 
-    `seq` lets each socket drop a message it already holds; `exclude` names a
-    channel that should not get it (the typist, for typing). Call only after
-    the write it announces has committed. Returns False when the layer is away:
-    the write stands, and sockets get a stored message from the sweep instead.
+        `seq` lets each socket drop a message it already holds (and `target`
+    names the message a change entry changes); `exclude` names a
+        channel that should not get it (the typist, for typing). Call only after
+        the write it announces has committed. Returns False when the layer is away:
+        the write stands, and sockets get a stored message from the sweep instead.
     """
     event = events.room_event(
-        room=room, frame=frame.type, text=protocol.encode(frame), seq=seq, exclude=exclude
+        room=room,
+        frame=frame.type,
+        text=protocol.encode(frame),
+        seq=seq,
+        target=target,
+        exclude=exclude,
     )
     send = get_channel_layer().group_send(room_group(room), event)
     return await layer_call("group_send", f"broadcast to {room} lost", send)

@@ -246,7 +246,7 @@ def message_delete_by_staff(*, message: Message, staff: User) -> None:
 
 async def _entry_broadcast(*, entry: Message, slug: str) -> None:
     [frame] = await message_frames([entry], room=slug)
-    await room_broadcast(room=slug, frame=frame, seq=entry.seq)
+    await room_broadcast(room=slug, frame=frame, seq=entry.seq, target=entry.target)
 
 
 async def messages_expire(*, older_than: timedelta) -> int:

@@ -80,4 +80,4 @@ async def preview_attach(*, room_id: int, seq: int) -> None:
     if isinstance(stored, protocol.ChatError) or not stored[1]:
         return  # the message went away meanwhile, or a repeat
     [frame] = await message_frames([stored[0]], room=message.room.slug)
-    await room_broadcast(room=message.room.slug, frame=frame, seq=stored[0].seq)
+    await room_broadcast(room=message.room.slug, frame=frame, seq=stored[0].seq, target=seq)

@@ -1,12 +1,14 @@
 """Rooms and memberships."""
 
+from dataclasses import dataclass
+
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
-from chat import protocol
+from chat import metrics, protocol
 from chat.access import member_removal_refusal, room_manager_refusal
 from chat.actor import Actor
 from chat.models import Membership, ModerationLog, Room, Sanction
@@ -17,6 +19,7 @@ from chat.services.broadcast import (
     on_commit_broadcast,
     room_access_broadcast,
     room_added_broadcast,
+    room_frames,
     room_removed_broadcast,
     room_subscribe,
     room_unsubscribe,
@@ -139,7 +142,7 @@ def _room_enter(*, slug: str, user: User | None) -> None:
 
 async def room_join(
     *, actor: Actor, slug: str, since: int | None, socket: Socket
-) -> tuple[protocol.JoinedEvent, protocol.PresenceEvent]:
+) -> tuple["Joined", protocol.PresenceEvent]:
     """Join a room: check access, subscribe the socket, read what it lacks, mark it present.
 
     Signed-in users create a public room by joining it. Guests cannot create
@@ -152,10 +155,8 @@ async def room_join(
     room = await room_get_readable(slug=slug, actor=actor)
     await room_subscribe(slug=slug, socket=socket)
     await room.arefresh_from_db(fields=["last_seq"])
-    limit = settings.CHAT_HISTORY_PAGE
-    messages = await messages_page(room=room, after=since, upto=room.last_seq, limit=limit)
-    frames = protocol.fit_page(await message_frames(messages, room=slug), oldest=since is not None)
-    complete = since is None or (frames[-1].seq if frames else since) >= room.last_seq
+    texts, seqs = await _page_texts(room=room, since=since)
+    complete = since is None or (seqs[-1] if seqs else since) >= room.last_seq
     dm = room.kind == RoomKind.DM
     members = (await dms_members(room_ids=[room.pk]))[room.pk] if dm else []
     joined = protocol.JoinedEvent(
@@ -166,11 +167,41 @@ async def room_join(
         members=members,
         guests_can_write=room.guests_can_write,
         last_seq=room.last_seq,
-        messages=frames,
+        messages=[],
         complete=complete,
     )
+    # The page's frames are encoded already: they go into the frame as they are.
+    text = protocol.encode(joined).replace('"messages":[]', f'"messages":[{",".join(texts)}]', 1)
     presence = await presence_enter(slug=slug, actor=actor, channel=socket.channel_name)
-    return joined, presence
+    return Joined(text=text, last_seq=room.last_seq), presence
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """A `joined` frame, encoded, and the room's last_seq it was read at."""
+
+    text: str
+    last_seq: int
+
+
+async def _page_texts(*, room: Room, since: int | None) -> tuple[list[str], list[int]]:
+    """The encoded frames of a join's page, and their seqs: from this
+    process's cache of the room's recent frames when it holds the whole page
+    (chat/framecache.py), else from the database."""
+    limit = settings.CHAT_HISTORY_PAGE
+    cache = room_frames(room.slug)
+    texts = cache.page(after=since, upto=room.last_seq, limit=limit) if cache else None
+    if texts is not None and sum(len(t) for t in texts) < protocol.MAX_FRAME_BYTES // 4 * 3:
+        metrics.PAGES.labels("cache").inc()
+        if since is not None:
+            return texts, list(range(since + 1, since + 1 + len(texts)))
+        return texts, list(range(room.last_seq - len(texts) + 1, room.last_seq + 1))
+    metrics.PAGES.labels("database").inc()
+    messages = await messages_page(room=room, after=since, upto=room.last_seq, limit=limit)
+    frames = protocol.fit_page(
+        await message_frames(messages, room=room.slug), oldest=since is not None
+    )
+    return [protocol.encode(f) for f in frames], [f.seq for f in frames]
 
 
 async def room_leave(

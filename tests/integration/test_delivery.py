@@ -2,6 +2,7 @@
 
 import asyncio
 import uuid
+from uuid import uuid4
 
 import psycopg
 import pytest
@@ -58,7 +59,12 @@ async def test_an_event_that_arrives_during_a_join_is_sent_after_joined(connect,
     b, _ = await connect(user=bob)
     [joiner] = [s for s in sockets.sockets_open() if s.actor.name == "bob"]
     relay = broadcast._relay.get()
-    # Bob's join reads the history after subscribing; this lock holds it there.
+    # A message this process never saw: Bob's join reads its page from the
+    # database (not the frame cache), after subscribing; this lock holds it there.
+    room = await Room.objects.aget(slug="lobby")
+    await database_sync_to_async(message_store)(
+        room_id=room.pk, actor=Actor(name="alice", user=alice), body="unseen", client_id=uuid4()
+    )
     locker = await psycopg.AsyncConnection.connect(database_url())
     await locker.execute("LOCK TABLE chat_message IN ACCESS EXCLUSIVE MODE")
     try:
@@ -149,3 +155,40 @@ async def test_a_join_while_redis_is_away_is_unavailable_and_works_after(
     assert (await client.expect("pong"))["type"] == "pong", "the socket survived"
     redis_process.start()
     assert (await client.join("lobby"))["room"] == "lobby"
+
+
+async def test_joins_are_served_from_the_frame_cache_and_a_gap_falls_back_to_the_database(
+    connect, users
+):
+    from chat import metrics
+
+    def pages(source: str) -> float:
+        return metrics.PAGES.labels(source)._value.get()
+
+    alice, bob = users
+    a, _ = await connect(user=alice)
+    await a.join("lobby")  # the process subscribes: the room's cache starts here
+    for body in ("one", "two", "three"):
+        await a.say("lobby", body)
+    cached, read = pages("cache"), pages("database")
+    b, _ = await connect(user=bob)
+    joined = await b.join("lobby", since=0)
+    assert [m["body"] for m in joined["messages"]] == ["one", "two", "three"]
+    assert (pages("cache"), pages("database")) == (cached + 1, read)
+    # Seq 4 is committed without a broadcast (as when the layer loses it):
+    # the cache has a hole, and a page across it comes from the database.
+    room = await Room.objects.aget(slug="lobby")
+    await database_sync_to_async(message_store)(
+        room_id=room.pk,
+        actor=Actor(name="alice", user=alice),
+        body="unseen",
+        client_id=uuid.uuid4(),
+    )
+    await a.say("lobby", "five")
+    c, _ = await connect(user=bob)
+    joined = await c.join("lobby", since=2)
+    assert [m["body"] for m in joined["messages"]] == ["three", "unseen", "five"]
+    assert (pages("cache"), pages("database")) == (cached + 1, read + 1)
+    newest = await c.join("lobby", since=4)
+    assert [m["body"] for m in newest["messages"]] == ["five"]
+    assert pages("cache") == cached + 2
