@@ -154,13 +154,25 @@ async def room_join(
         await _room_enter(slug=slug, user=actor.user)
     room = await room_get_readable(slug=slug, actor=actor)
     await room_subscribe(slug=slug, socket=socket)
+    try:
+        joined = await _joined_read(room=room, since=since)
+        presence = await presence_enter(slug=slug, actor=actor, channel=socket.channel_name)
+    except BaseException:
+        if slug not in socket.rooms:  # not a rejoin: the relay keeps no socket outside a room
+            await room_unsubscribe(slug=slug, socket=socket)
+        raise
+    return joined, presence
+
+
+async def _joined_read(*, room: Room, since: int | None) -> "Joined":
+    """The `joined` frame of a room the socket has just subscribed to."""
     await room.arefresh_from_db(fields=["last_seq"])
     texts, seqs = await _page_texts(room=room, since=since)
     complete = since is None or (seqs[-1] if seqs else since) >= room.last_seq
     dm = room.kind == RoomKind.DM
     members = (await dms_members(room_ids=[room.pk]))[room.pk] if dm else []
     joined = protocol.JoinedEvent(
-        room=slug,
+        room=room.slug,
         title=room.title,
         private=room.private,
         kind=RoomKind(room.kind),
@@ -172,8 +184,7 @@ async def room_join(
     )
     # The page's frames are encoded already: they go into the frame as they are.
     text = protocol.encode(joined).replace('"messages":[]', f'"messages":[{",".join(texts)}]', 1)
-    presence = await presence_enter(slug=slug, actor=actor, channel=socket.channel_name)
-    return Joined(text=text, last_seq=room.last_seq), presence
+    return Joined(text=text, last_seq=room.last_seq)
 
 
 @dataclass(frozen=True, slots=True)
