@@ -11,6 +11,7 @@ import weakref
 
 TICK = 0.05  # seconds between wake-ups: lag is known to within this
 _lag: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, float]" = weakref.WeakKeyDictionary()
+_last: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, float]" = weakref.WeakKeyDictionary()
 _tasks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = (
     weakref.WeakKeyDictionary()
 )
@@ -30,6 +31,7 @@ async def _tick(loop: asyncio.AbstractEventLoop) -> None:
         asked = time.monotonic()
         await asyncio.sleep(TICK)
         late = time.monotonic() - asked - TICK
-        # Late wake-ups count at once; recovery is gradual, so that one
-        # on-time tick inside a burst does not open the gate.
-        _lag[loop] = max(late, _lag.get(loop, 0.0) * 0.5)
+        # The lesser of the last two: one stall (a collection, a slow call)
+        # is not a backlog; a loop late tick after tick is.
+        _lag[loop] = min(late, _last.get(loop, 0.0))
+        _last[loop] = late

@@ -83,6 +83,7 @@ class AsgiOutlet:
         self.queued = 0  # bytes in the queue
         self.task: asyncio.Task | None = None
         self.closed = False
+        self.pending_close: dict[str, Any] | None = None  # 4008, once the drain is done
 
     def write(self, frame: Frame) -> None:
         if self.closed:
@@ -91,7 +92,10 @@ class AsgiOutlet:
             self.closed = True
             self.queue.clear()
             close = {"type": "websocket.close", "code": int(protocol.CloseCode.TOO_SLOW)}
-            asyncio.get_running_loop().create_task(self.send(close))
+            if self.task is None:  # else the drain is mid-send: it sends the close after
+                self.task = asyncio.get_running_loop().create_task(self.send(close))
+            else:
+                self.pending_close = close
             return
         self.queue.append(frame)
         self.queued += len(frame.data)
@@ -104,6 +108,8 @@ class AsgiOutlet:
                 frame = self.queue.popleft()
                 self.queued -= len(frame.data)
                 await self.send({"type": "websocket.send", "text": frame.text})
+            if self.pending_close is not None:
+                await self.send(self.pending_close)
         except Exception:
             self.closed = True  # the connection went: the client recovers with `since`
             self.queue.clear()

@@ -118,7 +118,8 @@ class Relay:
             if members is None or members.pop(socket, False) is False or members:
                 return
             del groups[key]
-            self.frames.pop(key, None)
+            if groups is self.rooms:
+                del self.frames[key]
             await get_channel_layer().group_discard(group, self.channel)
 
     async def _read(self) -> None:
