@@ -176,18 +176,7 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
             results.append(error)
             continue
         room.last_seq += 1
-        stored[key] = entry = Message(
-            room_id=append.room_id,
-            seq=room.last_seq,
-            kind=append.kind,
-            target=append.target,
-            author=append.actor.user,
-            author_name=append.actor.name,
-            body=append.body,
-            client_id=append.client_id,
-            reply_to=append.reply_to,
-            attachment_id=append.attachment,
-        )
+        stored[key] = entry = entry_make(append, seq=room.last_seq)
         new.append(entry)
         results.append((entry, True))
     if new:
@@ -197,6 +186,22 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
             Room.objects.filter(pk=room_id).update(last_seq=rooms[room_id].last_seq)
         metrics.MESSAGES_STORED.inc(len(new))
     return results
+
+
+def entry_make(append: StreamAppend, *, seq: int) -> Message:
+    """The new stream entry an append makes, with its seq (not saved)."""
+    return Message(
+        room_id=append.room_id,
+        seq=seq,
+        kind=append.kind,
+        target=append.target,
+        author=append.actor.user,
+        author_name=append.actor.name,
+        body=append.body,
+        client_id=append.client_id,
+        reply_to=append.reply_to,
+        attachment_id=append.attachment,
+    )
 
 
 def _mentions_store(entries: list[Message], *, private: set[int]) -> None:

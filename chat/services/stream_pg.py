@@ -41,6 +41,7 @@ from chat.services.stream import (
     Stored,
     StreamAppend,
     append_refusal,
+    entry_make,
     messages_store_async,
     same_author,
 )
@@ -230,17 +231,8 @@ def _decide(
             results.append(error)
             continue
         room.last_seq += 1
-        stored[key] = entry = Message(
-            room_id=room.pk,
-            seq=room.last_seq,
-            kind=EntryKind.MESSAGE,
-            author=append.actor.user,
-            author_name=append.actor.name,
-            body=append.body,
-            client_id=append.client_id,
-            reply_to=append.reply_to,
-            created=now,
-        )
+        stored[key] = entry = entry_make(append, seq=room.last_seq)
+        entry.created = now  # the ORM would set it on save; this writer inserts it
         new.append(entry)
         results.append((entry, True))
     return results, new
