@@ -1,6 +1,8 @@
 """A room's stream: entries appended with gapless seqs, idempotent by client_id."""
 
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 from uuid import UUID
 
 from channels.db import database_sync_to_async
@@ -79,25 +81,40 @@ def messages_store(*, appends: list[StreamAppend]) -> list[Stored]:
         return [messages_store(appends=[append])[0] for append in appends]
 
 
+class StreamRoomFacts(RoomFacts, Protocol):
+    """A room row as both writers read it under its lock."""
+
+    @property
+    def slug(self) -> str: ...
+
+
 def append_refusal(
     append: StreamAppend,
     *,
-    room: RoomFacts | None,
-    slug: str,
-    member: bool,
-    sanction: SanctionFacts | None,
-    blocked: bool,
+    rooms: Mapping[int, StreamRoomFacts],
+    members: Container[tuple[int, int | None]],
+    sanctions: Mapping[tuple[int, int], SanctionFacts],
+    blocked: Container[tuple[int, int | None]],
 ) -> protocol.ChatError | None:
     """Why an entry may not be appended, from the facts read under its room's
-    lock (chat/access.py): both writers (the ORM's and stream_pg's) ask this."""
+    lock (chat/access.py): the rooms by id, and (room id, user id) pairs of
+    members, sanctions in force and users blocked in a DM. Both writers (the
+    ORM's and stream_pg's) ask this."""
+    room = rooms.get(append.room_id)
+    slug = room.slug if room is not None else f"#{append.room_id}"
+    pair = (append.room_id, append.actor.user_id)
     refusal = room_refusal(
-        room=room, slug=slug, member=member, sanction=sanction, guest_writing=append.actor.guest
+        room=room,
+        slug=slug,
+        member=pair in members,
+        sanction=sanctions.get((append.room_id, append.actor.user_id or 0)),
+        guest_writing=append.actor.guest,
     )
     if refusal and not (append.by_staff and room is not None):
         return refusal
     if room is None:
         return refusal  # a missing room is refused, even to staff
-    return dm_blocked_refusal(blocked=blocked, undoing=append.kind in UNDOING)
+    return dm_blocked_refusal(blocked=pair in blocked, undoing=append.kind in UNDOING)
 
 
 def _append(appends: list[StreamAppend]) -> list[Stored]:
@@ -151,18 +168,13 @@ def _append(appends: list[StreamAppend]) -> list[Stored]:
             if key in stored:
                 results.append(same_author(stored[key], append.actor))
                 continue
-            room = rooms.get(append.room_id)
-            slug = room.slug if room is not None else f"#{append.room_id}"
-            if refusal := append_refusal(
-                append,
-                room=room,
-                slug=slug,
-                member=(append.room_id, append.actor.user_id) in members,
-                sanction=sanctions.get((append.room_id, append.actor.user_id or 0)),
-                blocked=(append.room_id, append.actor.user_id) in blocked,
-            ):
+            refusal = append_refusal(
+                append, rooms=rooms, members=members, sanctions=sanctions, blocked=blocked
+            )
+            if refusal:
                 raise refusal
-            assert room is not None  # a missing room is refused, even to staff
+            room = rooms[append.room_id]  # a missing room is refused, even to staff
+            slug = room.slug
             if append.kind == EntryKind.MESSAGE:
                 if append.reply_to is not None:
                     _message_get(append.room_id, append.reply_to)

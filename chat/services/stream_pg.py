@@ -206,23 +206,16 @@ def _decide(
     new: list[Message] = []
     for append in appends:
         key = (append.room_id, append.client_id)
-        user = append.actor.user_id
         try:
             if key in stored:
                 results.append(same_author(stored[key], append.actor))
                 continue
-            room = rooms.get(append.room_id)
-            slug = room.slug if room is not None else f"#{append.room_id}"
-            if refusal := append_refusal(
-                append,
-                room=room,
-                slug=slug,
-                member=(append.room_id, user) in members,
-                sanction=sanctions.get((append.room_id, user or 0)),
-                blocked=(append.room_id, user) in blocked,
-            ):
+            refusal = append_refusal(
+                append, rooms=rooms, members=members, sanctions=sanctions, blocked=blocked
+            )
+            if refusal:
                 raise refusal
-            assert room is not None  # else refused
+            room = rooms[append.room_id]  # else refused
             if append.reply_to is not None and (room.pk, append.reply_to) not in replied:
                 raise protocol.ChatError(
                     protocol.ErrorCode.NOT_FOUND, f"no message {append.reply_to} in this room"
