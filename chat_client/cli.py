@@ -4,9 +4,11 @@
 
 It prints the room's recent history, then live messages, each once and in seq
 order, across reconnects (chat_client/client.py does the recovery). Each line read
-from stdin is sent as a message, resent until acknowledged. At the end of
-stdin it waits until it has joined and its messages are acknowledged and
-shown, then exits: `echo hi | chat-client ...` works in scripts.
+from stdin is sent as a message, in input order, resent until acknowledged:
+when the server says to wait (`rate_limited`, `overloaded`) it says so once
+and waits. At the end of stdin it waits until it has joined and its messages
+are acknowledged and shown, then exits: `chat-client ... < lines.txt` works in
+scripts.
 """
 
 import argparse
@@ -21,11 +23,25 @@ from urllib.parse import urlencode
 
 from chat_client.client import ChatClient
 
-DRAIN_SECONDS = 30.0  # at the end of stdin, how long to wait for acks
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NO_CONNECTION, EXIT_TIMEOUT = 0, 1, 2, 3, 4
+EXIT_STATUS = """exit status:
+  0  every line was sent and acknowledged
+  1  a line was refused (too long, say): each is named on stderr, the rest were sent
+  2  bad arguments
+  3  no connection: the server could not be reached, or refused the token,
+     the guest name or the room (the reason is on stderr)
+  4  the server stopped answering for --timeout seconds
+"""
+CONNECT_ATTEMPTS = 3  # tries before the first connection; later, it reconnects until --timeout
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chat-client", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="chat-client",
+        description=__doc__.split("\n\n")[0],
+        epilog=EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("url", help="the socket URL, e.g. ws://127.0.0.1:8000/ws/chat/")
     parser.add_argument("--room", default="lobby", help="the room to join (default: lobby)")
     auth = parser.add_mutually_exclusive_group()
@@ -36,7 +52,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     auth.add_argument("--guest", metavar="NAME", help="enter as a guest with this name")
     parser.add_argument("--json", action="store_true", help="print every frame as raw JSON")
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="give up (exit 4) when the server has not answered for this long while"
+        " a line waits for its ack, or the room for its join; each answer starts it"
+        " again, and so does a wait the server asked for (default: 30)",
+    )
     return parser
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
 
 
 def format_message(message: dict[str, Any]) -> str:
@@ -77,35 +109,55 @@ def _stdin_lines(loop: asyncio.AbstractEventLoop) -> asyncio.Queue[str | None]:
     return queue
 
 
-def _on_frame(frame: dict[str, Any], *, raw: bool) -> None:
-    if raw:
-        _print(json.dumps(frame, ensure_ascii=False))
-    elif frame["type"] == "error":
-        _print(f"error: {frame['code']}: {frame['detail']}", sys.stderr)
-    elif frame["type"] == "hello":
-        _print(f"connected as {frame['user']['name']}", sys.stderr)
-
-
 async def run(args: argparse.Namespace) -> int:
     url, headers = args.url, {}
     if args.guest:
         url += ("&" if "?" in url else "?") + urlencode({"name": args.guest})
     elif args.token:
         headers["Authorization"] = f"Bearer {args.token}"
+    line_of: dict[str, int] = {}  # client_id -> its line number on stdin
+
+    def on_frame(frame: dict[str, Any]) -> None:
+        if args.json:
+            _print(json.dumps(frame, ensure_ascii=False))
+        elif frame["type"] == "hello":
+            _print(f"connected as {frame['user']['name']}", sys.stderr)
+        elif frame["type"] == "error" and not _reported(frame):
+            _print(f"error: {frame['code']}: {frame['detail']}", sys.stderr)
+
+    def _reported(error: dict[str, Any]) -> bool:  # by on_refused, on_wait or the failure
+        return error["ref"] in line_of or error["ref"] in (None, "join")
+
+    def on_refused(frame: dict[str, Any], error: dict[str, Any]) -> None:
+        line = line_of[frame["client_id"]]
+        _print(f"chat-client: line {line} not sent: {error['code']}: {error['detail']}", sys.stderr)
+
+    def on_wait(error: dict[str, Any]) -> None:
+        waiting = f"{error['code'].replace('_', ' ')}: waiting {client.held_for():.1f} s"
+        sent = f"{len(client.acked)} sent, {len(client.outbox)} to go"
+        _print(f"chat-client: {waiting} ({sent})", sys.stderr)
+
     client = ChatClient(
         url,
         rooms=[args.room],
         headers=headers,
-        on_frame=lambda frame: _on_frame(frame, raw=args.json),
+        on_frame=on_frame,
         on_message=None if args.json else lambda message: _print(format_message(message)),
+        on_refused=on_refused,
+        on_wait=on_wait,
+        connect_attempts=CONNECT_ATTEMPTS,
     )
     connection = asyncio.create_task(client.run())
+    stalled = asyncio.create_task(_stalled(client, args.timeout))
+    ended = {connection, stalled}
     lines = _stdin_lines(asyncio.get_running_loop())
-    while (line := await _next_line(lines, connection)) is not None:
+    number = 0
+    while (line := await _next_line(lines, ended)) is not None:
+        number += 1
         if line.strip():
-            await client.send(args.room, line)
+            line_of[await client.send(args.room, line)] = number
 
-    def settled_now() -> bool:  # joined, every line acked, and each shown back in the room
+    def settled_now() -> bool:  # joined, every line answered, and each acked one shown
         held = client.messages[args.room]
         return (
             client.joined.is_set()
@@ -113,26 +165,47 @@ async def run(args: argparse.Namespace) -> int:
             and set(client.acked.values()) <= held.keys()
         )
 
-    settled = asyncio.create_task(client.wait_for(settled_now, DRAIN_SECONDS))
-    await asyncio.wait({settled, connection}, return_when=asyncio.FIRST_COMPLETED)
-    ok = settled.done() and settled.exception() is None
-    settled.cancel()
-    await client.stop()
+    settled = asyncio.create_task(client.wait_for(settled_now, None))
+    await asyncio.wait({settled, *ended}, return_when=asyncio.FIRST_COMPLETED)
+    ok, gave_up = settled.done(), stalled.done()
+    for task in (settled, stalled):
+        task.cancel()
+    await client.stop(abort=gave_up)  # a server that stopped answering would not close
     await connection
     if client.failure:
         _print(f"chat-client: {client.failure}", sys.stderr)
-    elif not ok:
-        _print(
-            f"chat-client: gave up after {DRAIN_SECONDS:.0f} s: not joined, or not acked",
-            sys.stderr,
-        )
-    return 0 if ok else 1
+        return EXIT_NO_CONNECTION
+    if not ok:
+        unsent = f"{len(client.outbox)} line(s) not acknowledged"
+        _print(f"chat-client: gave up: no answer for {args.timeout:g} s ({unsent})", sys.stderr)
+        return EXIT_TIMEOUT
+    return EXIT_REFUSED if client.refused else EXIT_OK
 
 
-async def _next_line(lines: asyncio.Queue[str | None], connection: asyncio.Task) -> str | None:
-    """The next line of stdin, or None at its end or when the client has stopped."""
+async def _stalled(client: ChatClient, timeout: float) -> None:  # noqa: ASYNC109
+    """Return once the client has waited `timeout` seconds, past any wait the
+    server asked for, for an answer to a line or to its join."""
+
+    def waiting() -> bool:
+        return bool(client.outbox) or not client.joined.is_set()
+
+    while True:
+        await client.wait_for(waiting, None)
+        answered = client.answers
+
+        def progress(answered: int = answered) -> bool:
+            return client.answers != answered or not waiting()
+
+        try:
+            await client.wait_for(progress, timeout + client.held_for())
+        except TimeoutError:
+            return
+
+
+async def _next_line(lines: asyncio.Queue[str | None], ended: set[asyncio.Task]) -> str | None:
+    """The next line of stdin, or None at its end or once a task in `ended` is done."""
     get = asyncio.ensure_future(lines.get())
-    await asyncio.wait({get, connection}, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait({get, *ended}, return_when=asyncio.FIRST_COMPLETED)
     if not get.done():
         get.cancel()
         return None
