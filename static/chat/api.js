@@ -16,5 +16,5 @@ export async function apiCall(path, { method = "GET", json, form } = {}) {
     headers,
     body: json !== undefined ? JSON.stringify(json) : form,
   });
-  return { ok: response.ok, reply: await response.json() };
+  return { ok: response.ok, reply: response.status === 204 ? null : await response.json() };
 }

@@ -2,10 +2,30 @@
 // telling the room that the user is typing.
 import { apiCall, errorText } from "./api.js";
 import { parseCommand } from "./commands.js";
-import { messageItem, quoteBlock } from "./render.js";
+import { appendPending, messageItem, quoteBlock } from "./render.js";
 import { $, chat, list, onStatus } from "./state.js";
 
 let lastTyping = 0;
+// The counter shows from this share of the limit on.
+const COUNT_FROM = 0.8;
+
+// Characters as the server counts them (code points, not UTF-16 units).
+const length = (text) => [...text].length;
+
+// Near the limit, how much is left; past it, that it is too long. True if
+// the text may be sent.
+export function showCount(input, counter) {
+  const count = length(input.value);
+  const most = chat.limits.max_body_chars;
+  const over = count > most;
+  counter.hidden = count < most * COUNT_FROM;
+  counter.classList.toggle("over", over);
+  counter.textContent = over
+    ? `${count.toLocaleString()} / ${most.toLocaleString()}: too long by ${(count - most).toLocaleString()}`
+    : `${count.toLocaleString()} / ${most.toLocaleString()}`;
+  input.toggleAttribute("aria-invalid", over);
+  return !over;
+}
 
 // The message the next send answers (null: none), shown above the composer.
 export function setReply(message) {
@@ -26,6 +46,7 @@ export function enterSubmits(event) {
 }
 
 $("body").addEventListener("input", () => {
+  showCount($("body"), $("counter"));
   if (chat.current && Date.now() - lastTyping > 3000) {
     lastTyping = Date.now();
     chat.connection.raw({ type: "typing", room: chat.current });
@@ -38,6 +59,7 @@ $("composer").addEventListener("submit", (event) => {
   event.preventDefault();
   let body = $("body").value;
   if (!chat.current || !body.trim()) return;
+  if (!showCount($("body"), $("counter"))) return $("body").focus(); // kept as typed, to shorten
   // "/ban …" and the like are commands; "//…" sends the text with one slash.
   if (body.startsWith("//")) body = body.slice(1);
   else if (body.startsWith("/")) {
@@ -51,9 +73,11 @@ $("composer").addEventListener("submit", (event) => {
   }
   const replyTo = chat.replyTo;
   const frame = chat.connection.request({ type: "send", room: chat.current, body, reply_to: replyTo?.seq ?? null });
-  list.append(messageItem({ ...frame, author: chat.me, quote: replyTo }, { pending: true }));
+  appendPending(list, messageItem({ ...frame, author: chat.me, quote: replyTo }, { pending: true }));
+  $("list-state").hidden = true;
   list.scrollTop = list.scrollHeight;
   $("body").value = "";
+  showCount($("body"), $("counter"));
   setReply(null);
   lastTyping = 0; // others cleared "typing" on this message: announce the next one at once
 });

@@ -1,6 +1,7 @@
 // Messages from many rooms (the mentions inbox, search results), and
 // opening a room at one message.
 import { connect } from "./main.js";
+import { askName } from "./me.js";
 import { authorLabel } from "./render.js";
 import { openRoom } from "./room.js";
 import { room } from "./sidebar.js";
@@ -50,7 +51,7 @@ $("search").addEventListener("submit", (event) => {
   event.preventDefault();
   const q = $("search-q").value.trim();
   if (!q) return;
-  connect();
+  if (!connect()) return askName();
   chat.connection.ask({ type: "search", q, limit: 20 });
 });
 

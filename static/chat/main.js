@@ -5,22 +5,25 @@
 import { errorText } from "./api.js";
 import { Connection } from "./connection.js";
 import { showFound } from "./inbox.js";
+import { onRefused, socketUrl, welcome } from "./me.js";
 import { authorLabel, noticeItem } from "./render.js";
 import { RoomState } from "./roomstate.js";
 import {
-  fetchAfter, markRead, openRoom, removed, showBlock, showPage, showPresence, showRoomControls, showTyping, take,
+  fetchAfter, markRead, openRoom, removed, showBlock, showPage, showPresence, showRoomControls, showTitle, showTyping,
+  take,
 } from "./room.js";
-import { room, showLabel } from "./sidebar.js";
-import { $, app, atBottom, chat, label, list, oldestShown, onStatus, rooms, signedIn } from "./state.js";
+import { dmFailed, dmStarted, room, showLabel, showUnreadTotal } from "./sidebar.js";
+import { $, app, atBottom, chat, list, oldestShown, onStatus, rooms, signedIn } from "./state.js";
 
+// Open the socket, once; false for a guest who has not chosen a valid name yet.
 export function connect() {
-  if (chat.connection) return;
-  const url = new URL(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/chat/`);
-  const guestName = $("guest-name")?.value.trim();
-  if (!signedIn && guestName) url.searchParams.set("name", guestName);
-  chat.connection = new Connection(url, { onFrame, onStatus });
+  if (chat.connection) return true;
+  const url = socketUrl();
+  if (!url) return false;
+  chat.connection = new Connection(url, { onFrame, onStatus, onRefused });
   // Signed-in users follow every room they belong to, for live unread counts.
   for (const r of rooms.values()) if (r.role) follow(r.slug);
+  return true;
 }
 
 export function follow(slug) {
@@ -38,7 +41,7 @@ function onFrame(frame) {
   const open = frame.room === chat.current;
   switch (frame.type) {
     case "hello":
-      chat.me = frame.user;
+      welcome(frame);
       break;
     case "joined":
       Object.assign(r, {
@@ -46,7 +49,7 @@ function onFrame(frame) {
         private: frame.private, guests_can_write: frame.guests_can_write,
       });
       showLabel(r);
-      if (open) $("room-title").textContent = label(r);
+      if (open) showTitle(r);
       if (r.fresh) r.state.low = frame.messages.length ? frame.messages[0].seq - 1 : frame.last_seq;
       r.fresh = false;
       take(r, frame.messages, frame.complete);
@@ -89,11 +92,7 @@ function onFrame(frame) {
       follow(frame.room);
       break;
     case "ack":
-      if (frame.client_id === chat.dmStarted) {
-        chat.dmStarted = null;
-        room(frame.room, { kind: "dm" });
-        openRoom(frame.room);
-      }
+      if (frame.client_id === chat.dmStarted) dmStarted(frame.room);
       break;
     case "left":
       if (frame.reason !== "leave") removed(r, frame.reason);
@@ -106,8 +105,11 @@ function onFrame(frame) {
       if (open) showPresence(r);
       break;
     case "error":
+      if (frame.ref && frame.ref === chat.dmStarted) return dmFailed(frame);
       if (!chat.connection.outbox.has(frame.ref)) {
-        list.querySelector(`li.pending[data-client-id="${CSS.escape(frame.ref ?? "")}"]`)?.classList.replace("pending", "failed");
+        const li = list.querySelector(`li.pending[data-client-id="${CSS.escape(frame.ref ?? "")}"]`);
+        li?.classList.replace("pending", "failed");
+        if (li) li.title = `Not sent: ${errorText(frame)}`;
       }
       onStatus(false, errorText(frame));
       setTimeout(() => chat.connection.connected && onStatus(true, ""), 5000);
@@ -115,11 +117,13 @@ function onFrame(frame) {
   }
 }
 
+$("reconnect").addEventListener("click", () => chat.connection.reconnectNow());
 window.addEventListener("hashchange", () => openRoom(decodeURIComponent(location.hash.slice(1))));
 document.addEventListener("visibilitychange", markRead);
 
 // Signed-in users connect at once, for unread counts; guests when they pick a room.
 if (signedIn) connect();
+showUnreadTotal();
 // Every module has run and every handler is in place (the tests wait on this).
 app.dataset.ready = "1";
 if (location.hash.length > 1 && (signedIn || $("guest-name"))) openRoom(decodeURIComponent(location.hash.slice(1)));

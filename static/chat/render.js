@@ -2,6 +2,12 @@
 // never parsed as HTML. Links become anchors for http(s) URLs only.
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
+const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "long", month: "long", day: "numeric", year: "numeric" });
+const DAY_MS = 24 * 60 * 60 * 1000;
+// A message longer than this is shown cut, with "Show more".
+const LONG_CHARS = 700;
+const LONG_LINES = 12;
 const URL_PATTERN = /https?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
 const GROUP_MS = 5 * 60 * 1000;
 
@@ -30,13 +36,36 @@ export function authorLabel(author) {
 // The emoji offered by a message's "React" button; any emoji can come in from other clients.
 export const PALETTE = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
 
-function button(action, text, label) {
+// A button that a click handler tells by its `data-action`; `label` names it
+// for screen readers and on hover when its text is a symbol.
+export function actionButton(action, text, label, hover) {
   const b = document.createElement("button");
   b.type = "button";
   b.dataset.action = action;
   b.textContent = text;
-  b.setAttribute("aria-label", label);
+  if (label) b.setAttribute("aria-label", label);
+  if (hover) b.title = hover;
   return b;
+}
+
+// A person's initials on a colour of their own: the same name, the same colour, everywhere.
+export function avatar(author) {
+  const span = document.createElement("span");
+  span.className = "avatar";
+  span.setAttribute("aria-hidden", "true");
+  const parts = author.name.split(/[\s._-]+/).filter(Boolean);
+  span.textContent = (parts.length > 1 ? parts[0][0] + parts[1][0] : author.name.slice(0, 2)).toUpperCase();
+  let hash = 2166136261; // FNV-1a: near names get far colours
+  for (const char of author.name + (author.guest ? "~" : "")) hash = Math.imul(hash ^ char.codePointAt(0), 16777619) >>> 0;
+  span.style.backgroundColor = `hsl(${hash % 360} 55% 38%)`;
+  return span;
+}
+
+// "Today", "Yesterday", or the date, for a day separator.
+export function dayLabel(time, now = Date.now()) {
+  const start = (t) => new Date(t).setHours(0, 0, 0, 0);
+  const days = Math.round((start(now) - start(time)) / DAY_MS);
+  return days === 0 ? "Today" : days === 1 ? "Yesterday" : dayFormat.format(new Date(time));
 }
 
 // One message as a list item: a quote of the message it replies to, its
@@ -64,10 +93,15 @@ export function messageItem(
   const time = document.createElement("time");
   time.className = "meta";
   time.textContent = message.created ? timeFormat.format(new Date(message.created)) : "sending…";
-  head.append(author, time);
+  if (message.created) {
+    time.dateTime = message.created;
+    time.title = fullFormat.format(new Date(message.created));
+  }
+  head.append(avatar(message.author), author, time);
 
   const body = document.createElement("div");
   body.className = "body";
+  body.dir = "auto"; // Arabic or Hebrew reads from the right
   li.append(head);
   if (message.quote) li.append(quoteBlock(message.quote));
   const reactions = document.createElement("div");
@@ -80,10 +114,10 @@ export function messageItem(
     const actions = document.createElement("span");
     actions.className = "actions";
     const seq = message.seq;
-    actions.append(button("reply", "Reply", `Reply to message ${seq}`));
-    if (canReact) actions.append(button("react", "React", `React to message ${seq}`));
-    if (mine) actions.append(button("edit", "Edit", `Edit message ${seq}`));
-    if (mine || canDelete) actions.append(button("delete", "Delete", `Delete message ${seq}`));
+    actions.append(actionButton("reply", "↩", `Reply to message ${seq}`, "Reply"));
+    if (canReact) actions.append(actionButton("react", "☺", `React to message ${seq}`, "React"));
+    if (mine) actions.append(actionButton("edit", "✎", `Edit message ${seq}`, "Edit"));
+    if (mine || canDelete) actions.append(actionButton("delete", "✕", `Delete message ${seq}`, "Delete"));
     li.append(actions);
   }
   return li;
@@ -153,7 +187,9 @@ export function quoteBlock(quote) {
   const who = document.createElement("span");
   who.className = "author";
   who.textContent = authorLabel(quote.author);
-  block.append(who, " ", quote.deleted ? "Message deleted" : quote.body);
+  const text = document.createElement("bdi"); // a right-to-left quote stays in its place
+  text.textContent = quote.deleted ? "Message deleted" : quote.body;
+  block.append(who, " ", text);
   return block;
 }
 
@@ -184,6 +220,7 @@ export function setBody(li, { body, deleted, edited }) {
   const target = li.querySelector(".body");
   target.replaceChildren(deleted ? "Message deleted" : linkify(body));
   li.classList.toggle("deleted", Boolean(deleted));
+  showMore(li, !deleted && (body.length > LONG_CHARS || body.split("\n").length > LONG_LINES));
   if (deleted) {
     li.querySelector(".actions")?.remove();
     li.querySelector(".preview")?.remove();
@@ -199,19 +236,77 @@ export function setBody(li, { body, deleted, edited }) {
   }
 }
 
-// Insert in seq order (pending items stay last), replacing the pending copy.
+// A long message is cut, with a button to show the rest (and to cut it again).
+function showMore(li, long) {
+  li.classList.toggle("long", long);
+  li.querySelector(".more")?.remove();
+  if (!long) return;
+  const more = document.createElement("button");
+  more.type = "button";
+  more.className = "more link";
+  more.textContent = li.classList.contains("expanded") ? "Show less" : "Show more";
+  more.addEventListener("click", () => {
+    more.textContent = li.classList.toggle("expanded") ? "Show less" : "Show more";
+  });
+  li.querySelector(".body").after(more);
+}
+
+// Insert in seq order (pending items stay last), replacing the pending copy,
+// and before the separators that head the message it goes before.
 export function placeMessage(list, li) {
   list.querySelector(`li.pending[data-client-id="${CSS.escape(li.dataset.clientId)}"]`)?.remove();
   const seq = Number(li.dataset.seq);
-  const later = [...list.children].find(
+  let later = [...list.children].find(
     (other) => other.classList.contains("pending") || Number(other.dataset.seq) > seq,
   );
+  while (later?.previousElementSibling && !later.previousElementSibling.dataset.time) later = later.previousElementSibling;
   list.insertBefore(li, later ?? null);
-  regroup(li);
-  if (li.nextElementSibling) regroup(li.nextElementSibling);
+  settle(li);
 }
 
-// A message right after another by the same author, within 5 minutes, hides its header.
+// A message sent but not acknowledged yet: last, shown faded.
+export function appendPending(list, li) {
+  list.append(li);
+  settle(li);
+}
+
+// A placed message, and the one after it: each day's first gets its separator, and
+// a message right after another by the same author, within 5 minutes, hides its header.
+function settle(li) {
+  let next = li.nextElementSibling;
+  while (next && !next.dataset.time) next = next.nextElementSibling;
+  for (const message of next ? [li, next] : [li]) {
+    separate(message);
+    regroup(message);
+  }
+}
+
+// The items between a message and the one before it (separators, notices), and that one.
+function before(li) {
+  const between = [];
+  let previous = li.previousElementSibling;
+  while (previous && !previous.dataset.time) {
+    between.push(previous);
+    previous = previous.previousElementSibling;
+  }
+  return { between, previous };
+}
+
+function separate(li) {
+  const { between, previous } = before(li);
+  const day = new Date(Number(li.dataset.time)).toDateString();
+  const separator = between.find((item) => item.classList.contains("day"));
+  if (previous && new Date(Number(previous.dataset.time)).toDateString() === day) return separator?.remove();
+  if (separator?.dataset.day === day) return;
+  separator?.remove();
+  const item = document.createElement("li");
+  item.className = "day";
+  item.setAttribute("role", "separator");
+  item.dataset.day = day;
+  item.textContent = dayLabel(Number(li.dataset.time));
+  (between.at(-1) ?? li).before(item); // above any other line ("New messages") in between
+}
+
 function regroup(li) {
   const previous = li.previousElementSibling;
   const continued =

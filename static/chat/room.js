@@ -4,8 +4,11 @@ import { apiCall, errorText } from "./api.js";
 import { enterSubmits, setReply } from "./composer.js";
 import { openAt, seek } from "./inbox.js";
 import { connect, follow } from "./main.js";
-import { PALETTE, authorLabel, messageItem, placeMessage, setBody, setPreview, setReactions } from "./render.js";
-import { room, setMentions, setUnread } from "./sidebar.js";
+import { askName } from "./me.js";
+import {
+  PALETTE, actionButton, authorLabel, messageItem, placeMessage, setBody, setPreview, setReactions,
+} from "./render.js";
+import { room, setDrawer, setMentions, setUnread } from "./sidebar.js";
 import { $, atBottom, chat, isMine, label, list, moderates, oldestShown, onStatus, others, rooms, signedIn } from "./state.js";
 
 const READ_EVERY_MS = 2000;
@@ -13,13 +16,14 @@ const typingTimers = new Map();
 
 export function openRoom(slug) {
   if (!slug || slug === chat.current) return;
-  connect();
+  const named = connect();
   const previous = chat.current;
   chat.current = slug;
   const r = room(slug);
   list.replaceChildren();
-  $("room-title").textContent = label(r);
+  showTitle(r);
   $("jump").hidden = true;
+  setDrawer(false);
   setReply(null);
   typingTimers.clear();
   renderTyping();
@@ -28,16 +32,56 @@ export function openRoom(slug) {
     if (a.dataset.room === slug) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
+  // The first message after the read marker gets a "New messages" line above it.
+  chat.unreadAfter = signedIn && r.unread > 0 ? r.last_read_seq : null;
+  r.loaded = false;
+  if (location.hash !== `#${slug}`) location.hash = slug;
+  if (!named) {
+    showListState(r);
+    return askName(); // it is followed once a name is chosen
+  }
   // Guests follow only the open room.
-  if (!signedIn && previous && previous !== slug) {
+  if (!signedIn && previous && previous !== slug && rooms.get(previous).state) {
     chat.connection.raw({ type: "leave", room: previous });
     chat.connection.rooms.delete(previous);
     rooms.get(previous).state = null;
   }
   if (r.state) chat.connection.raw({ type: "history", room: slug, limit: 50 });
   else follow(slug);
-  if (location.hash !== `#${slug}`) location.hash = slug;
+  showListState(r);
   $("body").focus();
+}
+
+// The room's name in the header: one line, the whole of it on hover.
+export function showTitle(r) {
+  $("room-title").textContent = label(r);
+  $("room-title").title = label(r);
+}
+
+// Over the list: loading, or an empty room's invitation to write.
+function showListState(r) {
+  const state = $("list-state");
+  if (!chat.connection) state.textContent = "Choose a name (top left) to join this room.";
+  else if (!r.loaded) state.textContent = "Loading messages…";
+  else state.textContent = "No messages yet. Say hello!";
+  state.hidden = r.loaded && Boolean(list.querySelector("li.message"));
+}
+
+// The "New messages" line: above the first message past the read marker,
+// once the list reaches back to the marker (else the first shown is not the first unread).
+function showUnreadLine() {
+  const after = chat.unreadAfter;
+  if (after == null) return;
+  const first = [...list.querySelectorAll("li[data-seq]")].find((li) => Number(li.dataset.seq) > after);
+  let line = list.querySelector("li.unread-line");
+  if (!first || oldestShown() > after + 1) return line?.remove();
+  if (!line) {
+    line = document.createElement("li");
+    line.className = "unread-line";
+    line.setAttribute("role", "separator");
+    line.textContent = "New messages";
+  }
+  if (first.previousElementSibling !== line) first.before(line);
 }
 
 // What the header and composer show of the open room.
@@ -66,7 +110,17 @@ export function take(r, entries, complete, { live = false } = {}) {
     if (live && (named || (forMe && r.kind === "dm"))) notify(r, entry);
   }
   if (!complete && entries.length) fetchAfter(r.slug, entries.at(-1).seq);
-  if (r.slug === chat.current) markRead();
+  if (r.slug === chat.current) {
+    loaded(r);
+    markRead();
+  }
+}
+
+// Entries came for the open room: no longer loading, and the unread line placed.
+function loaded(r) {
+  r.loaded = true;
+  showListState(r);
+  showUnreadLine();
 }
 
 // A history page: older messages (scrolling up), the latest page, or a gap fill.
@@ -77,15 +131,20 @@ export function showPage(r, frame) {
     if (entry.seq > r.state.low) r.state.accept(entry.seq);
     if (r.slug === chat.current) show(entry, { live: false });
   }
+  const open = r.slug === chat.current;
+  if (open) loaded(r);
   if (frame.before !== null) {
     list.scrollTop += list.scrollHeight - height; // older messages above: keep the view still
     chat.loadingOlder = false;
   } else if (frame.after === null) {
-    list.scrollTop = list.scrollHeight; // the latest page
+    // The latest page: at the bottom, unless that hides where the unread ones begin.
+    list.scrollTop = list.scrollHeight;
+    const line = list.querySelector("li.unread-line");
+    if (line) list.scrollTop = Math.min(list.scrollTop, line.offsetTop - list.offsetTop - 8);
   } else if (!frame.complete && frame.messages.length) {
     fetchAfter(r.slug, frame.messages.at(-1).seq); // a long gap: the next page
   }
-  if (r.slug === chat.current) markRead();
+  if (open) markRead();
   seek();
 }
 
@@ -93,16 +152,24 @@ function showReactions(li, reactions, seq) {
   setReactions(li, reactions, { seq, me: chat.me.name, canReact: signedIn });
 }
 
+// An edit, deletion, reaction or preview, shown on the message it is about.
+function change(target, entry) {
+  if (entry.kind === "react" || entry.kind === "unreact") showReactions(target, entry.reactions, entry.seq);
+  else if (entry.kind === "preview") setPreview(target, entry.preview);
+  else {
+    setBody(target, { body: entry.body, deleted: entry.kind === "delete", edited: true });
+    target.classList.toggle("mentioned", entry.mentions.includes(chat.me.name)); // an edit may add or drop you
+  }
+}
+
 function show(entry, { live }) {
   if (entry.kind !== "message") {
     const target = list.querySelector(`li[data-seq="${entry.target}"]`);
     if (!target) return;
-    if (entry.kind === "react" || entry.kind === "unreact") showReactions(target, entry.reactions, entry.seq);
-    else if (entry.kind === "preview") setPreview(target, entry.preview);
-    else {
-      setBody(target, { body: entry.body, deleted: entry.kind === "delete", edited: true });
-      target.classList.toggle("mentioned", entry.mentions.includes(chat.me.name)); // an edit may add or drop you
-    }
+    // A change that grows a message (a reaction, a preview) keeps the bottom in view.
+    const stay = atBottom();
+    change(target, entry);
+    if (stay) list.scrollTop = list.scrollHeight;
     return;
   }
   if (list.querySelector(`li[data-seq="${entry.seq}"]`)) return;
@@ -154,6 +221,7 @@ export function markRead() {
   if (!r?.state || !atBottom() || document.hidden) return;
   setUnread(r, 0);
   setMentions(r, 0);
+  r.last_read_seq = r.state.high; // where "New messages" goes, the next time it is opened
   if (!signedIn || r.readTimer) return;
   const send = () => {
     r.readTimer = null;
@@ -180,6 +248,7 @@ export function showPresence(r) {
 function showInvite(r) {
   $("invite").hidden = !(r.private && ["owner", "moderator"].includes(r.role));
   $("invite").action = `/rooms/${encodeURIComponent(r.slug)}/invite`;
+  $("invite-note").hidden = true;
 }
 
 // Whether guests may write: owners and moderators of a public room change it;
@@ -227,6 +296,17 @@ $("guests-can-write").addEventListener("change", async (event) => {
   if (!ok) onStatus(false, errorText(reply));
   else r.guests_can_write = reply.guests_can_write;
   showGuestSetting(r);
+});
+// Invite through the API: a refusal (no such user) is said beside the name, which stays.
+$("invite").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const name = $("invite-name").value.trim();
+  const path = `/rooms/${encodeURIComponent(chat.current)}/members/${encodeURIComponent(name)}`;
+  const { ok, reply } = await apiCall(path, { method: "PUT" });
+  $("invite-note").textContent = ok ? `${name} can now use #${chat.current}.` : errorText(reply);
+  $("invite-note").classList.toggle("error", !ok);
+  $("invite-note").hidden = false;
+  if (ok) $("invite-name").value = "";
 });
 $("block").addEventListener("click", (event) => {
   const user = event.currentTarget.dataset.user;
@@ -281,6 +361,31 @@ function edit(li, seq) {
   });
 }
 
+// Deleting asks first, in place; Escape or "Cancel" keeps the message.
+function confirmDelete(li) {
+  list.querySelector(".confirm")?.remove();
+  const box = document.createElement("div");
+  box.className = "confirm";
+  box.setAttribute("role", "group");
+  box.setAttribute("aria-label", "Delete this message?");
+  box.append("Delete this message? ", actionButton("confirm-delete", "Delete"), " ", actionButton("cancel-delete", "Cancel"));
+  box.addEventListener("keydown", (key) => key.key === "Escape" && keep(li));
+  li.append(box);
+  box.querySelector("[data-action=cancel-delete]").focus();
+}
+
+// Deleting called off: back to the button that asked.
+function keep(li) {
+  li.querySelector(".confirm").remove();
+  li.querySelector("[data-action=delete]").focus();
+}
+
+// A tap on a message shows its actions (a phone has no hover); another tap hides them.
+function select(li) {
+  for (const other of list.querySelectorAll("li.selected")) if (other !== li) other.classList.remove("selected");
+  li.classList.toggle("selected");
+}
+
 // Replies, reactions, and editing or deleting one's own messages, in place.
 list.addEventListener("click", (event) => {
   const li = event.target.closest("li[data-seq]");
@@ -301,14 +406,17 @@ list.addEventListener("click", (event) => {
   const chip = event.target.closest("button.reaction");
   if (chip) return react(li, chip.dataset.emoji, chip.getAttribute("aria-pressed") !== "true");
   const button = event.target.closest("button[data-action]");
-  if (!button) return;
+  if (!button) return li && !event.target.closest("a, button") && select(li);
   const seq = Number(li.dataset.seq);
   const action = button.dataset.action;
   if (action === "reply") return setReply({ seq, author: li.author, body: li.bodyText.slice(0, 200), deleted: false });
   if (action === "react") return openPalette(li);
-  if (action === "delete") {
+  if (action === "delete") return confirmDelete(li);
+  if (action === "cancel-delete") return keep(li);
+  if (action === "confirm-delete") {
     chat.connection.request({ type: "delete", room: chat.current, seq });
     setBody(li, { deleted: true });
+    li.querySelector(".confirm").remove();
     return;
   }
   edit(li, seq);

@@ -7,6 +7,8 @@ export const signedIn = app.dataset.authenticated === "1";
 
 export const chat = {
   me: { name: app.dataset.me, guest: !signedIn },
+  // What the server takes: the page's copy, then the one `hello` gives.
+  limits: { max_body_chars: Number(app.dataset.maxBody) },
   connection: null, // the Connection, once the page connects
   current: null, // the open room's slug
   loadingOlder: false, // a page of older messages is on its way
@@ -30,8 +32,10 @@ export const moderates = (slug) => ["owner", "moderator"].includes(rooms.get(slu
 export const oldestShown = () => Number(list.querySelector("li[data-seq]")?.dataset.seq ?? 0);
 export const atBottom = () => list.scrollHeight - list.scrollTop - list.clientHeight < 40;
 
-// The banner: hidden while connected and all is well, else says what is wrong.
-export function onStatus(connected, text) {
+// The banner: hidden while connected and all is well, else says what is
+// wrong; `retry` offers "Reconnect now".
+export function onStatus(connected, text, { retry = false } = {}) {
   $("banner").textContent = text;
+  $("reconnect").hidden = !retry;
   $("banner").hidden = connected;
 }

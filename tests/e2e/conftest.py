@@ -1,6 +1,8 @@
 """Browser tests' shared parts: a server process, two users with a password,
 and the page actions the tests repeat."""
 
+import re
+
 import pytest
 
 TIMEOUT_MS = 15_000
@@ -44,6 +46,9 @@ async def sign_in(browser, server, name, *, width=1100, **context_options):
 
 
 async def open_room(page, slug):
+    """Pick the room from the sidebar (on a phone, from the drawer behind ☰)."""
+    if await page.locator("#rooms-toggle").is_visible():
+        await page.click("#rooms-toggle")
     await page.click(f"a[data-room={slug}]")
     await page.wait_for_selector(f"#room-title:text('{slug}')")
 
@@ -64,3 +69,31 @@ async def both_in(browser, server, slug, *, bob_width=1100):
     await open_room(alice, slug)
     await open_room(bob, slug)
     return alice, bob
+
+
+class Network:
+    """The page's sockets, routed through Playwright: `down` refuses new ones
+    and drops the open one, as a lost network would, without a server restart."""
+
+    def __init__(self) -> None:
+        self.up = True
+        self.open: list = []
+
+    async def route(self, ws) -> None:
+        if not self.up:
+            await ws.close(code=1006, reason="the network is down")
+            return
+        ws.connect_to_server()
+        self.open.append(ws)
+
+    async def down(self) -> None:
+        self.up = False
+        for ws in self.open:
+            await ws.close(code=1006, reason="the network is down")
+        self.open.clear()
+
+    async def attach(self, page) -> None:
+        """Route the page's sockets through this network, from a reload on."""
+        await page.route_web_socket(re.compile(r"/ws/chat/"), self.route)
+        await page.reload()
+        await page.wait_for_selector("#app[data-ready]")

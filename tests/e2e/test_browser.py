@@ -44,7 +44,10 @@ async def test_two_people_chat_see_typing_presence_edits_and_deletes(browser, se
     await alice.press("#messages .editor textarea", "Enter")
     await shown(bob, "hi bob, edited").locator(".edited").wait_for()
     await mine.hover()
+    await mine.locator("button[data-action=delete]").click()  # it asks first
+    await mine.locator("button[data-action=cancel-delete]").click()
     await mine.locator("button[data-action=delete]").click()
+    await mine.locator("button[data-action=confirm-delete]").click()
     await shown(bob, "Message deleted").wait_for()
     assert await shown(bob, "hi bob").count() == 0
     assert await shown(bob, "hello").locator("button[data-action=edit]").count() == 1, "own only"

@@ -23,6 +23,8 @@ async def test_a_dm_starts_with_its_first_message_and_reaches_the_other_live(
     await shown(alice, "psst, a secret").and_(alice.locator("[data-seq]")).wait_for()
 
     entry = bob.locator("#dm-list a", has_text="alice")
+    await bob.locator("#rooms-toggle[data-unread='1']").wait_for()  # a phone: the drawer is shut
+    await bob.click("#rooms-toggle")
     await entry.locator(".badge:text-is('1')").wait_for()
     assert await bob.locator("#room-list a", has_text="alice").count() == 0
     await entry.click()

@@ -27,6 +27,7 @@ async def test_the_owner_deletes_mutes_and_bans_and_bob_sees_it(browser, server,
     await spam.and_(alice.locator("[data-seq]")).wait_for()
     await spam.hover()
     await spam.locator("button[data-action=delete]").click()
+    await spam.locator("button[data-action=confirm-delete]").click()
     await shown(bob, "Message deleted").wait_for()
 
     await say(alice, "/mute bob 10m spam")

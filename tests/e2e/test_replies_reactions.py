@@ -13,7 +13,7 @@ async def test_a_reply_quotes_the_original_and_reactions_toggle(browser, server,
     question = shown(bob, "what's for lunch?")
     await question.and_(bob.locator("[data-seq]")).wait_for()
 
-    await question.hover()
+    await question.click()  # bob is on a phone: a tap shows the actions
     await question.locator("button[data-action=reply]").click()
     await bob.locator("#replying", has_text="what's for lunch?").wait_for()
     await say(bob, "pizza")
