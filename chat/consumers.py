@@ -12,7 +12,7 @@ from chat import delivery, drain, events, metrics, protocol, sockets
 from chat.actor import Actor
 from chat.auth import actor_from_scope, guest_name_check
 from chat.outlet import AsgiOutlet, Frame, Outlet
-from chat.ratelimit import TokenBucket
+from chat.ratelimit import Hold, TokenBucket
 from chat.roomstate import SeqTracker
 from chat.selectors.messages import history_page, mentions_page, messages_search
 from chat.services.broadcast import LAYER_ERRORS, user_subscribe, user_unsubscribe
@@ -59,6 +59,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Per joined room, the seqs this socket has been sent, in any frame: a
         # seq is never sent twice, and holes are filled by the sweep (chat/delivery.py).
         self.rooms: dict[str, SeqTracker] = {}
+        # After a write refused for a while, the later ones wait for it to come again.
+        self.hold = Hold()
         # Per room being joined, its events that arrived before the join's
         # read of last_seq was sent: forwarded after `joined`, in order.
         self.joining: dict[str, list[events.RoomGroupEvent]] = {}
@@ -134,12 +136,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             frame = protocol.parse_frame(text)
             metrics.FRAMES_IN.labels(frame.type).inc()
+            if (client_id := getattr(frame, "client_id", None)) is not None:  # a write
+                self.hold.check(ref=str(client_id))
             await getattr(self, f"on_{frame.type}")(frame)
         except protocol.ChatError as error:
             if frame is None:
                 metrics.FRAMES_IN.labels("invalid").inc()
             if error.ref is None and frame is not None:
                 error.ref = str(getattr(frame, "client_id", frame.type))
+            if (client_id := getattr(frame, "client_id", None)) is not None:
+                self.hold.refused(error, ref=str(client_id))
             await self.send_frame(protocol.error_event(error))
         except Exception:
             # A client that keeps hitting a fault must not flood the log:

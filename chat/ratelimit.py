@@ -1,7 +1,10 @@
-"""A token bucket: sans-I/O, with the clock passed in so tests need no sleeps."""
+"""A token bucket, and the hold that keeps a socket's writes in order:
+sans-I/O, with the clock passed in so tests need no sleeps."""
 
 import time
 from collections.abc import Callable
+
+from chat.protocol import ChatError, ErrorCode
 
 
 class TokenBucket:
@@ -31,3 +34,41 @@ class TokenBucket:
             return wait
         self.tokens -= 1.0
         return None
+
+
+class Hold:
+    """Keeps one socket's writes in order across a refusal "for a while"
+    (`rate_limited`, `overloaded`: anything with a `retry_after`). Once a write
+    is refused so, the socket's later writes are refused the same way until
+    that one comes again, or until GRACE seconds past its `retry_after` (a
+    client that gave it up). Else a later write could get the token that the
+    refused one waits for, and be stored first."""
+
+    GRACE = 2.0
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.waiting: str | None = None  # the ref of the write refused for a while
+        self.code = ErrorCode.RATE_LIMITED
+        self.ready = 0.0  # when it may go again
+        self.until = 0.0  # when the hold ends even if it never comes
+
+    def check(self, *, ref: str) -> None:
+        """Let the write `ref` go, or raise the refusal it gets while held."""
+        now = self.clock()
+        if self.waiting is None or ref == self.waiting or now >= self.until:
+            self.waiting = None  # it came again (or never will): the hold is over
+            return
+        raise ChatError(
+            self.code,
+            "an earlier write of this socket was refused for a while: send it again first",
+            retry_after=round(max(self.ready - now, 0.0) + 0.05, 3),
+            ref=ref,
+        )
+
+    def refused(self, error: ChatError, *, ref: str) -> None:
+        """Write `ref` was refused: hold the later ones if it may go again later."""
+        if error.retry_after and self.waiting is None:
+            self.waiting, self.code = ref, error.code
+            self.ready = self.clock() + error.retry_after
+            self.until = self.ready + self.GRACE

@@ -13,7 +13,7 @@ import pytest
 import websockets
 from channels.db import database_sync_to_async
 
-from chat.models import Room
+from chat.models import Message, Room
 from tests.conftest import REDIS_URL, TIMEOUT, WsClient
 from tests.factories import room_make, token_make
 
@@ -204,3 +204,33 @@ async def test_a_client_that_stops_reading_is_closed_and_recovers_with_since(sta
         await back.send({"type": "history", "room": "lobby", "after": recovered[-1], "limit": 100})
         recovered += [m["seq"] for m in (await back.expect("history"))["messages"]]
     assert recovered == list(range(seqs[-1] + 1, sent + 1))  # all the rest, once each
+
+
+async def test_a_write_refused_for_a_while_is_not_overtaken_by_a_later_one(start_server, token):
+    # One send at once, then ten a second: "b" is refused; "c", sent once the
+    # bucket has refilled, must still wait for "b" to be sent again.
+    server = start_server(CHAT_IP_SEND_BURST="1", CHAT_IP_SEND_PER_MINUTE="600")
+    guest = await WsClient.open(server.ws_url + "?name=ada")
+    await guest.send({"type": "join", "room": "lobby"})
+    await guest.expect("joined")
+    a, b, c = send(body="a"), send(body="b"), send(body="c")
+    await guest.send(a)
+    assert (await answer(guest))["type"] == "ack"
+    await guest.send(b)
+    refused = await answer(guest)
+    assert (refused["code"], refused["ref"]) == ("rate_limited", b["client_id"])
+    await asyncio.sleep(refused["retry_after"] + 0.1)  # the time the bucket takes to refill
+    await guest.send(c)
+    held = await answer(guest)
+    assert (held["code"], held["ref"]) == ("rate_limited", c["client_id"]), "c waits for b"
+    await guest.send(b)
+    assert (await answer(guest))["type"] == "ack"
+    async with asyncio.timeout(TIMEOUT):
+        while True:  # c, sent again each time it is told to wait, goes after b
+            await guest.send(c)
+            if (reply := await answer(guest))["type"] == "ack":
+                break
+            await asyncio.sleep(reply["retry_after"])
+    stored = [m.body async for m in Message.objects.order_by("seq")]
+    assert stored == ["a", "b", "c"]
+    await guest.close()

@@ -1,6 +1,7 @@
 import pytest
 
-from chat.ratelimit import TokenBucket
+from chat.protocol import ChatError, ErrorCode
+from chat.ratelimit import Hold, TokenBucket
 
 
 class Clock:
@@ -32,3 +33,35 @@ def test_refills_at_the_rate_and_caps_at_burst():
 def test_rejects_a_bucket_that_never_refills():
     with pytest.raises(ValueError):
         TokenBucket(burst=1, per_minute=0)
+
+
+def refusal(retry_after: float | None = 1.0) -> ChatError:
+    return ChatError(ErrorCode.RATE_LIMITED, "sending too fast", retry_after=retry_after)
+
+
+def test_a_hold_refuses_later_writes_until_the_refused_one_comes_again():
+    clock = Clock()
+    hold = Hold(clock=clock)
+    hold.check(ref="a")
+    hold.refused(refusal(1.0), ref="a")
+    clock.now += 1.5  # past retry_after, within the grace: "b" still waits for "a"
+    with pytest.raises(ChatError) as held:
+        hold.check(ref="b")
+    assert held.value.code == ErrorCode.RATE_LIMITED and held.value.ref == "b"
+    assert held.value.retry_after == pytest.approx(0.05)
+    hold.refused(held.value, ref="b")  # a held write does not take the hold over
+    hold.check(ref="a")  # it came again
+    hold.check(ref="b")
+
+
+def test_a_hold_gives_up_a_write_never_sent_again_and_ignores_refusals_for_good():
+    clock = Clock()
+    hold = Hold(clock=clock)
+    hold.refused(refusal(1.0), ref="a")
+    with pytest.raises(ChatError) as held:
+        hold.check(ref="b")
+    assert held.value.retry_after == pytest.approx(1.05)
+    clock.now += 1.0 + Hold.GRACE
+    hold.check(ref="b")
+    hold.refused(refusal(None), ref="b")  # refused for good: nothing to wait for
+    hold.check(ref="c")
