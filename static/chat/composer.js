@@ -27,6 +27,19 @@ export function showCount(input, counter) {
   return !over;
 }
 
+// Whether the composer's text may be sent; if not, the banner says why until
+// it may (a lost connection's countdown writes over it within the second).
+const TOO_LONG = "Too long to send";
+function fits() {
+  if (showCount($("body"), $("counter"))) {
+    if ($("banner").textContent.startsWith(TOO_LONG)) onStatus(true, "");
+    return true;
+  }
+  const [count, most] = [length($("body").value), chat.limits.max_body_chars].map((n) => n.toLocaleString());
+  onStatus(false, `${TOO_LONG}: ${count} characters, and a message holds ${most}. Shorten it, or send it in parts.`);
+  return false;
+}
+
 // The message the next send answers (null: none), shown above the composer.
 export function setReply(message) {
   chat.replyTo = message;
@@ -46,7 +59,7 @@ export function enterSubmits(event) {
 }
 
 $("body").addEventListener("input", () => {
-  showCount($("body"), $("counter"));
+  fits();
   if (chat.current && Date.now() - lastTyping > 3000) {
     lastTyping = Date.now();
     chat.connection.raw({ type: "typing", room: chat.current });
@@ -59,7 +72,7 @@ $("composer").addEventListener("submit", (event) => {
   event.preventDefault();
   let body = $("body").value;
   if (!chat.current || !body.trim()) return;
-  if (!showCount($("body"), $("counter"))) return $("body").focus(); // kept as typed, to shorten
+  if (!fits()) return $("body").focus(); // kept as typed, to shorten
   // "/ban …" and the like are commands; "//…" sends the text with one slash.
   if (body.startsWith("//")) body = body.slice(1);
   else if (body.startsWith("/")) {
@@ -77,7 +90,7 @@ $("composer").addEventListener("submit", (event) => {
   $("list-state").hidden = true;
   list.scrollTop = list.scrollHeight;
   $("body").value = "";
-  showCount($("body"), $("counter"));
+  fits();
   setReply(null);
   lastTyping = 0; // others cleared "typing" on this message: announce the next one at once
 });

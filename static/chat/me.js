@@ -3,10 +3,10 @@
 // and changed by reconnecting under the new one.
 import { connect, follow } from "./main.js";
 import { authorLabel } from "./render.js";
-import { $, chat, signedIn } from "./state.js";
+import { $, chat, onStatus, signedIn } from "./state.js";
 
 const NAME_KEY = "chat.guestName";
-const NAME_RULE = "Use 1–32 letters, digits, '_', '.' or '-', starting with a letter or digit.";
+const NAME_RULE = "use 1–32 letters, digits, '_', '.' or '-', starting with a letter or digit.";
 const nameBox = $("guest-name");
 
 // The socket's URL, with a guest's name; null while a guest has no valid one.
@@ -26,7 +26,7 @@ function chosenName() {
     nameWrong(null);
     return name;
   }
-  nameWrong(name ? `"${name}" is not allowed. ${NAME_RULE}` : "Choose a name to chat as a guest.");
+  nameWrong(name ? `Guest name "${name}" not allowed: ${NAME_RULE}` : "Choose a name to chat as a guest.");
   return null;
 }
 
@@ -36,7 +36,10 @@ function nameWrong(text) {
   $("guest-error").textContent = text ?? "";
   $("guest-error").hidden = !text;
   nameBox.toggleAttribute("aria-invalid", Boolean(text));
-  if (text) setComposer(false, "Choose a name first");
+  if (text) {
+    setComposer(false, "Choose a name first");
+    if (!chat.connection) onStatus(false, text); // (a refused connection says so itself)
+  }
 }
 
 // A guest opened a room with no name: ask for one (the room follows once it is chosen).

@@ -4,7 +4,7 @@ typed is cut or thrown away, and a refusal says why, next to what was typed."""
 import pytest
 from channels.db import database_sync_to_async
 
-from chat.models import Message
+from chat.models import Membership, Message
 from tests.e2e.conftest import open_room, say, shown, sign_in
 from tests.factories import room_make
 
@@ -22,11 +22,13 @@ async def test_a_long_paste_is_kept_whole_counted_and_refused_until_shortened(
     await counter.locator(":scope:text('10,000 / 4,000')").wait_for()
     assert "too long by 6,000" in await counter.inner_text()
     await alice.press("#body", "Enter")
+    await alice.locator("#banner:text('Too long to send: 10,000 characters')").wait_for()
     assert await alice.locator("#messages li.message").count() == 0, "not sent"
     assert len(await alice.input_value("#body")) == 10_000, "kept, to shorten"
 
     await alice.fill("#body", "y" * 3_900)
     await counter.locator(":scope:text-is('3,900 / 4,000')").wait_for()
+    await alice.locator("#banner").wait_for(state="hidden")
     await alice.press("#body", "Enter")
     await shown(alice, "yyyy").and_(alice.locator("[data-seq]")).wait_for()
     assert await counter.is_hidden()
@@ -75,3 +77,19 @@ async def test_a_room_name_taken_keeps_the_form_and_the_open_room(browser, serve
     await shown(alice, "my first words here").and_(alice.locator("[data-seq]")).wait_for()
     assert await Message.objects.filter(room__slug="mine").acount() == 1
     assert alice.errors == []
+
+
+async def test_an_invitation_refused_keeps_the_name_and_says_why(browser, server, users):
+    await database_sync_to_async(room_make)(slug="club", creator=users[0], private=True)
+    alice = await sign_in(browser, server, "alice")
+    await open_room(alice, "club")
+    await alice.fill("#invite-name", "nobody")
+    await alice.click("#invite button[type=submit]")
+    await alice.locator("#invite-note.error:text('nobody')").wait_for()
+    assert await alice.input_value("#invite-name") == "nobody"
+    assert await alice.inner_text("#room-title") == "club"
+
+    await alice.fill("#invite-name", "bob")
+    await alice.click("#invite button[type=submit]")
+    await alice.locator("#invite-note:text-is('bob can now use #club.')").wait_for()
+    assert await Membership.objects.filter(room__slug="club", user__username="bob").aexists()
