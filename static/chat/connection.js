@@ -37,7 +37,7 @@ export class Connection {
     this.asked = []; // questions asked while not connected, for the next connect
     this.attempt = 0;
     this.heard = Date.now();
-    this.retry = null; // {at, timer, ticker} while waiting to reconnect
+    this.retry = null; // {timer, ticker} while waiting to reconnect
     setInterval(() => this.keepalive(), 5000);
     const soon = () => this.reconnectNow();
     window.addEventListener("online", soon);

@@ -37,7 +37,7 @@ export function authorLabel(author) {
 export const PALETTE = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
 
 // A button that a click handler tells by its `data-action`; `label` names it
-// for screen readers and on hover when its text is a symbol.
+// for screen readers, `hover` on hover (its text may be only a symbol).
 export function actionButton(action, text, label, hover) {
   const b = document.createElement("button");
   b.type = "button";
@@ -49,7 +49,7 @@ export function actionButton(action, text, label, hover) {
 }
 
 // A person's initials on a colour of their own: the same name, the same colour, everywhere.
-export function avatar(author) {
+function avatar(author) {
   const span = document.createElement("span");
   span.className = "avatar";
   span.setAttribute("aria-hidden", "true");
@@ -62,7 +62,7 @@ export function avatar(author) {
 }
 
 // "Today", "Yesterday", or the date, for a day separator.
-export function dayLabel(time, now = Date.now()) {
+function dayLabel(time, now = Date.now()) {
   const start = (t) => new Date(t).setHours(0, 0, 0, 0);
   const days = Math.round((start(now) - start(time)) / DAY_MS);
   return days === 0 ? "Today" : days === 1 ? "Yesterday" : dayFormat.format(new Date(time));
