@@ -317,13 +317,22 @@ function react(li, emoji, on) {
   chat.connection.request({ type: "react", room: chat.current, seq: Number(li.dataset.seq), emoji, on });
 }
 
+// A few buttons under a message (the emoji palette, the delete
+// confirmation), one of each kind in the list at a time; Escape calls `close`.
+function buttonsUnder(li, className, label, close) {
+  list.querySelector(`.${className}`)?.remove();
+  const group = document.createElement("div");
+  group.className = className;
+  group.setAttribute("role", "group");
+  group.setAttribute("aria-label", label);
+  group.addEventListener("keydown", (key) => key.key === "Escape" && close());
+  li.append(group);
+  return group;
+}
+
 // A row of emoji to react with, under the message; a pick or Escape closes it.
 function openPalette(li) {
-  list.querySelector(".palette")?.remove();
-  const palette = document.createElement("div");
-  palette.className = "palette";
-  palette.setAttribute("role", "group");
-  palette.setAttribute("aria-label", "Pick a reaction");
+  const palette = buttonsUnder(li, "palette", "Pick a reaction", () => palette.remove());
   for (const emoji of PALETTE) {
     const pick = document.createElement("button");
     pick.type = "button";
@@ -331,8 +340,6 @@ function openPalette(li) {
     pick.textContent = emoji;
     palette.append(pick);
   }
-  palette.addEventListener("keydown", (key) => key.key === "Escape" && palette.remove());
-  li.append(palette);
   palette.firstElementChild.focus();
 }
 
@@ -363,14 +370,8 @@ function edit(li, seq) {
 
 // Deleting asks first, in place; Escape or "Cancel" keeps the message.
 function confirmDelete(li) {
-  list.querySelector(".confirm")?.remove();
-  const box = document.createElement("div");
-  box.className = "confirm";
-  box.setAttribute("role", "group");
-  box.setAttribute("aria-label", "Delete this message?");
+  const box = buttonsUnder(li, "confirm", "Delete this message?", () => keep(li));
   box.append("Delete this message? ", actionButton("confirm-delete", "Delete"), " ", actionButton("cancel-delete", "Cancel"));
-  box.addEventListener("keydown", (key) => key.key === "Escape" && keep(li));
-  li.append(box);
   box.querySelector("[data-action=cancel-delete]").focus();
 }
 
