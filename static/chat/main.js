@@ -1,7 +1,8 @@
 // The app: the socket and what each frame does to the page.
 // connection.js owns the socket, roomstate.js the seq rules, render.js the DOM;
-// state.js holds what the page knows, and sidebar.js, room.js, composer.js
-// and inbox.js each own their part of it.
+// state.js holds what the page knows, and me.js, sidebar.js, room.js,
+// actions.js, composer.js and inbox.js each own their part of it.
+import "./actions.js";
 import { errorText } from "./api.js";
 import { Connection } from "./connection.js";
 import { showFound } from "./inbox.js";
