@@ -132,20 +132,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def handle_text(self, text: str) -> None:
         """Parse and dispatch one frame by its type; every failure becomes an `error` frame."""
-        frame = None
+        frame = write = None  # write: the client_id of a frame that writes
         try:
             frame = protocol.parse_frame(text)
             metrics.FRAMES_IN.labels(frame.type).inc()
-            if (client_id := getattr(frame, "client_id", None)) is not None:  # a write
-                self.hold.check(ref=str(client_id))
+            if (write := getattr(frame, "client_id", None)) is not None:
+                self.hold.check(ref=str(write))
             await getattr(self, f"on_{frame.type}")(frame)
         except protocol.ChatError as error:
             if frame is None:
                 metrics.FRAMES_IN.labels("invalid").inc()
             if error.ref is None and frame is not None:
-                error.ref = str(getattr(frame, "client_id", frame.type))
-            if (client_id := getattr(frame, "client_id", None)) is not None:
-                self.hold.refused(error, ref=str(client_id))
+                error.ref = str(frame.type if write is None else write)
+            if write is not None:
+                self.hold.refused(error, ref=str(write))
             await self.send_frame(protocol.error_event(error))
         except Exception:
             # A client that keeps hitting a fault must not flood the log:
