@@ -19,6 +19,8 @@ The rules:
 - A message is changed by its signed-in author only; a moderator (or site
   staff) may also delete it. Guests cannot react.
 - In a DM, someone blocked by a member may only take back what they wrote.
+- A room's export is asked for by its owner or by site staff, and
+  downloaded by whoever asked for it only.
 """
 
 from datetime import datetime
@@ -152,6 +154,17 @@ def member_removal_refusal(
         return refusal
     if dm:
         return ChatError(ErrorCode.BAD_REQUEST, "the members of a direct message are fixed")
+    return None
+
+
+def export_refusal(
+    *, room: RoomFacts | None, slug: str, role: str | None, staff: bool
+) -> ChatError | None:
+    """Why a user with `role` in the room (`staff`: site staff) may not export it."""
+    if room is None or (room.private and role is None and not staff):
+        return _no_room(slug)
+    if role != Role.OWNER and not staff:
+        return ChatError(ErrorCode.FORBIDDEN, "only the room's owner (or site staff) may export it")
     return None
 
 

@@ -17,8 +17,10 @@ from ninja.security import HttpBearer, SessionAuth
 
 from chat import protocol, spec
 from chat.actor import Actor
+from chat.files import file_response
 from chat.selectors import dms as dm_selectors
 from chat.selectors import tokens as token_selectors
+from chat.selectors.exports import export_get, export_out
 from chat.selectors.messages import history_page, mentions_page, messages_search
 from chat.selectors.moderation import moderation_log
 from chat.selectors.rooms import room_get_visible, room_members, rooms_visible
@@ -26,6 +28,7 @@ from chat.services import rooms as room_services
 from chat.services import tokens as token_services
 from chat.services.attachments import attachment_upload
 from chat.services.dms import block_set, dm_send
+from chat.services.exports import export_request
 from chat.services.messages import message_send, reaction_set
 from chat.services.moderation import room_moderate
 from chat.services.rooms import (
@@ -355,6 +358,42 @@ async def token_delete(request: AuthedRequest, token_id: int):
 
 
 # --- The WebSocket protocol's description -------------------------------------------
+
+
+# --- Exports ------------------------------------------------------------------
+
+
+@api.post("/rooms/{slug}/exports", response={202: protocol.ExportEvent, **Errors}, tags=["exports"])
+async def room_export_create(request: AuthedRequest, slug: protocol.Slug):
+    """Start an export of the room: its owner or site staff. It is built in
+    the background (progress comes as `export` frames on the caller's
+    sockets); one already being built is returned instead."""
+    return Status(202, await export_request(user=request.auth, slug=slug))
+
+
+@api.post("/exports", response={202: protocol.ExportEvent, **Errors}, tags=["exports"])
+async def export_create(request: AuthedRequest):
+    """Start an export of everything the caller wrote, in every room, with their account."""
+    return Status(202, await export_request(user=request.auth, slug=None))
+
+
+@api.get("/exports/{export_id}", response={200: protocol.ExportEvent, **Errors}, tags=["exports"])
+async def export_status(request: AuthedRequest, export_id: uuid.UUID):
+    """An export of the caller's: how far it got, and once done its file's `url`."""
+    export = await export_get(user=request.auth, export_id=export_id)
+    return export_out(export, slug=export.room.slug if export.room else None)
+
+
+@api.get("/exports/{export_id}/file", response={200: None, **Errors}, tags=["exports"])
+async def export_file(request: AuthedRequest, export_id: uuid.UUID):
+    """The zip of a finished export: to the caller who asked for it only, until it expires."""
+    export = await export_get(user=request.auth, export_id=export_id)
+    if export.state != protocol.ExportState.DONE:
+        raise protocol.ChatError(protocol.ErrorCode.CONFLICT, f"the export is {export.state}")
+    filename = f"{export.room.slug if export.room else 'my-messages'}-export.zip"
+    return await file_response(
+        name=export.file.name or "", content_type="application/zip", filename=filename
+    )
 
 
 @api.get("/asyncapi.json", auth=None, include_in_schema=False)

@@ -22,6 +22,7 @@ from chat.services.messages import message_delete, message_edit, message_send, r
 from chat.services.moderation import room_moderate
 from chat.services.presence import typing_notify
 from chat.services.rooms import read_marker_set, room_join, room_leave
+from chat.services.users import users_seen
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await user_unsubscribe(user_id=self.actor.user_id, socket=self)
             for slug in list(getattr(self, "rooms", ())):
                 await room_leave(actor=self.actor, slug=slug, socket=self)
+            if hasattr(self, "actor") and self.actor.user_id is not None:
+                await users_seen(user_ids={self.actor.user_id})  # holds back missed-message email
         finally:
             if hasattr(self, "closed"):
                 self.closed.set()
@@ -368,8 +371,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             await self.room_removed(removed)
 
-    async def room_added(self, event: events.RoomAdded) -> None:
-        """The user was made a member of a room (`room_added_broadcast`): tell the client."""
+    async def user_frame(self, event: events.UserFrame) -> None:
+        """A frame for the user (`added`, `export`; `user_frame_broadcast`): pass it on."""
         self.outlet.write(Frame(event["text"]))
 
     async def credentials_revoked(self, event: events.CredentialsRevoked) -> None:

@@ -15,7 +15,8 @@ message silently. Every CHAT_SWEEP_SECONDS, a task in each server process:
    of rooms their user was banned or removed from, and guests out of rooms
    made private (three queries at most), in case the layer lost the event
    that does so at once;
-4. enqueues the periodic background jobs that are due (chat/jobs.py).
+4. records that its signed-in sockets' users are here (`last_seen`, which
+   holds back missed-message emails).
 
 So every committed message reaches every joined socket within about two
 sweeps, and a socket whose credentials were revoked closes within one,
@@ -28,13 +29,15 @@ import weakref
 
 from django.conf import settings
 
-from chat import events, jobs
+from chat import events
 from chat.selectors.rooms import rooms_barred, rooms_last_seq
 from chat.selectors.users import credentials_valid
 from chat.services.broadcast import LAYER_ERRORS
 from chat.services.limits import sockets_refresh
 from chat.services.presence import presence_refresh
+from chat.services.users import users_seen
 from chat.sockets import Socket, sockets_open
+from chatsite.celery import schedule_inline
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +47,13 @@ _tasks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = (
 
 
 def sweep_start() -> None:
-    """Start this event loop's sweep (and, with the in-memory layer, its
-    jobs) if it is not running."""
+    """Start this event loop's sweep (and, without a broker, the periodic
+    tasks: chatsite/celery.py) if it is not running."""
     loop = asyncio.get_running_loop()
     task = _tasks.get(loop)
     if task is None or task.done():
         _tasks[loop] = loop.create_task(_sweep_forever(), name="chat-sweep")
-        jobs.jobs_inline_start()
+        schedule_inline()
 
 
 async def _sweep_forever() -> None:
@@ -66,8 +69,11 @@ async def _sweep_forever() -> None:
 async def sweep(previous: dict[str, int]) -> dict[str, int]:
     """One sweep. `previous` is the last_seq per room read by the sweep before;
     returns this sweep's, for the next."""
-    await jobs.jobs_schedule()
     sockets = sockets_open()
+    try:
+        await users_seen(user_ids={s.actor.user_id for s in sockets if s.actor.user_id})
+    except Exception as exc:
+        logger.warning("recording who is here failed: %s", exc)
     await _close_unauthorized(sockets)
     await _remove_barred(sockets)
     try:

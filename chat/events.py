@@ -3,7 +3,7 @@
 Each is a TypedDict whose `type` is the handler that receives it (Channels
 maps "room.event" to `room_event`), with the one builder that makes it. They
 are built in chat/services/broadcast.py, and read by the process's relay
-(room and user groups, for this process's sockets) and the jobs worker. Unlike frames
+(room and user groups, for this process's sockets). Unlike frames
 they never reach a client, so they are not in the protocol's documents; they
 carry a frame already encoded where one is due, so that it is encoded once
 for every socket.
@@ -45,10 +45,10 @@ class RoomRemoved(TypedDict):
     reason: LeftReason
 
 
-class RoomAdded(TypedDict):
-    """A user was made a member of a room (a user group): `text` is the `added` frame."""
+class UserFrame(TypedDict):
+    """A frame for each of a user's sockets (a user group): `added`, `export`."""
 
-    type: Literal["room.added"]
+    type: Literal["user.frame"]
     user_id: int
     text: str
 
@@ -63,23 +63,8 @@ class CredentialsRevoked(TypedDict):
     reason: str
 
 
-class PreviewFetch(TypedDict):
-    """A job: unfurl the first link of a message."""
-
-    type: Literal["preview.fetch"]
-    room_id: int
-    seq: int
-
-
-class PeriodicJob(TypedDict):
-    """A job with no arguments, run every hour."""
-
-    type: Literal["attachments.prune", "retention.prune"]
-
-
 RoomGroupEvent = RoomEvent | RoomAccess
-UserGroupEvent = RoomRemoved | RoomAdded | CredentialsRevoked
-Job = PreviewFetch | PeriodicJob
+UserGroupEvent = RoomRemoved | UserFrame | CredentialsRevoked
 
 
 def room_event(
@@ -112,8 +97,8 @@ def room_removed(*, user_id: int | None, room: str, reason: LeftReason) -> RoomR
     return RoomRemoved(type="room.removed", user_id=user_id, room=room, reason=reason)
 
 
-def room_added(*, user_id: int, text: str) -> RoomAdded:
-    return RoomAdded(type="room.added", user_id=user_id, text=text)
+def user_frame(*, user_id: int, text: str) -> UserFrame:
+    return UserFrame(type="user.frame", user_id=user_id, text=text)
 
 
 def credentials_revoked(
@@ -126,7 +111,3 @@ def credentials_revoked(
         session_key=session_key,
         reason=reason,
     )
-
-
-def preview_fetch(*, room_id: int, seq: int) -> PreviewFetch:
-    return PreviewFetch(type="preview.fetch", room_id=room_id, seq=seq)

@@ -1,17 +1,40 @@
 """Form validation for the HTML views. Forms validate; services write."""
 
 from django import forms
-from django.contrib.auth.forms import BaseUserCreationForm
+from django.contrib.auth.forms import BaseUserCreationForm, PasswordResetForm
 from django.contrib.auth.models import User
 from django.core.validators import RegexValidator
 
 from chat import protocol
+from chatsite.celery import task_enqueue
 
 
 class SignupForm(BaseUserCreationForm):
+    email = forms.EmailField(
+        required=False,
+        help_text="Optional: for resetting your password, and for email about missed messages.",
+    )
+
     class Meta:
         model = User
-        fields = ("username",)
+        fields = ("username", "email")
+
+
+class EmailSettingsForm(forms.Form):
+    email = forms.EmailField(
+        required=False, help_text="A new address is sent a link to confirm it."
+    )
+    notify_email = forms.BooleanField(
+        required=False,
+        label="Email me about mentions and direct messages I miss",
+    )
+
+
+class ResetForm(PasswordResetForm):
+    """Django's password reset, with the email sent by a task (chat/tasks.py)."""
+
+    def send_mail(self, subject_template_name, email_template_name, context, *args, **kwargs):
+        task_enqueue("chat.tasks.password_reset_send", user_id=context["user"].pk)
 
 
 class RoomForm(forms.Form):

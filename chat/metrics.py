@@ -2,14 +2,24 @@
 
 Each daphne process is one replica with its own metrics: Prometheus scrapes
 every replica (docs/architecture.md), so no multiprocess mode is needed.
+Celery's workers are not scraped: they count their tasks' outcomes in a hash
+on the broker (`task_count`), which every replica reports, with the queue's
+depth, as read when scraped.
 """
 
 import hmac
 import ipaddress
+import logging
+from collections import Counter as Tally
+from collections.abc import Iterator
 
+import redis
 from django.conf import settings
 from django.http import HttpRequest
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+logger = logging.getLogger(__name__)
 
 SOCKETS = Gauge("chat_sockets_open", "Open chat sockets in this process")
 JOINS = Counter("chat_joins_total", "Room joins", ["room"])
@@ -65,3 +75,59 @@ def metrics_allowed(request: HttpRequest) -> bool:
     except ValueError:
         return False
     return address.is_private or address.is_loopback
+
+
+# The broker's hash of task outcomes, "<task> <outcome>" -> count; and the queue.
+TASKS_KEY = "chat:tasks"
+QUEUE = "celery"
+_inline_tasks: Tally[str] = Tally()  # without a broker, tasks run (and are counted) here
+
+
+def _broker() -> redis.Redis | None:
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+
+
+def task_count(*, task: str, outcome: str) -> None:
+    """Count a task's outcome (succeeded, failed, retried) where /metrics reads it."""
+    broker = _broker()
+    if broker is None:
+        _inline_tasks[f"{task} {outcome}"] += 1
+        return
+    try:
+        with broker:
+            broker.hincrby(TASKS_KEY, f"{task} {outcome}", 1)
+    except redis.RedisError as exc:
+        logger.warning("task metrics not counted: %s", exc)
+
+
+class _TaskCollector:
+    """chat_tasks_total and chat_task_queue_depth, read at each scrape."""
+
+    def collect(self) -> Iterator[Metric]:
+        counts: Tally[str] = Tally(_inline_tasks)
+        depth: int | None = None
+        if (broker := _broker()) is not None:
+            try:
+                with broker:
+                    stored: dict[bytes, bytes] = broker.hgetall(TASKS_KEY)  # type: ignore[assignment]
+                    for field, value in stored.items():
+                        counts[field.decode()] += int(value)
+                    depth = int(broker.llen(QUEUE))
+            except redis.RedisError as exc:
+                logger.warning("task metrics unavailable: %s", exc)
+        tasks = CounterMetricFamily(
+            "chat_tasks", "Background tasks run, by task and outcome", labels=["task", "outcome"]
+        )
+        for name, count in sorted(counts.items()):
+            tasks.add_metric(name.split(" ", 1), count)
+        yield tasks
+        if depth is not None:
+            yield GaugeMetricFamily(
+                "chat_task_queue_depth", "Tasks waiting in the broker's queue", value=depth
+            )
+
+
+REGISTRY.register(_TaskCollector())

@@ -5,7 +5,7 @@ from enum import StrEnum
 from django.conf import settings
 from django.db import models
 
-from chat.protocol import EntryKind, ModerationAction, Role, RoomKind
+from chat.protocol import EntryKind, ExportState, ModerationAction, Role, RoomKind
 
 
 def _choices(*enums: type[StrEnum]) -> list[tuple[str, str]]:
@@ -45,6 +45,8 @@ class Membership(models.Model):
     )
     role = models.CharField(max_length=16, choices=_choices(Role), default=Role.MEMBER)
     last_read_seq = models.PositiveBigIntegerField(default=0)
+    # The missed-message email has looked at every entry up to this seq.
+    notified_seq = models.PositiveBigIntegerField(default=0)
     joined = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -272,3 +274,53 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name or 'unnamed'})"
+
+
+class Profile(models.Model):
+    """A user's email settings, and when they last had a socket open."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="profile"
+    )
+    # The address the user proved they read (blank: none); mail about chat
+    # goes only to `user.email`, and only while it is this one.
+    verified_email = models.EmailField(blank=True)
+    notify_email = models.BooleanField(default=True)
+    # Bumped while a socket of the user is open (by each sweep) and when it closes.
+    last_seen = models.DateTimeField(null=True, blank=True)
+    notified = models.DateTimeField(null=True, blank=True)  # the last missed-message email
+
+    def __str__(self) -> str:
+        return f"profile of {self.user_id}"
+
+
+class Export(models.Model):
+    """A zip of a room's stream (or, with no room, of everything the requester
+    wrote), built by a task and downloadable by its requester until `expires`."""
+
+    State = ExportState
+
+    id = models.UUIDField(primary_key=True)
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    room = models.ForeignKey(
+        Room, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    state = models.CharField(
+        max_length=8, choices=_choices(ExportState), default=ExportState.QUEUED
+    )
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    file = models.FileField(upload_to="exports/", max_length=300, blank=True)
+    # A worker building it holds it until then (renewed each batch): another
+    # delivery of the task leaves it alone, unless that worker died.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["expires"], name="export_expires")]
+
+    def __str__(self) -> str:
+        return f"export {self.id}"

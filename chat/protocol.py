@@ -129,11 +129,21 @@ class LeftReason(StrEnum):
     PRIVATE = "private"
 
 
+class ExportState(StrEnum):
+    """Where an export is: waiting for a worker, being built, ready, or failed."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 # Enum fields take the plain strings the database holds (frames are strict otherwise).
 RoomKindField = Annotated[RoomKind, Strict(False)]
 RoleField = Annotated[Role, Strict(False)]
 EntryKindField = Annotated[EntryKind, Strict(False)]
 ModerationActionField = Annotated[ModerationAction, Strict(False)]
+ExportStateField = Annotated[ExportState, Strict(False)]
 
 
 class CloseCode(IntEnum):
@@ -685,6 +695,23 @@ class AddedEvent(_Frame):
     members: list[str] = []
 
 
+class ExportEvent(_Frame):
+    """A room export the user asked for (`room` null: an export of everything
+    they wrote) moved on: to each of their sockets, as it is built, batch by
+    batch, and once it is done or failed. Also the HTTP API's export status."""
+
+    type: Literal["export"] = "export"
+    id: UUID
+    room: str | None
+    state: ExportStateField
+    # Entries written so far, of `total`.
+    done: int
+    total: int
+    # The zip, for its requester only, once `done`.
+    url: str | None
+    expires: datetime
+
+
 class LeftEvent(_Frame):
     """The socket is out of a room: it asked (`leave`), or was kicked, banned,
     removed from a private room's members, or (a guest) the room became
@@ -791,6 +818,7 @@ ServerFrame = (
     HelloEvent
     | JoinedEvent
     | AddedEvent
+    | ExportEvent
     | LeftEvent
     | MessageOut
     | AckEvent

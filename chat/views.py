@@ -1,35 +1,37 @@
 """HTML pages and the health check. Views validate, then call one service or selector."""
 
-from collections.abc import AsyncIterator
 from typing import cast
-from urllib.parse import quote
 
-from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.core.files import File
-from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from chat import protocol
 from chat.auth import actor_from_request
 from chat.drain import draining
-from chat.forms import InviteForm, RoomForm, SignupForm, TokenForm
+from chat.files import file_response
+from chat.forms import EmailSettingsForm, InviteForm, RoomForm, SignupForm, TokenForm
 from chat.health import health_checks
 from chat.metrics import metrics_allowed
 from chat.selectors.attachments import attachment_get_readable
 from chat.selectors.dms import blocks_list
+from chat.selectors.exports import exports_list
 from chat.selectors.rooms import rooms_visible
 from chat.selectors.tokens import tokens_list
+from chat.selectors.users import profile_get
+from chat.services.exports import export_request
+from chat.services.mail import unsubscribe_user
+from chat.services.notify import notify_unsubscribe
 from chat.services.rooms import membership_invite, room_create
 from chat.services.tokens import token_create, token_revoke
-from chat.services.users import user_signup
+from chat.services.users import email_verify, user_email_settings, user_signup
 
 
 async def _signed_in(request: HttpRequest) -> User:
@@ -88,44 +90,79 @@ async def attachment(
         file, content_type = found.thumbnail, "image/webp"
     else:
         file, content_type = found.file, found.content_type
-    stored, size = await sync_to_async(_file_open, thread_sensitive=False)(file.name or "")
-    response = StreamingHttpResponse(_chunks(stored), content_type=content_type)
-    response["Content-Length"] = str(size)
-    disposition = "inline" if found.content_type.startswith("image/") else "attachment"
-    response["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(found.name)}"
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
-
-
-def _file_open(name: str) -> tuple[File, int]:
-    """A stored file and its size (for a remote storage, both may ask the network)."""
-    file = default_storage.open(name)
-    return file, file.size
-
-
-async def _chunks(file: File, size: int = 256 * 1024) -> AsyncIterator[bytes]:
-    """A stored file, a chunk at a time (off the event loop and the database
-    thread): a big attachment is never held whole in memory."""
-    read = sync_to_async(file.read, thread_sensitive=False)
-    try:
-        while chunk := await read(size):
-            yield chunk
-    finally:
-        await sync_to_async(file.close, thread_sensitive=False)()
+    return await file_response(
+        name=file.name or "",
+        content_type=content_type,
+        filename=found.name,
+        inline=found.content_type.startswith("image/"),
+    )
 
 
 def signup(request: HttpRequest) -> HttpResponse:
     # Sync: the form's checks (a unique username, the password validators) read the database.
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = async_to_sync(user_signup)(
-            username=form.cleaned_data["username"], password=form.cleaned_data["password1"]
+        user = user_signup(
+            username=form.cleaned_data["username"],
+            password=form.cleaned_data["password1"],
+            email=form.cleaned_data["email"],
         )
         login(request, user)
         return redirect("index")
     return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def settings_page(request: HttpRequest) -> HttpResponse:
+    """Settings: the email address (verified or not), missed-message emails,
+    and exports of the user's own messages."""
+    user = cast(User, request.user)
+    profile = profile_get(user=user)
+    initial = {"email": user.email, "notify_email": profile.notify_email}
+    form = EmailSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        if user_email_settings(user=user, **form.cleaned_data):
+            messages.success(request, "Saved. Check your inbox for the link that confirms it.")
+        else:
+            messages.success(request, "Saved.")
+        return redirect("settings_page")
+    context = {
+        "form": form,
+        "verified": bool(user.email) and profile.verified_email == user.email,
+        "exports": exports_list(user=user),
+    }
+    return render(request, "chat/settings.html", context)
+
+
+@require_POST
+@login_required
+async def export_mine_form(request: HttpRequest) -> HttpResponse:
+    await export_request(user=await _signed_in(request), slug=None)
+    messages.success(request, "Your export has started: it is listed below once it is ready.")
+    return redirect("settings_page")
+
+
+def email_verify_page(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in a verification email: works without a login."""
+    verified = email_verify(token=token)
+    return render(
+        request, "chat/email_verified.html", {"verified": verified}, status=200 if verified else 400
+    )
+
+
+@csrf_exempt  # the signed token is the credential; RFC 8058's POST comes with no cookie
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """The one-click link of every missed-message email: a POST (RFC 8058, or
+    the page's button) turns those emails off, without a login; a GET shows
+    the button, so that a mail scanner following links changes nothing."""
+    user_id = unsubscribe_user(token=token)
+    if user_id is None:
+        return render(request, "chat/unsubscribe.html", {"valid": False}, status=400)
+    if request.method == "POST":
+        notify_unsubscribe(user_id=user_id)
+    return render(
+        request, "chat/unsubscribe.html", {"valid": True, "done": request.method == "POST"}
+    )
 
 
 @require_POST

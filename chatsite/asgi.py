@@ -1,5 +1,5 @@
-"""The ASGI application: Django for HTTP, the chat consumer for WebSockets,
-and the background jobs consumer for `manage.py runworker chat-jobs`."""
+"""The ASGI application: Django for HTTP, the chat consumer for WebSockets.
+Background work is Celery's (chatsite/celery.py)."""
 
 import os
 
@@ -9,16 +9,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 django_http = get_asgi_application()
 
 # Imported after Django is set up: these load models.
-from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from chat import server  # noqa: E402
 from chat.auth import ChatAuthMiddlewareStack  # noqa: E402
-from chat.jobs import JobsConsumer  # noqa: E402
 from chat.outlet import outlet_scope  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
-from chat.services.broadcast import JOBS_CHANNEL  # noqa: E402
 
 server.daphne_mend()
 
@@ -28,6 +26,5 @@ application = ProtocolTypeRouter(
         # proxy, the proxy serves the collected files.
         "http": ASGIStaticFilesHandler(django_http) if settings.SERVE_STATIC else django_http,
         "websocket": outlet_scope(ChatAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-        "channel": ChannelNameRouter({JOBS_CHANNEL: JobsConsumer.as_asgi()}),
     }
 )

@@ -309,6 +309,64 @@ CHAT_PREVIEW_TIMEOUT = env_float("CHAT_PREVIEW_TIMEOUT", 5, minimum=0.1)
 CHAT_PREVIEW_MAX_BYTES = env_int("CHAT_PREVIEW_MAX_BYTES", 512 * 1024, minimum=1)
 # /metrics answers private and loopback addresses, and this bearer token.
 CHAT_METRICS_TOKEN = os.environ.get("CHAT_METRICS_TOKEN", "")
+# Where users reach the site, for the links in emails.
+CHAT_SITE_URL = (os.environ.get("CHAT_SITE_URL") or "http://127.0.0.1:8000").rstrip("/")
+# A user is emailed about unread mentions and DMs once they are this many
+# seconds old and no socket of theirs was open since; at most once per this long.
+CHAT_NOTIFY_EMAIL_DELAY = env_int("CHAT_NOTIFY_EMAIL_DELAY", 300, minimum=1)
+# A room export can be downloaded for this many days, then it is removed.
+CHAT_EXPORT_DAYS = env_int("CHAT_EXPORT_DAYS", 7, minimum=1)
+
+# Background work (chat/tasks.py) on Celery (chatsite/celery.py), through this
+# broker. Without one (`make run`), each task runs in the process that
+# enqueues it, in a thread of its own, and that process runs the schedule.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
+CELERY_TASK_IGNORE_RESULT = True  # no result backend: no task's caller waits for it
+# A task is acknowledged when it is done, not when it starts, so one whose
+# worker dies is run again: at once if a pool process died
+# (reject_on_worker_lost), or after CELERY_VISIBILITY_TIMEOUT seconds if the
+# whole worker did. Every task is idempotent, so running twice does no harm.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 900, minimum=1)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # Look for the tasks of a dead worker every few seconds, not every 100.
+    "unacked_restore_interval": min(10, CELERY_VISIBILITY_TIMEOUT),
+    "unacked_restore_throttle": 1,
+    # A publish must not wait forever on a Redis that vanished.
+    "socket_timeout": 5,
+    "socket_connect_timeout": 5,
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TASK_SEND_SENT_EVENT = False
+# The periodic work, run by `celery -A chatsite beat` (or in-process, above).
+CELERY_BEAT_SCHEDULE = {
+    "notify-due": {"task": "chat.tasks.notify_due", "schedule": 30.0},
+    "attachments-prune": {"task": "chat.tasks.attachments_prune", "schedule": 3600.0},
+    "retention-prune": {"task": "chat.tasks.retention_prune", "schedule": 3600.0},
+    "exports-expire": {"task": "chat.tasks.exports_expire", "schedule": 3600.0},
+}
+
+# Email, with Django's own settings' names. Without EMAIL_HOST, mail is
+# written to the console (`make run`).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or "chat@localhost"
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    _problems.append("EMAIL_USE_TLS and EMAIL_USE_SSL: set one, not both")
 
 if _problems:
     raise ImproperlyConfigured("bad settings in the environment: " + "; ".join(_problems))

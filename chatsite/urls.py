@@ -1,8 +1,10 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from chat import views
 from chat.api import api
+from chat.forms import ResetForm
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -12,6 +14,15 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("attachments/<int:attachment_id>/<str:name>", views.attachment, name="attachment"),
     path("accounts/signup/", views.signup, name="signup"),
+    path(
+        "accounts/password_reset/",
+        auth_views.PasswordResetView.as_view(form_class=ResetForm),
+        name="password_reset",
+    ),
+    path("accounts/verify/<str:token>", views.email_verify_page, name="email_verify"),
+    path("email/unsubscribe/<str:token>", views.unsubscribe, name="unsubscribe"),
+    path("settings/", views.settings_page, name="settings_page"),
+    path("settings/export", views.export_mine_form, name="export_mine_form"),
     path("rooms/new", views.room_create_form, name="room_create_form"),
     path("rooms/<slug:slug>/invite", views.room_invite_form, name="room_invite_form"),
     path("settings/tokens", views.tokens_page, name="tokens_page"),

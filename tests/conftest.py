@@ -536,12 +536,14 @@ PAGES = {
 
 class PageServer:
     """An HTTP server on 127.0.0.1 in a thread: the pages above, /big (10 MB of
-    HTML after its <head>), /slow (answers after 3 s), and /to?url=... (a 302).
+    HTML after its <head>), /slow (answers after 3 s), /hold (puts in `arrived`,
+    and answers as /plain once `release` is set), and /to?url=... (a 302).
     `hits` counts requests per path; `sent` the bytes /big got out, final once
     `big_done` is set."""
 
     def __init__(self) -> None:
         import http.server
+        import queue
         import threading
         from urllib.parse import parse_qs, urlsplit
 
@@ -561,6 +563,10 @@ class PageServer:
                 elif path == "/slow":
                     server.release.wait(3)
                     self._send("text/html", b"<title>Too late</title>")
+                elif path == "/hold":
+                    server.arrived.put(path)
+                    server.release.wait(30)
+                    self._send(*PAGES["/plain"])
                 elif path == "/big":
                     self._big()
                 elif path in PAGES:
@@ -601,6 +607,7 @@ class PageServer:
         self.sent = 0
         self.big_done = threading.Event()
         self.release = threading.Event()
+        self.arrived: queue.Queue[str] = queue.Queue()
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -622,3 +629,144 @@ def page_server(settings: Any) -> Iterator[PageServer]:
     settings.CHAT_PREVIEW_ALLOW = [f"127.0.0.1:{server.port}"]
     yield server
     server.close()
+
+
+# --- Email and the Celery worker ---------------------------------------------
+
+
+class SmtpServer:
+    """aiosmtpd on a free loopback port, in a thread: every message it
+    receives is parsed into `inbox`, and `next()` waits for the next one."""
+
+    def __init__(self) -> None:
+        import queue
+        from email import message_from_bytes, policy
+
+        from aiosmtpd.controller import Controller
+
+        self.port = free_port()
+        self.received: queue.Queue = queue.Queue()
+        self.inbox: list[Any] = []
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                message = message_from_bytes(envelope.content, policy=policy.default)
+                inbox.append(message)
+                received.put(message)
+                return "250 OK"
+
+        inbox, received = self.inbox, self.received
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> "SmtpServer":
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    async def next(self, timeout: float = TIMEOUT) -> Any:
+        """The next message received, waiting for it; TimeoutError if none comes."""
+        import queue
+
+        try:
+            return await asyncio.to_thread(self.received.get, timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError("no email arrived") from None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Settings for a process that should send here."""
+        return {"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(self.port)}
+
+
+@pytest.fixture
+def smtp(settings: Any) -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback, which this process's mail goes to."""
+    server = SmtpServer().start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
+    yield server
+    server.stop()
+
+
+def mail_text(message: Any) -> str:
+    """The plain-text part of a received email."""
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+def mail_html(message: Any) -> str:
+    return message.get_body(preferencelist=("html",)).get_content()
+
+
+class WorkerProcess:
+    """A real `celery -A chatsite worker` (one pool process), in a process
+    group of its own so that `kill()` takes the worker and its pool at once."""
+
+    def __init__(self, *, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "WorkerProcess":
+        starts = self.log_path.read_text().count(" ready.") if self.log_path.exists() else 0
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "chatsite", "worker", "--loglevel", "INFO",
+             "--concurrency", "1", "--hostname", f"test-{uuid.uuid4().hex[:8]}@%h",
+             "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while self.log_path.read_text().count(" ready.") <= starts:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start: {self.log_path.read_text()[-3000:]}")
+            time.sleep(0.1)  # the worker's log is the only sign that it is consuming
+        return self
+
+    def kill(self) -> None:
+        """kill -9 of the worker and its pool process: no chance to ack or requeue."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, 9)
+        self.proc.wait()
+
+    def stop(self) -> int:
+        """SIGTERM (warm shutdown); returns the exit status."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.terminate()
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, 9)
+            return self.proc.wait()
+
+
+@pytest.fixture
+def start_worker(
+    transactional_db: None, redis_process: "RedisProcess", tmp_path: Path
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """start_worker(**env) -> a running worker on the test database, whose
+    broker is a private Redis (`redis_process`), shared by the layer."""
+    workers: list[WorkerProcess] = []
+
+    def start(**extra_env: str) -> WorkerProcess:
+        env = {k: v for k, v in os.environ.items() if k not in {"DEBUG"}}
+        env.update(
+            DJANGO_SETTINGS_MODULE="chatsite.settings",
+            DATABASE_URL=database_url(),
+            SECRET_KEY="test-only-secret-key",
+            REDIS_URL=redis_process.url,
+            CELERY_BROKER_URL=redis_process.url,
+            MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        )
+        env.update(extra_env)
+        worker = WorkerProcess(env=env, log_path=tmp_path / "worker.log")
+        workers.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in workers:
+        if worker.proc is not None and worker.proc.poll() is None:
+            os.killpg(worker.proc.pid, 9)
+            worker.proc.wait()

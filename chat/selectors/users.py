@@ -1,10 +1,11 @@
 """Reading users, and the credentials open sockets hold."""
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
-from chat.models import ApiToken
+from chat.models import ApiToken, Profile
 
 
 async def username_taken(*, name: str) -> bool:
@@ -31,3 +32,8 @@ async def credentials_valid(
         unexpired = Session.objects.filter(session_key__in=sessions, expire_date__gt=timezone.now())
         live = {key async for key in unexpired.values_list("session_key", flat=True)}
     return active, alive, live
+
+
+def profile_get(*, user: User) -> Profile:
+    """The user's email settings (the defaults if they never changed them)."""
+    return Profile.objects.filter(user=user).first() or Profile(user=user)

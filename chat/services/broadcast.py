@@ -65,10 +65,6 @@ def redis_client() -> redis.asyncio.Redis | None:
     return _redis.get() if settings.REDIS_URL else None
 
 
-# The channel of background jobs, read by `manage.py runworker chat-jobs`.
-JOBS_CHANNEL = "chat-jobs"
-
-
 def room_group(slug: str) -> str:
     """The channel-layer group of a room's sockets."""
     return f"room.{slug}"
@@ -272,17 +268,11 @@ async def room_access_broadcast(*, room: str, private: bool) -> None:
     await layer_call("group_send", "room access change not broadcast", send)
 
 
-async def room_added_broadcast(*, user_ids: set[int], frame: protocol.AddedEvent) -> None:
-    """Tell users' sockets they were made members of a room (`added`). Best
-    effort: a socket that misses it sees the room on its next page load."""
+async def user_frame_broadcast(*, user_ids: set[int], frame: protocol.ServerFrame) -> None:
+    """Send a frame to each of these users' sockets (`added`: they were made
+    members of a room; `export`: an export of theirs moved on). Best effort:
+    a socket that misses it sees the change on its next page load."""
     text = protocol.encode(frame)
     for user_id in user_ids:
-        event = events.room_added(user_id=user_id, text=text)
-        await _user_send(user_id, event, "room addition not broadcast")
-
-
-async def job_enqueue(job: events.Job) -> None:
-    """Hand a job to the worker (chat/jobs.py). Best effort: a job lost with
-    the layer is not retried (a link preview, say, is simply missing)."""
-    send = get_channel_layer().send(JOBS_CHANNEL, job)
-    await layer_call("send", f"job {job['type']} not enqueued", send)
+        event = events.user_frame(user_id=user_id, text=text)
+        await _user_send(user_id, event, f"{frame.type} not broadcast")

@@ -15,7 +15,7 @@ from chat.actor import Actor
 from chat.models import Block, Membership, Room
 from chat.protocol import RoomKind
 from chat.selectors.dms import blocks_list
-from chat.services.broadcast import room_added_broadcast
+from chat.services.broadcast import user_frame_broadcast
 from chat.services.limits import send_rate_take
 from chat.services.messages import message_send
 
@@ -87,7 +87,7 @@ async def dm_send(
             added = protocol.AddedEvent(
                 room=room.slug, title=room.title, kind=RoomKind.DM, members=sorted(members.values())
             )
-            await room_added_broadcast(user_ids=set(members), frame=added)
+            await user_frame_broadcast(user_ids=set(members), frame=added)
     return await message_send(
         actor=actor, slug=room.slug, body=body, client_id=client_id, address=address
     )

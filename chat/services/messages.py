@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from chat import events, metrics, protocol
+from chat import metrics, protocol
 from chat.actor import Actor
 from chat.lag import loop_lag
 from chat.models import Message, Room
@@ -22,10 +22,11 @@ from chat.protocol import EntryKind
 from chat.selectors.messages import message_frames
 from chat.selectors.rooms import room_get_readable
 from chat.services.attachments import attachments_delete
-from chat.services.broadcast import job_enqueue, on_commit_broadcast, room_broadcast
+from chat.services.broadcast import on_commit_broadcast, room_broadcast
 from chat.services.limits import send_rates_take
 from chat.services.stream import StreamAppend, message_store
 from chat.services.stream_pg import stream_append
+from chatsite.celery import task_enqueue_async
 
 
 class GroupCommit:
@@ -148,7 +149,9 @@ async def _entry_send(
     if created:
         await _entry_broadcast(entry=entry, slug=slug)
         if kind == EntryKind.MESSAGE and settings.CHAT_PREVIEWS and protocol.first_url(body):
-            await job_enqueue(events.preview_fetch(room_id=entry.room_id, seq=entry.seq))
+            await task_enqueue_async(
+                "chat.tasks.preview_attach", room_id=entry.room_id, seq=entry.seq
+            )
     return protocol.AckEvent(client_id=client_id, room=slug, seq=entry.seq)
 
 

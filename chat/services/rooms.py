@@ -18,11 +18,11 @@ from chat.selectors.rooms import dms_members, room_get_readable, sanctions_activ
 from chat.services.broadcast import (
     on_commit_broadcast,
     room_access_broadcast,
-    room_added_broadcast,
     room_frames,
     room_removed_broadcast,
     room_subscribe,
     room_unsubscribe,
+    user_frame_broadcast,
 )
 from chat.services.presence import presence_enter, presence_leave
 from chat.sockets import Socket
@@ -243,7 +243,7 @@ async def membership_invite(*, slug: str, inviter: User, username: str) -> None:
     """Add a user to a room (idempotent), if the inviter is its owner or a
     moderator; the user's open sockets hear of it (`added`)."""
     user_id, added = await _membership_invite(slug=slug, inviter=inviter, username=username)
-    await room_added_broadcast(user_ids={user_id}, frame=added)
+    await user_frame_broadcast(user_ids={user_id}, frame=added)
 
 
 @database_sync_to_async

@@ -1,21 +1,112 @@
-"""Accounts, and closing the sockets of sessions and users that end."""
+"""Accounts (signup, email addresses and their verification, when users
+were last seen), and closing the sockets of sessions and users that end."""
+
+from datetime import datetime
 
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
+from django.contrib.auth.tokens import default_token_generator
+from django.db import transaction
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
+from chat.models import Profile
 from chat.services.broadcast import credentials_revoked_broadcast, on_commit_broadcast
+from chat.services.mail import mail_build, site_url, verify_claim, verify_url
+from chatsite.celery import task_enqueue
 
 
-async def user_signup(*, username: str, password: str) -> User:
-    """Create an active user with this password (validated by the caller's form)."""
-    return await _user_create(username=username, password=password)
+def user_signup(*, username: str, password: str, email: str = "") -> User:
+    """Create an active user with this password (validated by the caller's
+    form); an address given is sent its verification link."""
+    with transaction.atomic():
+        user = get_user_model().objects.create_user(
+            username=username, password=password, email=email
+        )
+        Profile.objects.create(user=user)
+        if email:
+            task_enqueue("chat.tasks.email_verify_send", user_id=user.pk, email=email)
+    return user
+
+
+def user_email_settings(*, user: User, email: str, notify_email: bool) -> bool:
+    """Change the user's address and whether they get missed-message emails;
+    a new address must be verified again (its link is sent). Returns whether
+    the address changed."""
+    changed = email != user.email
+    with transaction.atomic():
+        Profile.objects.update_or_create(user=user, defaults={"notify_email": notify_email})
+        if changed:
+            user.email = email
+            user.save(update_fields=["email"])
+            if email:
+                task_enqueue("chat.tasks.email_verify_send", user_id=user.pk, email=email)
+    return changed
+
+
+def email_verify_send(*, user_id: int, email: str) -> bool:
+    """Send the verification link for `email`, if it is still the user's
+    unverified address; returns whether it was sent."""
+    user = get_user_model().objects.filter(pk=user_id, email=email, is_active=True).first()
+    if user is None or Profile.objects.filter(user=user, verified_email=email).exists():
+        return False
+    mail_build(
+        to=email,
+        subject="Confirm your email address for Chat",
+        template="verify",
+        context={"user": user, "link": verify_url(user_id=user_id, email=email)},
+    ).send()
+    return True
+
+
+def email_verify(*, token: str) -> bool:
+    """Mark the address of a verification link verified, if the link is good
+    and the address is still the user's."""
+    claim = verify_claim(token=token)
+    if claim is None:
+        return False
+    user_id, email = claim
+    if not get_user_model().objects.filter(pk=user_id, email=email).exists():
+        return False
+    Profile.objects.update_or_create(user_id=user_id, defaults={"verified_email": email})
+    return True
+
+
+def password_reset_send(*, user_id: int) -> bool:
+    """Email an active user with a password a link to choose a new one
+    (Django's token: it stops working once the password changes)."""
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not user.email or not user.has_usable_password():
+        return False
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    path = reverse("password_reset_confirm", args=[uid, default_token_generator.make_token(user)])
+    mail_build(
+        to=user.email,
+        subject="Reset your password for Chat",
+        template="password_reset",
+        context={"user": user, "link": site_url(path)},
+    ).send()
+    return True
+
+
+async def users_seen(*, user_ids: set[int]) -> None:
+    """Record that these users have a socket open now (or had, until now)."""
+    if user_ids:
+        await _users_seen(user_ids=user_ids, at=timezone.now())
 
 
 @database_sync_to_async
-def _user_create(*, username: str, password: str) -> User:
-    return get_user_model().objects.create_user(username=username, password=password)
+def _users_seen(*, user_ids: set[int], at: datetime) -> None:
+    Profile.objects.bulk_create(
+        [Profile(user_id=user_id, last_seen=at) for user_id in sorted(user_ids)],
+        update_conflicts=True,
+        unique_fields=["user"],
+        update_fields=["last_seen"],
+    )
 
 
 def session_ended(sender, request: HttpRequest, user: User | None, **kwargs) -> None:

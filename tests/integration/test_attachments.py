@@ -11,16 +11,14 @@ from pathlib import Path
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.utils import timezone
 from PIL import Image
 
-from chat import jobs
 from chat.models import Attachment, Message, Room, Sanction
 from chat.services.attachments import attachments_prune
-from chat.services.broadcast import JOBS_CHANNEL
 from chat.services.messages import messages_expire
 from chat.services.rooms import room_create
+from chatsite import celery
 from tests.conftest import TIMEOUT
 from tests.factories import member_make, room_make
 
@@ -255,19 +253,17 @@ async def test_uploads_no_message_took_within_a_day_are_removed(den, media, api)
     assert refused.status_code == 400 and "not an unsent upload" in refused.json()["detail"]
 
 
-async def test_the_sweep_schedules_the_prune_hourly_and_the_worker_runs_it(
-    den, media, api, monkeypatch
+async def test_without_a_broker_the_server_process_runs_the_schedule_itself(
+    den, media, api, settings
 ):
     _, bob, _ = den
     stale = (await upload(await api(bob), "a.png", PNG)).json()["id"]
     await Attachment.objects.filter(pk=stale).aupdate(created=timezone.now() - timedelta(days=2))
-    monkeypatch.setattr(jobs, "_last_run", {})
-    await jobs.jobs_schedule()
-    await jobs.jobs_schedule()  # not due again for an hour
+    settings.CELERY_BEAT_SCHEDULE = {
+        "prune": {"task": "chat.tasks.attachments_prune", "schedule": 0.05}
+    }
+    celery.schedule_inline()
     async with asyncio.timeout(TIMEOUT):
-        job = await get_channel_layer().receive(JOBS_CHANNEL)
-    assert job == {"type": "attachments.prune"}  # retention is off by default
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(get_channel_layer().receive(JOBS_CHANNEL), 0.2)
-    await jobs.JobsConsumer().dispatch(job)
-    assert stored(media) == [] and not await Attachment.objects.aexists()
+        while await Attachment.objects.aexists():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # the task runs on a thread of its own: poll its effect
+    assert stored(media) == []

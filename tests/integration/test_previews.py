@@ -2,15 +2,13 @@
 cached per URL, added to the stream, and refused when they should be."""
 
 import asyncio
-import sys
 import uuid
 
 import pytest
-import redis
 
 from chat.models import LinkPreview, Message
 from chat.services.previews import preview_fetch
-from tests.conftest import REDIS_URL, ROOT, TIMEOUT, WsClient
+from tests.conftest import TIMEOUT, WsClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -94,33 +92,31 @@ async def test_a_message_without_a_url_or_with_previews_off_fetches_nothing(
     assert page_server.hits == {}
 
 
+async def preview_frame(client: WsClient) -> dict:
+    async with asyncio.timeout(TIMEOUT * 3):
+        while (frame := await client.recv())["type"] != "message" or frame["kind"] != "preview":
+            pass
+    return frame
+
+
 @pytest.mark.redis
-async def test_the_worker_process_unfurls_for_a_server_process(start_server, page_server, tmp_path):
-    server = start_server(redis_url=REDIS_URL, CHAT_PREVIEW_ALLOW=f"127.0.0.1:{page_server.port}")
-    log = (tmp_path / "worker.log").open("wb")
-    worker = await asyncio.create_subprocess_exec(
-        sys.executable, "manage.py", "runworker", "chat-jobs", cwd=ROOT, env=server.env,
-        stdout=log, stderr=log,
-    )  # fmt: skip
-    try:
-        # The pub/sub layer drops what is sent before the worker listens: wait for it.
-        listening = redis.Redis.from_url(REDIS_URL)
-        async with asyncio.timeout(TIMEOUT * 2):
-            while not await asyncio.to_thread(listening.pubsub_channels, "*chat-jobs*"):  # noqa: ASYNC110
-                await asyncio.sleep(0.1)  # Redis state, with no event to wait on
-        client = await WsClient.open(server.ws_url + "?name=ada")
-        await client.send({"type": "join", "room": "lobby"})
-        await client.expect("joined")
-        await say(client, f"read {page_server.url('/plain')}")
-        async with asyncio.timeout(TIMEOUT * 2):
-            while (frame := await client.recv())["type"] != "message" or frame["kind"] != "preview":
-                pass
-        assert frame["preview"]["title"] == "Just a title"
-        await client.close()
-    except TimeoutError:
-        raise AssertionError((tmp_path / "worker.log").read_text()[-3000:]) from None
-    finally:
-        worker.terminate()
-        await worker.wait()
+async def test_a_celery_worker_unfurls_for_a_server_process_even_when_killed_mid_fetch(
+    start_server, start_worker, redis_process, page_server
+):
+    allow = f"127.0.0.1:{page_server.port}"
+    # A dead worker's task is handed out again after 3 s (CELERY_VISIBILITY_TIMEOUT).
+    worker = start_worker(CHAT_PREVIEW_ALLOW=allow, CELERY_VISIBILITY_TIMEOUT="3")
+    server = start_server(redis_url=redis_process.url, CHAT_PREVIEW_ALLOW=allow)
+    client = await WsClient.open(server.ws_url + "?name=ada")
+    await client.send({"type": "join", "room": "lobby"})
+    await client.expect("joined")
+    await say(client, f"read {page_server.url('/hold')}")
+    await asyncio.to_thread(page_server.arrived.get, timeout=TIMEOUT)  # the worker is fetching
+    worker.kill()  # kill -9, mid-task: it never acks
+    worker.start()
+    await asyncio.to_thread(page_server.arrived.get, timeout=TIMEOUT * 2)  # the task, again
+    page_server.release.set()
+    assert (await preview_frame(client))["preview"]["title"] == "Just a title"
+    await client.close()
     assert await LinkPreview.objects.filter(ok=True).acount() == 1
     assert await Message.objects.filter(kind="preview").acount() == 1

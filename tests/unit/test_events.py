@@ -1,5 +1,5 @@
 """The channel layer's events: each builder makes exactly its type's fields,
-and every event and job has the handler its `type` names (Channels maps
+and every event has the handler its `type` names (Channels maps
 "room.removed" to `room_removed`)."""
 
 from typing import get_args, get_type_hints
@@ -8,7 +8,6 @@ import pytest
 
 from chat import events
 from chat.consumers import ChatConsumer
-from chat.jobs import JobsConsumer
 from chat.protocol import LeftReason
 
 BUILT = [
@@ -18,12 +17,11 @@ BUILT = [
     ),
     (events.room_access(room="r", guests=False), events.RoomAccess),
     (events.room_removed(user_id=1, room="r", reason=LeftReason.BAN), events.RoomRemoved),
-    (events.room_added(user_id=1, text="{}"), events.RoomAdded),
+    (events.user_frame(user_id=1, text="{}"), events.UserFrame),
     (
         events.credentials_revoked(user_id=1, reason="x", token_id=1, session_key=None),
         events.CredentialsRevoked,
     ),
-    (events.preview_fetch(room_id=1, seq=2), events.PreviewFetch),
 ]
 
 
@@ -47,8 +45,3 @@ def test_every_room_group_event_is_delivered_or_handled_by_the_consumer():
     # goes to its handler by type, like a user group's events.
     assert types_of(events.RoomGroupEvent) == ["room.event", "room.access"]
     assert callable(ChatConsumer.deliver) and callable(ChatConsumer.room_access)
-
-
-def test_every_job_has_its_worker_handler():
-    for kind in types_of(events.Job):
-        assert callable(getattr(JobsConsumer, kind.replace(".", "_"))), kind
