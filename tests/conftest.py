@@ -651,6 +651,7 @@ class SmtpServer:
         class Handler:
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 message = message_from_bytes(envelope.content, policy=policy.default)
+                message.raw = envelope.content  # as sent, before any decoding
                 inbox.append(message)
                 received.put(message)
                 return "250 OK"
