@@ -104,6 +104,8 @@ if SECRET_KEY == DEV_SECRET_KEY:
 
 INSTALLED_APPS = [
     "daphne",
+    # Before admin: its templates for the password views (registration/) are chat's.
+    "chat",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -113,7 +115,6 @@ INSTALLED_APPS = [
     "channels",
     # For its static files: the API docs load Swagger UI from here, not a CDN.
     "ninja",
-    "chat",
 ]
 
 MIDDLEWARE = [

@@ -5,7 +5,8 @@
 import "./actions.js";
 import { errorText } from "./api.js";
 import { Connection } from "./connection.js";
-import { showFound } from "./inbox.js";
+import { onExport } from "./exports.js";
+import { openAt, showFound } from "./inbox.js";
 import { onRefused, socketUrl, welcome } from "./me.js";
 import { authorLabel, noticeItem } from "./render.js";
 import { RoomState } from "./roomstate.js";
@@ -88,6 +89,9 @@ function onFrame(frame) {
       chat.blocked = new Set(frame.users);
       if (chat.current) showBlock(rooms.get(chat.current));
       break;
+    case "export":
+      onExport(frame);
+      break;
     case "added": // a new DM, or an invitation: follow it
       room(frame.room, frame).role ??= "member";
       follow(frame.room);
@@ -119,7 +123,7 @@ function onFrame(frame) {
 }
 
 $("reconnect").addEventListener("click", () => chat.connection.reconnectNow());
-window.addEventListener("hashchange", () => openRoom(decodeURIComponent(location.hash.slice(1))));
+window.addEventListener("hashchange", openHash);
 document.addEventListener("visibilitychange", markRead);
 
 // Signed-in users connect at once, for unread counts; guests when they pick a room.
@@ -127,4 +131,11 @@ if (signedIn) connect();
 showUnreadTotal();
 // Every module has run and every handler is in place (the tests wait on this).
 app.dataset.ready = "1";
-if (location.hash.length > 1 && (signedIn || $("guest-name"))) openRoom(decodeURIComponent(location.hash.slice(1)));
+if (location.hash.length > 1 && (signedIn || $("guest-name"))) openHash();
+
+// The address names a room, or a message in it (`#room/seq`: the links in emails).
+function openHash() {
+  const [slug, seq] = decodeURIComponent(location.hash.slice(1)).split("/");
+  if (seq) openAt(slug, Number(seq));
+  else openRoom(slug);
+}

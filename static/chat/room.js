@@ -2,6 +2,7 @@
 // read markers, who is online and typing (actions.js acts on a message).
 import { apiCall, errorText } from "./api.js";
 import { setReply } from "./composer.js";
+import { showExport } from "./exports.js";
 import { openAt, seek } from "./inbox.js";
 import { connect, follow } from "./main.js";
 import { askName } from "./me.js";
@@ -88,6 +89,7 @@ export function showRoomControls(r) {
   showInvite(r);
   showBlock(r);
   showGuestSetting(r);
+  showExport(r);
 }
 
 export function fetchAfter(slug, seq) {
