@@ -107,9 +107,11 @@ class _TaskCollector:
     """chat_tasks_total and chat_task_queue_depth, read at each scrape."""
 
     def collect(self) -> Iterator[Metric]:
-        counts: Tally[str] = Tally(_inline_tasks)
+        counts: Tally[str] = Tally()
         depth: int | None = None
-        if (broker := _broker()) is not None:
+        if (broker := _broker()) is None:
+            counts.update(_inline_tasks)
+        else:
             try:
                 with broker:
                     stored: dict[bytes, bytes] = broker.hgetall(TASKS_KEY)  # type: ignore[assignment]

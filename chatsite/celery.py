@@ -14,6 +14,7 @@ then runs the schedule itself (`schedule_inline`).
 
 import asyncio
 import functools
+import importlib
 import logging
 import os
 import time
@@ -78,12 +79,15 @@ def _enqueue(name: str, kwargs: dict[str, Any]) -> None:
 
 
 def _run(name: str, kwargs: dict[str, Any]) -> None:
-    if name not in app.tasks:
-        app.loader.import_default_modules()  # chat/tasks.py, as a worker does at start
+    # The tasks' module, as a worker imports it at start: by name, since it
+    # imports the services that import this module.
+    importlib.import_module("chat.tasks")
     try:
         result = app.tasks[name].apply(kwargs=kwargs)
         if result.failed():
             logger.error("task %s failed: %r", name, result.result)
+    except Exception:
+        logger.exception("task %s could not run", name)
     finally:
         close_old_connections()
 

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -20,8 +21,8 @@ from pathlib import Path
 import pytest
 import websockets
 import yaml
+from celery import Celery
 from channels.db import database_sync_to_async
-from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.utils import timezone
 
 from chat.models import Message
@@ -85,14 +86,15 @@ def test_the_compose_file_is_valid_and_scales():
     )
     assert result.returncode == 0, result.stderr.decode()
     services = COMPOSE["services"]
-    assert set(services) == {"postgres", "redis", "migrate", "web", "worker", "proxy"}
+    assert set(services) == {"postgres", "redis", "migrate", "web", "worker", "beat", "proxy"}
     # --scale web=N: nothing may pin a replica to a name or a host port.
     assert not any("container_name" in spec for spec in services.values())
     assert "ports" not in services["web"] and services["web"]["deploy"]["replicas"] >= 2
     assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert "--proxy-headers" in services["web"]["command"]
-    for name in ("postgres", "redis", "web"):
+    for name in ("postgres", "redis", "web", "worker", "beat"):
         assert services[name]["healthcheck"]["test"], name
+    assert "inspect ping" in services["worker"]["healthcheck"]["test"][1]
 
 
 @pytest.fixture
@@ -133,13 +135,16 @@ def deployment(transactional_db, tmp_path):
             processes.append(server)
             return server.start()
 
-        def worker(self, **env_extra: str) -> subprocess.Popen:
-            command, env = service("worker", overrides=overrides)
+        def celery(self, name: str, **env_extra: str) -> tuple[subprocess.Popen, dict]:
+            """Compose's `worker` or `beat`: its command and environment, and its log."""
+            command, env = service(name, overrides=overrides)
             env.update(CHANNEL_LAYER_PREFIX=prefix, **env_extra)
-            log = (tmp_path / "worker.log").open("ab")
+            if "--schedule" in command:
+                command[command.index("--schedule") + 1] = str(tmp_path / "beat-schedule")
+            log = (tmp_path / f"{name}.log").open("ab")
             proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
             processes.append(proc)
-            return proc
+            return proc, env
 
         def proxy(self, *servers: ServerProcess) -> str:
             return start_nginx(tmp_path, processes, servers, static_root)
@@ -331,7 +336,7 @@ async def test_healthz_follows_redis(start_server, redis_process):
 
 
 @pytest.mark.postgres
-async def test_the_worker_erases_text_past_the_retention_period(deployment, make_user):
+async def test_the_worker_and_beat_run_from_the_compose_file(deployment, make_user, redis_process):
     def old_and_new() -> None:
         room = room_make(slug="lobby", creator=make_user("o"))
         for seq, age in ((1, 3), (2, 0)):
@@ -343,17 +348,25 @@ async def test_the_worker_erases_text_past_the_retention_period(deployment, make
         room.save()
 
     await database_sync_to_async(old_and_new)()
-    await asyncio.to_thread(deployment.worker, CHAT_RETENTION_DAYS="2")
-    layer = RedisPubSubChannelLayer(hosts=[REDIS_URL], prefix=deployment.layer_prefix)
-    # Pub/sub delivers only once the worker has subscribed: send until done
-    # (the job is idempotent), waiting on the rows each time.
+    # A Redis of its own: the broker's queue holds no other test's tasks.
+    _, env = deployment.celery("worker", CHAT_RETENTION_DAYS="2", REDIS_URL=redis_process.url)
+    beat, _ = deployment.celery("beat", REDIS_URL=redis_process.url)
+    # The worker's health check, as compose runs it (with the container's HOSTNAME).
+    check = COMPOSE["services"]["worker"]["healthcheck"]["test"][1].replace("$$", "$")
+    env["HOSTNAME"] = socket.gethostname()
+    async with asyncio.timeout(60):
+        while (await asyncio.to_thread(subprocess.run, check, shell=True, cwd=ROOT, env=env,
+                                       capture_output=True)).returncode:  # fmt: skip
+            pass  # it fails until the worker is up: each try waits on its --timeout
+    # Beat would enqueue it within the hour: enqueue it as beat does, by name.
+    Celery(broker=redis_process.url).send_task("chat.tasks.retention_prune")
     async with asyncio.timeout(30):
-        while not await Message.objects.filter(seq=1, deleted=True).aexists():
-            await layer.send("chat-jobs", {"type": "retention.prune"})
-            await asyncio.sleep(0.2)  # the job runs in another process: poll its effect
-    await layer.flush()
+        while not await Message.objects.filter(seq=1, deleted=True).aexists():  # noqa: ASYNC110
+            await asyncio.sleep(0.2)  # the task runs in another process: poll its effect
     rows = [(m.seq, m.body, m.deleted) async for m in Message.objects.order_by("seq")]
     assert rows == [(1, "", True), (2, "0 days old", False)]
+    assert beat.poll() is None  # beat is running its schedule
+    assert "beat: Starting" in (deployment.static.parent / "beat.log").read_text()
 
 
 def manage_check(*args: str, **env_overrides: str) -> subprocess.CompletedProcess:
