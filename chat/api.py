@@ -365,9 +365,8 @@ async def token_delete(request: AuthedRequest, token_id: int):
 
 @api.post("/rooms/{slug}/exports", response={202: protocol.ExportEvent, **Errors}, tags=["exports"])
 async def room_export_create(request: AuthedRequest, slug: protocol.Slug):
-    """Start an export of the room: its owner or site staff. It is built in
-    the background (progress comes as `export` frames on the caller's
-    sockets); one already being built is returned instead."""
+    """Export the room (its owner, or staff): built in the background, with
+    `export` frames to the caller's sockets; one being built is returned."""
     return Status(202, await export_request(user=request.auth, slug=slug))
 
 
@@ -390,9 +389,9 @@ async def export_file(request: AuthedRequest, export_id: uuid.UUID):
     export = await export_get(user=request.auth, export_id=export_id)
     if export.state != protocol.ExportState.DONE:
         raise protocol.ChatError(protocol.ErrorCode.CONFLICT, f"the export is {export.state}")
-    filename = f"{export.room.slug if export.room else 'my-messages'}-export.zip"
+    name = f"{export.room.slug if export.room else 'my-messages'}-export.zip"
     return await file_response(
-        name=export.file.name or "", content_type="application/zip", filename=filename
+        name=export.file.name or "", content_type="application/zip", filename=name
     )
 
 
