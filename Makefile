@@ -24,6 +24,7 @@ run: $(STAMP)
 	@echo "  Chat is running: open http://127.0.0.1:$(PORT)/"
 	@echo
 	DEBUG=$${DEBUG:-1} CHAT_ALLOW_GUESTS=$${CHAT_ALLOW_GUESTS:-1} \
+		CHAT_SITE_URL=$${CHAT_SITE_URL:-http://127.0.0.1:$(PORT)} \
 		$(BIN)/daphne -b 127.0.0.1 -p $(PORT) $(DAPHNE_LIMITS) chatsite.asgi:application
 
 test: $(STAMP)
