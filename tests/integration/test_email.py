@@ -187,8 +187,13 @@ async def test_an_address_is_verified_by_its_link_and_a_new_one_must_be_again(sm
     first = re.search(r"http://127\.0\.0\.1:8000(/accounts/verify/\S+)", mail_text(mail))[1]
     assert (await Profile.objects.aget(user__username="dora")).verified_email == ""
 
+    settings_page = await asyncio.to_thread(client.get, "/settings/")
+    assert b"dora@example.com:" in settings_page.content
+    assert b"not confirmed yet" in settings_page.content
     page = await asyncio.to_thread(Client().get, first)  # no login needed
     assert page.status_code == 200 and b"Address confirmed" in page.content
+    settings_page = await asyncio.to_thread(client.get, "/settings/")
+    assert b"<strong>confirmed</strong>" in settings_page.content
     assert (await Profile.objects.aget(user__username="dora")).verified_email == "dora@example.com"
 
     def change():
