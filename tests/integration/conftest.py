@@ -1,7 +1,8 @@
-"""Fixtures of the integration tests of email and tasks."""
+"""Fixtures shared by integration tests: stored files, and an away user for email."""
 
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from channels.db import database_sync_to_async
@@ -11,6 +12,13 @@ from chat.actor import Actor
 from chat.models import Message, Profile
 from chat.services.messages import message_send
 from tests.factories import member_make, room_make
+
+
+@pytest.fixture
+def media(settings, tmp_path) -> Path:
+    """Stored files (attachments, exports) under the test's own directory."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
 
 
 @pytest.fixture

@@ -41,12 +41,6 @@ PNG = image()
 
 
 @pytest.fixture
-def media(settings, tmp_path) -> Path:
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
-@pytest.fixture
 async def den(make_user):
     """alice's private den, with bob in it; dave is not."""
 

@@ -23,12 +23,6 @@ MESSAGES = 10_000
 
 
 @pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
-@pytest.fixture
 async def big(make_user, media):
     """alice's private room `big` of 10,000 messages (one with a file), with
     bob as a member; carol is not one; staff is site staff."""
