@@ -19,7 +19,10 @@ The rules:
 - A message is changed by its signed-in author only; a moderator (or site
   staff) may also delete it. Guests cannot react.
 - In a DM, someone blocked by a member may only take back what they wrote.
-- A room's export is asked for by its owner or by site staff, and
+- The site's own rooms (CHAT_DEFAULT_ROOMS) have no owner: site staff
+  manage them as their owner, and appoint their moderators.
+- A room's export is asked for by its owner, who may read it; anyone else
+  needs the explicit permission to export any room (audited). It is
   downloaded by whoever asked for it only.
 """
 
@@ -52,6 +55,12 @@ class SanctionFacts(Protocol):
 MANAGERS = (Role.OWNER, Role.MODERATOR)
 # The moderation actions that only the owner may take.
 ROLE_CHANGES = (ModerationAction.PROMOTE, ModerationAction.DEMOTE)
+
+
+def role_effective(*, role: str | None, staff: bool, site_room: bool) -> str | None:
+    """The role the rules see: a membership's `role`, or owner for site
+    `staff` in one of the site's rooms (`site_room`), which no user owns."""
+    return Role.OWNER if staff and site_room else role
 
 
 def _no_room(slug: str) -> ChatError:
@@ -157,14 +166,23 @@ def member_removal_refusal(
     return None
 
 
+def site_room_privacy_refusal(*, site_room: bool) -> ChatError | None:
+    """Why a room may not be made private: the site's rooms are open to all."""
+    if site_room:
+        return ChatError(ErrorCode.FORBIDDEN, "the site's rooms stay public: anyone may open them")
+    return None
+
+
 def export_refusal(
-    *, room: RoomFacts | None, slug: str, role: str | None, staff: bool
+    *, room: RoomFacts | None, slug: str, readable: bool, role: str | None, any_room: bool
 ) -> ChatError | None:
-    """Why a user with `role` in the room (`staff`: site staff) may not export it."""
-    if room is None or (room.private and role is None and not staff):
+    """Why a user with `role` in the room, who may (`readable`) or may not
+    read it, may not export it. `any_room`: they hold the permission to
+    export any room (compliance), which is audited."""
+    if room is None or (not readable and not any_room):
         return _no_room(slug)
-    if role != Role.OWNER and not staff:
-        return ChatError(ErrorCode.FORBIDDEN, "only the room's owner (or site staff) may export it")
+    if role != Role.OWNER and not any_room:
+        return ChatError(ErrorCode.FORBIDDEN, "only the room's owner may export it")
     return None
 
 

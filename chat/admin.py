@@ -3,7 +3,6 @@ from django.contrib import admin
 from chat.models import ApiToken, Attachment, Membership, Message, ModerationLog, Room, Sanction
 from chat.services.attachments import attachments_delete
 from chat.services.messages import message_delete_by_staff
-from chat.services.rooms import room_private_announce
 
 
 @admin.register(Room)
@@ -11,11 +10,6 @@ class RoomAdmin(admin.ModelAdmin):
     list_display = ["slug", "title", "private", "last_seq", "created"]
     search_fields = ["slug", "title"]
     readonly_fields = ["last_seq"]
-
-    def save_model(self, request, obj: Room, form, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        if change and "private" in form.changed_data and obj.private:
-            room_private_announce(slug=obj.slug)  # guests leave it, as after room_update
 
 
 @admin.register(Membership)
@@ -60,8 +54,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(Sanction)
 class SanctionAdmin(admin.ModelAdmin):
-    """Bans and mutes. Made here, they hold from the next frame and the next
-    sweep; made in the app, they also act at once and are in the audit log."""
+    """Bans and mutes. Made here, they act at once, as in the app (a banned
+    user's sockets leave the room), but only the app's are in the audit log."""
 
     list_display = ["room", "user", "kind", "until", "by", "reason", "created"]
     list_filter = ["kind"]

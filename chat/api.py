@@ -28,7 +28,7 @@ from chat.services import rooms as room_services
 from chat.services import tokens as token_services
 from chat.services.attachments import attachment_upload
 from chat.services.dms import block_set, dm_send
-from chat.services.exports import export_request
+from chat.services.exports import export_delete, export_request
 from chat.services.messages import message_send, reaction_set
 from chat.services.moderation import room_moderate
 from chat.services.rooms import (
@@ -393,6 +393,14 @@ async def export_file(request: AuthedRequest, export_id: uuid.UUID):
     return await file_response(
         name=export.file.name or "", content_type="application/zip", filename=name
     )
+
+
+@api.delete("/exports/{export_id}", response={204: None, **Errors}, tags=["exports"])
+async def export_remove(request: AuthedRequest, export_id: uuid.UUID):
+    """Delete an export of the caller's, and its file: it no longer counts
+    against CHAT_EXPORT_MAX_BYTES. One being built is refused (`conflict`)."""
+    await export_delete(user=request.auth, export_id=export_id)
+    return Status(204, None)
 
 
 @api.get("/asyncapi.json", auth=None, include_in_schema=False)

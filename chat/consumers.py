@@ -15,7 +15,12 @@ from chat.outlet import AsgiOutlet, Frame, Outlet
 from chat.ratelimit import Hold, TokenBucket
 from chat.roomstate import SeqTracker
 from chat.selectors.messages import history_page, mentions_page, messages_search
-from chat.services.broadcast import LAYER_ERRORS, user_subscribe, user_unsubscribe
+from chat.services.broadcast import (
+    LAYER_ERRORS,
+    sockets_recheck,
+    user_subscribe,
+    user_unsubscribe,
+)
 from chat.services.dms import block_set, dm_send
 from chat.services.limits import socket_admit, socket_holder, socket_release
 from chat.services.messages import message_delete, message_edit, message_send, reaction_set
@@ -342,7 +347,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def forward(self, event: events.RoomGroupEvent) -> None:
         """An event held during a join, once `joined` is sent."""
         if event["type"] == "room.access":
-            await self._access(event)
+            await sockets_recheck([self])
         elif self._write(event, Frame(event["text"])):
             metrics.FRAMES_OUT.labels(event["frame"]).inc()
 
@@ -355,21 +360,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 actor=self.actor, slug=slug, socket=self, reason=event["reason"]
             )
             await self.send_frame(left)
-
-    async def room_access(self, event: events.RoomAccess) -> None:
-        """Who may read the room changed (`room_access_broadcast`): a guest
-        leaves it if guests may no longer read it."""
-        if (held := self.joining.get(event["room"])) is not None:
-            held.append(event)
-        else:
-            await self._access(event)
-
-    async def _access(self, event: events.RoomAccess) -> None:
-        if self.actor.guest and not event["guests"]:
-            removed = events.room_removed(
-                user_id=None, room=event["room"], reason=protocol.LeftReason.PRIVATE
-            )
-            await self.room_removed(removed)
 
     async def user_frame(self, event: events.UserFrame) -> None:
         """A frame for the user (`added`, `export`; `user_frame_broadcast`): pass it on."""
@@ -385,6 +375,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
             or (session is not None and session == self.session_key)
         ):
             await self.end_session(event["reason"])
+
+    async def password_changed(self, event: events.PasswordChanged) -> None:
+        """The user's password changed (`password_changed_broadcast`): a socket
+        a session opened closes, unless its session made the change (and was
+        renamed). A token's socket stays: tokens outlive a password change."""
+        if self.session_key is None:
+            return
+        if self.session_key == event["kept_from"]:
+            self.session_key = event["kept_to"]
+        else:
+            await self.end_session("the password was changed: sign in again")
 
     async def restart(self) -> None:
         """This process is stopping: the client should reconnect (to another one)."""

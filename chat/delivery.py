@@ -29,10 +29,9 @@ import weakref
 
 from django.conf import settings
 
-from chat import events
-from chat.selectors.rooms import rooms_barred, rooms_last_seq
+from chat.selectors.rooms import rooms_last_seq
 from chat.selectors.users import credentials_valid
-from chat.services.broadcast import LAYER_ERRORS
+from chat.services.broadcast import LAYER_ERRORS, sockets_recheck
 from chat.services.limits import sockets_refresh
 from chat.services.presence import presence_refresh
 from chat.services.users import users_seen
@@ -75,7 +74,7 @@ async def sweep(previous: dict[str, int]) -> dict[str, int]:
     except Exception as exc:
         logger.warning("recording who is here failed: %s", exc)
     await _close_unauthorized(sockets)
-    await _remove_barred(sockets)
+    await sockets_recheck(sockets)
     try:
         await sockets_refresh(
             sockets=[(s.holder, s.channel_name) for s in sockets if s.holder is not None]
@@ -102,18 +101,6 @@ async def sweep(previous: dict[str, int]) -> dict[str, int]:
     return await rooms_last_seq(slugs=list(present))
 
 
-async def _remove_barred(sockets: list[Socket]) -> None:
-    pairs = {(s.actor.user_id, slug) for s in sockets for slug in s.rooms}
-    barred = await rooms_barred(pairs=pairs)
-    for socket in sockets:
-        for slug in list(socket.rooms):
-            if reason := barred.get((socket.actor.user_id, slug)):
-                removed = events.room_removed(
-                    user_id=socket.actor.user_id, room=slug, reason=reason
-                )
-                await socket.room_removed(removed)
-
-
 async def _close_unauthorized(sockets: list[Socket]) -> None:
     users = {s.actor.user_id for s in sockets if s.actor.user_id is not None}
     if not users:
@@ -130,7 +117,7 @@ async def _close_unauthorized(sockets: list[Socket]) -> None:
         elif token is not None and token not in alive:
             reason = "the API token of this connection was revoked"
         elif session is not None and session not in live:
-            reason = "signed out: this session has ended"
+            reason = "this session has ended: signed out, or the password changed"
         else:
             continue
         await socket.end_session(reason)  # its disconnect unregisters it

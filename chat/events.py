@@ -22,6 +22,7 @@ class RoomEvent(TypedDict):
     room: str
     seq: int | None  # a stream entry's seq: sockets drop one they hold already
     target: int | None  # the message an edit, delete or reaction entry changes
+    kind: str | None  # a stream entry's kind (EntryKind): a delete erases its target's entries
     exclude: str | None  # a channel that should not get it (the typist)
     frame: str  # the frame's type, for metrics
     text: str  # the encoded frame
@@ -29,11 +30,13 @@ class RoomEvent(TypedDict):
 
 
 class RoomAccess(TypedDict):
-    """Who may read the room changed (a room group): guests leave unless `guests`."""
+    """Who may read or write the room changed (a room group), for user
+    `user_id` or (None) anyone: each process checks its sockets in the room
+    again, and those that may no longer read it leave."""
 
     type: Literal["room.access"]
     room: str
-    guests: bool
+    user_id: int | None
 
 
 class RoomRemoved(TypedDict):
@@ -63,8 +66,19 @@ class CredentialsRevoked(TypedDict):
     reason: str
 
 
+class PasswordChanged(TypedDict):
+    """The user's password changed (a user group): every socket of theirs
+    that a session authenticated closes, but those of session `kept_from`
+    (the one that changed it), which Django renamed `kept_to`."""
+
+    type: Literal["password.changed"]
+    user_id: int
+    kept_from: str | None
+    kept_to: str | None
+
+
 RoomGroupEvent = RoomEvent | RoomAccess
-UserGroupEvent = RoomRemoved | UserFrame | CredentialsRevoked
+UserGroupEvent = RoomRemoved | UserFrame | CredentialsRevoked | PasswordChanged
 
 
 def room_event(
@@ -75,6 +89,7 @@ def room_event(
     seq: int | None,
     exclude: str | None,
     target: int | None = None,
+    kind: str | None = None,
 ) -> RoomEvent:
     committed = time.time()  # wall clock: shared by the hosts
     return RoomEvent(
@@ -82,6 +97,7 @@ def room_event(
         room=room,
         seq=seq,
         target=target,
+        kind=kind,
         exclude=exclude,
         frame=frame,
         text=text,
@@ -89,8 +105,8 @@ def room_event(
     )
 
 
-def room_access(*, room: str, guests: bool) -> RoomAccess:
-    return RoomAccess(type="room.access", room=room, guests=guests)
+def room_access(*, room: str, user_id: int | None = None) -> RoomAccess:
+    return RoomAccess(type="room.access", room=room, user_id=user_id)
 
 
 def room_removed(*, user_id: int | None, room: str, reason: LeftReason) -> RoomRemoved:
@@ -110,4 +126,12 @@ def credentials_revoked(
         token_id=token_id,
         session_key=session_key,
         reason=reason,
+    )
+
+
+def password_changed(
+    *, user_id: int, kept_from: str | None, kept_to: str | None
+) -> PasswordChanged:
+    return PasswordChanged(
+        type="password.changed", user_id=user_id, kept_from=kept_from, kept_to=kept_to
     )

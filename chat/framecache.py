@@ -6,6 +6,8 @@ every stream entry it fans out (never what a join read from the database,
 which could be older than a change already seen). An entry that changes
 message `target` (an edit, delete, reaction or preview) drops the target's
 frame: the database has its new state, and a page that needs it reads there.
+A delete also drops every entry about its target (its edits and previews
+carry its text) and keeps out any that arrive later.
 A page is served from the cache only if every seq it spans is held and no
 older than MAX_AGE; any gap or miss, and the caller reads the database.
 This is how Centrifugo serves recovery without touching its history store.
@@ -23,22 +25,39 @@ class RoomFrames:
         self.size = size
         self.clock = clock
         self.frames: dict[int, tuple[str, float]] = {}  # seq -> (text, when cached)
+        self.targets: dict[int, int] = {}  # seq of a held change entry -> its target
         # Seqs changed by a later entry: their frame, even arriving late (from
         # another process, behind the change), is never held again.
         self.changed: dict[int, None] = {}
+        # Seqs deleted: no entry about them is held again either.
+        self.erased: dict[int, None] = {}
 
-    def add(self, seq: int, text: str, *, target: int | None = None) -> None:
-        """Hold the frame of entry `seq`; forget `target`'s (it changed)."""
+    def add(self, seq: int, text: str, *, target: int | None = None, erase: bool = False) -> None:
+        """Hold the frame of entry `seq`; forget `target`'s (it changed), and
+        with `erase` (a delete) every entry about `target` too."""
         if target is not None:
-            self.frames.pop(target, None)
-            self.changed[target] = None
-            if len(self.changed) > self.size:
-                del self.changed[next(iter(self.changed))]
-        if seq in self.changed:
+            self._forget(target)
+            self._remember(self.changed, target)
+            if erase:
+                for about in [s for s, t in self.targets.items() if t == target]:
+                    self._forget(about)
+                self._remember(self.erased, target)
+        if seq in self.changed or (not erase and target in self.erased):
             return
         self.frames[seq] = (text, self.clock())
+        if target is not None:
+            self.targets[seq] = target
         while len(self.frames) > self.size:
-            del self.frames[next(iter(self.frames))]  # the first cached goes first
+            self._forget(next(iter(self.frames)))  # the first cached goes first
+
+    def _forget(self, seq: int) -> None:
+        self.frames.pop(seq, None)
+        self.targets.pop(seq, None)
+
+    def _remember(self, seqs: dict[int, None], seq: int) -> None:
+        seqs[seq] = None
+        if len(seqs) > self.size:
+            del seqs[next(iter(seqs))]
 
     def page(self, *, after: int | None, upto: int, limit: int) -> list[str] | None:
         """The frames of a page (as `messages_page`: the oldest after `after`,

@@ -39,6 +39,9 @@ BROADCAST_LATENCY = Histogram(
 SLOW_CLIENTS = Counter(
     "chat_slow_clients_total", "Sockets closed (4008) because the client stopped reading"
 )
+SLOW_BODIES = Counter(
+    "chat_slow_bodies_total", "HTTP connections closed (408) because a request body came too slowly"
+)
 PAGES = Counter(
     "chat_join_pages_total", "Join pages, by where they were read: cache or database", ["source"]
 )

@@ -5,7 +5,7 @@ from enum import StrEnum
 from django.conf import settings
 from django.db import models
 
-from chat.protocol import EntryKind, ExportState, ModerationAction, Role, RoomKind
+from chat.protocol import AuditAction, EntryKind, ExportState, ModerationAction, Role, RoomKind
 
 
 def _choices(*enums: type[StrEnum]) -> list[tuple[str, str]]:
@@ -123,6 +123,14 @@ class Message(models.Model):
             models.UniqueConstraint(
                 fields=["room", "client_id"], name="message_room_client_id_unique"
             ),
+        ]
+        indexes = [
+            # The entries about a message: a delete erases its edits' text.
+            models.Index(
+                fields=["room", "target"],
+                condition=models.Q(target__isnull=False),
+                name="message_room_target",
+            )
         ]
 
     def __str__(self) -> str:
@@ -242,10 +250,9 @@ class ModerationLog(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     actor_name = models.CharField(max_length=150)
-    # A moderation action, or "delete": a moderator deleted another's message.
-    action = models.CharField(
-        max_length=8, choices=[*_choices(ModerationAction), (EntryKind.DELETE, "Delete")]
-    )
+    # A moderation action, or an audited one: a delete of another's message,
+    # an export by permission.
+    action = models.CharField(max_length=8, choices=_choices(ModerationAction, AuditAction))
     target = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -316,11 +323,16 @@ class Export(models.Model):
     # A worker building it holds it until then (renewed each batch): another
     # delivery of the task leaves it alone, unless that worker died.
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # The zip's size in bytes, once built: counted against the requester's allowance.
+    size = models.PositiveBigIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
     expires = models.DateTimeField()
 
     class Meta:
         indexes = [models.Index(fields=["expires"], name="export_expires")]
+        permissions = [
+            ("export_any_room", "Can export any room, DMs included (each one audited)"),
+        ]
 
     def __str__(self) -> str:
         return f"export {self.id}"

@@ -118,6 +118,16 @@ class ModerationAction(StrEnum):
     DEMOTE = "demote"
 
 
+class AuditAction(StrEnum):
+    """What a room's audit log records beside moderation actions."""
+
+    # A moderator's (or site staff's) delete of another's message.
+    DELETE = "delete"
+    # An export by someone who is not the room's owner, by the permission to
+    # export any room.
+    EXPORT = "export"
+
+
 class LeftReason(StrEnum):
     """Why a socket left a room: it asked, was kicked, banned or removed from
     a private room's members, or (a guest) the room became private."""
@@ -144,6 +154,7 @@ RoleField = Annotated[Role, Strict(False)]
 EntryKindField = Annotated[EntryKind, Strict(False)]
 ModerationActionField = Annotated[ModerationAction, Strict(False)]
 ExportStateField = Annotated[ExportState, Strict(False)]
+AuditActionField = Annotated[AuditAction, Strict(False)]
 
 
 class CloseCode(IntEnum):
@@ -933,8 +944,7 @@ class RoomOut(_Frame):
 class ModerationLogOut(_Frame):
     """One entry of a room's audit log."""
 
-    # A moderator's delete of another's message is logged as "delete".
-    action: ModerationActionField | Literal[EntryKind.DELETE]
+    action: ModerationActionField | AuditActionField
     actor: str
     target: str
     seq: int | None

@@ -3,14 +3,17 @@
 Each one closes a gap between what daphne does and what the chat promises:
 - close codes 1012 and 1013 may be sent (autobahn refuses them);
 - a client that stops reading is dropped before its backlog grows without bound;
-- a request body over the cap is refused with 413 before it is written anywhere;
-- a connection must send its request headers within CHAT_HTTP_HEADER_TIMEOUT;
+- a request body over the cap is refused with 413 before it is written anywhere,
+  and an upload's body with no credentials at all with 401, before it is read;
+- a connection must send its request headers within CHAT_HTTP_HEADER_TIMEOUT,
+  and its body at a pace (CHAT_HTTP_BODY_TIMEOUT, CHAT_HTTP_BODY_MIN_RATE);
 - the access log names a request's path, never its query string.
 Under another ASGI server none of these apply (see docs/security.md).
 """
 
 import io
 import logging
+import time
 
 from django.conf import settings
 
@@ -33,6 +36,7 @@ def daphne_mend() -> None:
     outbound_bound()
     request_body_bound()
     header_deadline()
+    body_deadline()
     access_log_paths()
 
 
@@ -104,33 +108,59 @@ def _buffered(transport) -> int:
     )
 
 
+# A body larger than this (or of unknown length) is an upload: one with no
+# credentials at all (no Authorization header, no session cookie) is refused
+# before it is read. Forms and JSON bodies are far smaller.
+UPLOAD_BYTES = 64 * 1024
+_STATUS = {
+    protocol.ErrorCode.TOO_LARGE: b"413 Content Too Large",
+    protocol.ErrorCode.UNAUTHORIZED: b"401 Unauthorized",
+}
+
+
+def _credentials(request) -> bool:
+    """Whether a request carries any credentials (a token, a session cookie),
+    good or bad: the application decides which once the body has come."""
+    headers = request.requestHeaders
+    cookie = settings.SESSION_COOKIE_NAME.encode() + b"="
+    return headers.hasHeader(b"authorization") or any(
+        cookie in value for value in headers.getRawHeaders(b"cookie", [])
+    )
+
+
 def request_body_bound() -> None:
     """Refuse a request body over the cap (413, the API's JSON error), by its
     Content-Length before any of it is read, or once the bytes received pass
     the cap (a chunked body): before authentication, and before daphne would
     spool it to a temporary file. The cap is the largest upload and its form
-    (chat/uploads.py)."""
+    (chat/uploads.py). An upload with no credentials at all is refused (401)
+    before any of its body is read."""
     from daphne.http_protocol import WebRequest
 
     got_length, content_chunk = WebRequest.gotLength, WebRequest.handleContentChunk
     process = WebRequest.process
 
-    def refuse(request) -> None:
+    def refuse(request, code: protocol.ErrorCode, detail: str) -> None:
         request.body_refused = True
         request.content = io.BytesIO()  # what was kept goes; nothing more is
-        detail = f"the request body is over {request_bytes_max()} bytes"
-        error = protocol.ApiError(code=protocol.ErrorCode.TOO_LARGE, detail=detail)
-        body = error.model_dump_json().encode()
+        body = protocol.ApiError(code=code, detail=detail).model_dump_json().encode()
         request.channel.transport.write(
-            b"HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\n"
-            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+            b"HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (_STATUS[code], len(body), body)
         )
+
+    def too_large(request) -> None:
+        detail = f"the request body is over {request_bytes_max()} bytes"
+        refuse(request, protocol.ErrorCode.TOO_LARGE, detail)
 
     def gotLength(self, length):
         self.body_refused, self.body_received = False, 0
         got_length(self, length)
         if length is not None and length > request_bytes_max():
-            refuse(self)
+            too_large(self)
+        elif (length is None or length > UPLOAD_BYTES) and not _credentials(self):
+            detail = "sign in (or send Authorization: Bearer <token>) to upload"
+            refuse(self, protocol.ErrorCode.UNAUTHORIZED, detail)
 
     def handleContentChunk(self, data):
         self.body_received += len(data)
@@ -140,7 +170,7 @@ def request_body_bound() -> None:
             if self.body_received > 3 * request_bytes_max():
                 self.channel.transport.loseConnection()
         elif self.body_received > request_bytes_max():
-            refuse(self)
+            too_large(self)
         else:
             content_chunk(self, data)
 
@@ -182,6 +212,64 @@ def header_deadline() -> None:
 
     HTTPChannel.connectionMade = connectionMade  # type: ignore[method-assign]
     HTTPChannel.allHeadersReceived = allHeadersReceived  # type: ignore[method-assign]
+
+
+def body_deadline() -> None:
+    """Close a connection whose request body stops coming, or trickles in:
+    nothing for CHAT_HTTP_BODY_TIMEOUT seconds, or, past a grace of as many
+    seconds, less than CHAT_HTTP_BODY_MIN_RATE bytes a second on average (a
+    slow-body attack holds a connection and its spooled bytes for as long as
+    it likes otherwise). Checked every second while a body is arriving."""
+    from daphne.http_protocol import WebRequest
+
+    got_length, content_chunk = WebRequest.gotLength, WebRequest.handleContentChunk
+    process, lost = WebRequest.process, WebRequest.connectionLost
+
+    def check(request) -> None:
+        now = time.monotonic()
+        idle = settings.CHAT_HTTP_BODY_TIMEOUT
+        elapsed = now - request.body_since
+        slow = elapsed > idle and request.body_got < settings.CHAT_HTTP_BODY_MIN_RATE * elapsed
+        if now - request.body_heard > idle or slow:
+            logger.info("closing a connection whose request body came too slowly")
+            metrics.SLOW_BODIES.inc()
+            request.channel.transport.write(
+                b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n"
+            )
+            request.channel.transport.loseConnection()
+        else:
+            request.body_timer = request.channel.callLater(1, check, request)
+
+    def stop(request) -> None:
+        timer = getattr(request, "body_timer", None)
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def gotLength(self, length):
+        got_length(self, length)
+        if (length is None or length > 0) and not getattr(self, "body_refused", False):
+            self.body_since = self.body_heard = time.monotonic()
+            self.body_got = 0
+            self.body_timer = self.channel.callLater(1, check, self)
+
+    def handleContentChunk(self, data):
+        if hasattr(self, "body_since"):
+            self.body_got += len(data)
+            self.body_heard = time.monotonic()
+        content_chunk(self, data)
+
+    def process_then_stop(self):
+        stop(self)  # the whole body came
+        return process(self)
+
+    def connectionLost(self, reason):
+        stop(self)
+        return lost(self, reason)
+
+    WebRequest.gotLength = gotLength
+    WebRequest.handleContentChunk = handleContentChunk
+    WebRequest.process = process_then_stop
+    WebRequest.connectionLost = connectionLost
 
 
 def access_log_paths() -> None:

@@ -6,7 +6,7 @@ import weakref
 from typing import Any, Protocol
 
 from chat.actor import Actor
-from chat.events import RoomEvent, RoomRemoved
+from chat.events import RoomEvent, RoomGroupEvent, RoomRemoved
 from chat.outlet import Frame
 from chat.roomstate import SeqTracker
 
@@ -22,6 +22,8 @@ class Socket(Protocol):
     loop: asyncio.AbstractEventLoop
     closed: asyncio.Event
     rooms: dict[str, SeqTracker]
+    # Per room being joined, the events held until its `joined` is sent.
+    joining: dict[str, list[RoomGroupEvent]]
 
     def deliver(self, event: RoomEvent, frame: Frame) -> bool: ...
     async def fill(self, slug: str) -> None: ...

@@ -32,6 +32,31 @@ EXTENSIONS = {
 }
 
 
+# The extensions a file of each type keeps in its name. Any other (.html,
+# .svg, .js, .exe…) gets its type's own added, so that a download opened
+# from disk, or from an export's folder, is what its bytes are: text stays text.
+KEPT_EXTENSIONS = {
+    "image/png": {".png"},
+    "image/jpeg": {".jpg", ".jpeg", ".jpe"},
+    "image/gif": {".gif"},
+    "image/webp": {".webp"},
+    "application/pdf": {".pdf"},
+    "application/zip": {".zip"},
+    "text/plain": {".txt", ".text", ".log", ".md", ".csv", ".tsv", ".json", ".yaml", ".yml"},
+}
+NAME_CHARS = 200  # Attachment.name's length
+
+
+def name_safe(name: str, content_type: str) -> str:
+    """A file's name as it is offered: ending in an extension of its type (an
+    `x.html` of text is `x.html.txt`), at most NAME_CHARS characters."""
+    extension = "." + name.rpartition(".")[2].lower() if "." in name else ""
+    if extension in KEPT_EXTENSIONS.get(content_type, set()):
+        return name[:NAME_CHARS]
+    added = EXTENSIONS[content_type]
+    return name[: NAME_CHARS - len(added)] + added
+
+
 def content_type_of(head: bytes) -> str | None:
     """The type of a file from its first bytes, if it is one that is allowed:
     the images, PDF, zip, and plain UTF-8 text (no NUL)."""

@@ -5,6 +5,7 @@ from typing import cast
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -17,7 +18,14 @@ from chat import protocol
 from chat.auth import actor_from_request
 from chat.drain import draining
 from chat.files import file_response
-from chat.forms import EmailSettingsForm, InviteForm, RoomForm, SignupForm, TokenForm
+from chat.forms import (
+    EmailSettingsForm,
+    InviteForm,
+    ResetForm,
+    RoomForm,
+    SignupForm,
+    TokenForm,
+)
 from chat.health import health_checks
 from chat.metrics import metrics_allowed
 from chat.selectors.attachments import attachment_get_readable
@@ -31,7 +39,15 @@ from chat.services.mail import unsubscribe_user
 from chat.services.notify import notify_unsubscribe
 from chat.services.rooms import membership_invite, room_create
 from chat.services.tokens import token_create, token_revoke
-from chat.services.users import email_verify, user_email_settings, user_signup
+from chat.services.users import (
+    email_verify,
+    password_change_keeping,
+    password_reset_allowed,
+    user_email_settings,
+    user_password_reset,
+    user_signup,
+)
+from chat.uploads import name_safe
 
 
 async def _signed_in(request: HttpRequest) -> User:
@@ -93,7 +109,7 @@ async def attachment(
     return await file_response(
         name=file.name or "",
         content_type=content_type,
-        filename=found.name,
+        filename=name_safe(found.name, found.content_type),  # uploads before it: as stored
         inline=found.content_type.startswith("image/"),
     )
 
@@ -102,14 +118,62 @@ def signup(request: HttpRequest) -> HttpResponse:
     # Sync: the form's checks (a unique username, the password validators) read the database.
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = user_signup(
-            username=form.cleaned_data["username"],
-            password=form.cleaned_data["password1"],
-            email=form.cleaned_data["email"],
-        )
-        login(request, user)
-        return redirect("index")
+        try:
+            user = user_signup(
+                username=form.cleaned_data["username"],
+                password=form.cleaned_data["password1"],
+                email=form.cleaned_data["email"],
+                address=request.META.get("REMOTE_ADDR"),
+            )
+        except protocol.ChatError as error:
+            form.add_error("email", _refused(error))
+        else:
+            login(request, user)
+            return redirect("index")
     return render(request, "registration/signup.html", {"form": form})
+
+
+def _refused(error: protocol.ChatError) -> str:
+    """A refusal as a form shows it, with how long to wait."""
+    if error.retry_after:
+        return f"{error.detail.capitalize()} (in {max(1, round(error.retry_after / 60))} min)."
+    return f"{error.detail.capitalize()}."
+
+
+class PasswordChange(auth_views.PasswordChangeView):
+    """Django's password change: this session stays signed in, every other
+    one of the user ends, and their sockets close (4401)."""
+
+    def form_valid(self, form):
+        with password_change_keeping(self.request.session):
+            return super().form_valid(form)
+
+
+class PasswordReset(auth_views.PasswordResetView):
+    """Django's reset request, within the mail rates (the same answer whether
+    or not an account has the address), its email sent by a task."""
+
+    form_class = ResetForm
+
+    def form_valid(self, form):
+        try:
+            password_reset_allowed(
+                email=form.cleaned_data["email"], address=self.request.META.get("REMOTE_ADDR")
+            )
+        except protocol.ChatError as error:
+            form.add_error("email", _refused(error))
+            return self.form_invalid(form)
+        return super().form_valid(form)
+
+
+class PasswordResetConfirm(auth_views.PasswordResetConfirmView):
+    """Django's reset by email link: every session ends, and the user's API
+    tokens are revoked, their sockets closed."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        user_password_reset(user=form.user)
+        return response
 
 
 @login_required
@@ -121,7 +185,13 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     initial = {"email": user.email, "notify_email": profile.notify_email}
     form = EmailSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        if user_email_settings(user=user, **form.cleaned_data):
+        address = request.META.get("REMOTE_ADDR")
+        try:
+            changed = user_email_settings(user=user, address=address, **form.cleaned_data)
+        except protocol.ChatError as error:
+            messages.error(request, _refused(error))
+            return redirect("settings_page")
+        if changed:
             messages.success(request, "Saved. Check your inbox for the link that confirms it.")
         else:
             messages.success(request, "Saved.")

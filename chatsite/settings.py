@@ -119,6 +119,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "chat.middleware.content_security_policy",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -287,6 +288,10 @@ CHAT_MAX_GUEST_SOCKETS_PER_ADDRESS = env_int("CHAT_MAX_GUEST_SOCKETS_PER_ADDRESS
 # An HTTP connection (a WebSocket's handshake too) must send its request's
 # headers within this many seconds of connecting, or it is closed (slowloris).
 CHAT_HTTP_HEADER_TIMEOUT = env_float("CHAT_HTTP_HEADER_TIMEOUT", 10, minimum=0.1)
+# Then its body must keep coming: nothing for this many seconds, or (after as
+# many) under CHAT_HTTP_BODY_MIN_RATE bytes a second on average, and it is closed.
+CHAT_HTTP_BODY_TIMEOUT = env_float("CHAT_HTTP_BODY_TIMEOUT", 10, minimum=0.1)
+CHAT_HTTP_BODY_MIN_RATE = env_int("CHAT_HTTP_BODY_MIN_RATE", 10_000, minimum=1)
 CHAT_MAX_ROOMS_PER_SOCKET = env_int("CHAT_MAX_ROOMS_PER_SOCKET", 100, minimum=1)
 # A socket whose unsent backlog passes this many bytes (the client stopped
 # reading) is closed with 4008, so slow clients cannot grow memory.
@@ -315,8 +320,23 @@ CHAT_SITE_URL = (os.environ.get("CHAT_SITE_URL") or "http://127.0.0.1:8000").rst
 # A user is emailed about unread mentions and DMs once they are this many
 # seconds old and no socket of theirs was open since; at most once per this long.
 CHAT_NOTIFY_EMAIL_DELAY = env_int("CHAT_NOTIFY_EMAIL_DELAY", 300, minimum=1)
+# Emails a user may ask for (verification links, password resets): a burst,
+# then so many an hour, per user, per recipient, and three times as many
+# per client address.
+CHAT_MAIL_BURST = env_int("CHAT_MAIL_BURST", 3, minimum=1)
+CHAT_MAIL_PER_HOUR = env_int("CHAT_MAIL_PER_HOUR", 6, minimum=1)
 # A room export can be downloaded for this many days, then it is removed.
 CHAT_EXPORT_DAYS = env_int("CHAT_EXPORT_DAYS", 7, minimum=1)
+# Exports a user may ask for (a burst, then so many an hour), and the bytes
+# of zips they may keep at once (until some expire, or they delete some).
+CHAT_EXPORTS_BURST = env_int("CHAT_EXPORTS_BURST", 3, minimum=1)
+CHAT_EXPORTS_PER_HOUR = env_int("CHAT_EXPORTS_PER_HOUR", 10, minimum=1)
+CHAT_EXPORT_MAX_BYTES = env_int("CHAT_EXPORT_MAX_BYTES", 1024**3, minimum=1)
+# Rooms a user may make (a burst, then so many an hour): a taken name is
+# refused in the same words whoever holds it, and this bounds how fast names
+# can be tried.
+CHAT_ROOMS_BURST = env_int("CHAT_ROOMS_BURST", 5, minimum=1)
+CHAT_ROOMS_PER_HOUR = env_int("CHAT_ROOMS_PER_HOUR", 30, minimum=1)
 
 # Background work (chat/tasks.py) on Celery (chatsite/celery.py), through this
 # broker. Without one (`make run`), each task runs in the process that

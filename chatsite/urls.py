@@ -1,10 +1,8 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from chat import views
 from chat.api import api
-from chat.forms import ResetForm
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -14,10 +12,12 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("attachments/<int:attachment_id>/<str:name>", views.attachment, name="attachment"),
     path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/password_reset/", views.PasswordReset.as_view(), name="password_reset"),
+    path("accounts/password_change/", views.PasswordChange.as_view(), name="password_change"),
     path(
-        "accounts/password_reset/",
-        auth_views.PasswordResetView.as_view(form_class=ResetForm),
-        name="password_reset",
+        "accounts/reset/<uidb64>/<token>/",
+        views.PasswordResetConfirm.as_view(),
+        name="password_reset_confirm",
     ),
     path("accounts/verify/<str:token>", views.email_verify_page, name="email_verify"),
     path("email/unsubscribe/<str:token>", views.unsubscribe, name="unsubscribe"),

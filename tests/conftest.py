@@ -489,8 +489,24 @@ async def browser() -> Any:
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
+        yield CspBypassing(browser)
         await browser.close()
+
+
+class CspBypassing:
+    """A Playwright browser whose new contexts bypass the site's
+    Content-Security-Policy unless told not to (`bypass_csp=False`):
+    Playwright's `wait_for_function` evaluates its predicate with `eval`,
+    which the policy forbids. tests/e2e/test_csp.py uses the page under it."""
+
+    def __init__(self, browser: Any) -> None:
+        self.browser = browser
+
+    async def new_context(self, **options: Any) -> Any:
+        return await self.browser.new_context(**{"bypass_csp": True, **options})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.browser, name)
 
 
 # --- Real WebSocket clients ------------------------------------------------------

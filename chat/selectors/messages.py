@@ -66,7 +66,7 @@ def _subject(entry: Message) -> int:
 def _preview_url(message: Message) -> str | None:
     """The URL whose preview an entry shows: a message's first, a preview entry's own."""
     if message.kind == Message.Kind.PREVIEW:
-        return message.body
+        return message.body or None  # erased with its deleted message
     if message.kind == Message.Kind.MESSAGE and not message.deleted and "http" in message.body:
         return protocol.first_url(message.body)
     return None

@@ -1,16 +1,14 @@
 """Reading a room's audit log."""
 
-from typing import Literal
-
 from chat import protocol
 from chat.actor import Actor
 from chat.models import ModerationLog
 from chat.selectors.rooms import room_managed_by
 
 
-def _logged(action: str) -> protocol.ModerationAction | Literal[protocol.EntryKind.DELETE]:
-    if action == protocol.EntryKind.DELETE:
-        return protocol.EntryKind.DELETE  # a moderator's delete of another's message
+def _logged(action: str) -> protocol.ModerationAction | protocol.AuditAction:
+    if action in set(protocol.AuditAction):
+        return protocol.AuditAction(action)
     return protocol.ModerationAction(action)
 
 
@@ -18,7 +16,7 @@ async def moderation_log(
     *, slug: str, actor: Actor, limit: int = 100
 ) -> list[protocol.ModerationLogOut]:
     """The newest entries of a room's audit log, for its owner and moderators."""
-    await room_managed_by(slug=slug, user_id=actor.user_id)
+    await room_managed_by(slug=slug, user=actor.user)
     entries = ModerationLog.objects.filter(room_slug=slug).order_by("-created", "-pk")[:limit]
     return [
         protocol.ModerationLogOut(

@@ -1,15 +1,31 @@
 """Reading rooms: the facts access is decided on (chat/access.py), and the room lists."""
 
+from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from chat import protocol
-from chat.access import room_manager_refusal, room_refusal
+from chat.access import role_effective, room_manager_refusal, room_refusal
 from chat.actor import Actor
 from chat.models import Membership, Mention, Message, Room, Sanction
 from chat.protocol import LeftReason, Role, RoomKind
+
+
+def site_room(slug: str) -> bool:
+    """Whether a room is one of the site's (CHAT_DEFAULT_ROOMS), which no user owns."""
+    return slug in settings.CHAT_DEFAULT_ROOMS
+
+
+def role_get(*, room: Room | None, user: User | None) -> str | None:
+    """The user's role in the room as the access rules see it: their
+    membership's, or owner for site staff in one of the site's rooms."""
+    if room is None or user is None:
+        return None
+    role = Membership.objects.filter(room=room, user=user).values_list("role", flat=True).first()
+    return role_effective(role=role, staff=user.is_staff, site_room=site_room(room.slug))
 
 
 def sanctions_active() -> Q:
@@ -61,16 +77,10 @@ async def room_get_writable(*, slug: str, actor: Actor) -> Room:
     return room
 
 
-async def room_managed_by(*, slug: str, user_id: int | None) -> Room:
+async def room_managed_by(*, slug: str, user: User | None) -> Room:
     """The room, if the user is its owner or a moderator; else not_found or forbidden."""
     room = await Room.objects.filter(slug=slug).afirst()
-    role = None
-    if room is not None and user_id is not None:
-        role = (
-            await Membership.objects.filter(room=room, user_id=user_id)
-            .values_list("role", flat=True)
-            .afirst()
-        )
+    role = await sync_to_async(role_get)(room=room, user=user)
     if refusal := room_manager_refusal(room=room, slug=slug, role=role):
         raise refusal
     assert room is not None  # else refused
@@ -93,8 +103,8 @@ async def rooms_barred(
     *, pairs: set[tuple[int | None, str]]
 ) -> dict[tuple[int | None, str], LeftReason]:
     """Of these (user id, room slug) pairs, those whose user may no longer read
-    the room, with why: "ban", "removed" from a private room's members, or
-    (a guest: user id None) "private"."""
+    the room, with why: "ban", "removed" from a private room's members (or
+    the room is gone), or (a guest: user id None) "private"."""
     if not pairs:
         return {}
     slugs = {slug for _, slug in pairs}
@@ -105,23 +115,20 @@ async def rooms_barred(
             sanctions_active(), kind=Sanction.Kind.BAN, user_id__in=users, room__slug__in=slugs
         ).values_list("user_id", "room__slug")
         barred = {pair: LeftReason.BAN async for pair in banned if pair in pairs}
-    private = {
-        slug
-        async for slug in Room.objects.filter(slug__in=slugs, private=True).values_list(
-            "slug", flat=True
-        )
-    }
-    if private:
-        members = Membership.objects.filter(user_id__in=users, room__slug__in=private).values_list(
-            "user_id", "room__slug"
-        )
-        kept = {pair async for pair in members} if users else set()
+    rooms = Room.objects.filter(slug__in=slugs).values_list("slug", "private")
+    private = {slug: is_private async for slug, is_private in rooms}
+    closed = {slug for slug in slugs if private.get(slug, True)}  # private, or gone
+    if closed:
+        kept = set()
+        if users:
+            members = Membership.objects.filter(
+                user_id__in=users, room__slug__in=closed
+            ).values_list("user_id", "room__slug")
+            kept = {pair async for pair in members}
         for pair in pairs:
-            if pair[1] in private and pair not in kept:
-                gone = (
-                    protocol.LeftReason.PRIVATE if pair[0] is None else protocol.LeftReason.REMOVED
-                )
-                barred.setdefault(pair, gone)
+            if pair[1] in closed and pair not in kept:
+                guest = pair[0] is None and pair[1] in private
+                barred.setdefault(pair, LeftReason.PRIVATE if guest else LeftReason.REMOVED)
     return barred
 
 

@@ -27,11 +27,12 @@ from chat.services.limits import send_rate_take
 UNSENT_KEPT = timedelta(days=1)
 
 
-def _name_clean(name: str) -> str:
-    # The name as shown and offered for download: no path, no control characters.
+def _name_clean(name: str, content_type: str) -> str:
+    # The name as shown and offered for download: no path, no control
+    # characters, and an extension of its type (uploads.name_safe).
     base = os.path.basename(name.replace("\\", "/"))
     cleaned = "".join(char for char in base if char.isprintable() and char not in '"<>')
-    return cleaned.strip()[:200] or "file"
+    return uploads.name_safe(cleaned.strip() or "file", content_type)
 
 
 @database_sync_to_async
@@ -46,7 +47,7 @@ def _attachment_store(
     attachment = Attachment(
         room=room,
         uploader=actor.user,
-        name=_name_clean(upload.name or ""),
+        name=_name_clean(upload.name or "", content_type),
         content_type=content_type,
         size=upload.size or 0,
     )

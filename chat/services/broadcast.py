@@ -5,7 +5,9 @@ Redis client, for the state shared beside the layer (presence, rate limits)."""
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import redis.asyncio
@@ -20,6 +22,7 @@ from chat import events, metrics, protocol
 from chat.framecache import RoomFrames
 from chat.outlet import Frame
 from chat.perloop import PerLoop
+from chat.selectors.rooms import rooms_barred
 from chat.sockets import Socket
 
 logger = logging.getLogger(__name__)
@@ -38,6 +41,28 @@ async def layer_call(operation: str, lost: str, call: Awaitable[object]) -> bool
         logger.warning("%s: channel layer unavailable (%s)", lost, exc)
         return False
     return True
+
+
+# Set while a service makes changes it announces itself (with what it
+# knows, such as a kick's reason): the model signals' receivers then stay quiet.
+_announced: ContextVar[bool] = ContextVar("chat_changes_announced", default=False)
+
+
+@contextmanager
+def changes_announced() -> Iterator[None]:
+    """Within: the changes made here are announced by the service making them.
+    Changes made any other way (the admin, a shell, any ORM save) are
+    announced by the model signals (chat/services/moderation.py)."""
+    reset = _announced.set(True)
+    try:
+        yield
+    finally:
+        _announced.reset(reset)
+
+
+def changes_unannounced() -> bool:
+    """Whether the change being saved is left to the model signals to announce."""
+    return not _announced.get()
 
 
 def on_commit_broadcast(send: Callable[..., Awaitable[object]], **kwargs: Any) -> None:
@@ -93,6 +118,7 @@ class Relay:
         self.frames: dict[str, RoomFrames] = {}  # slug -> its recent frames (rooms above)
         self.lock = asyncio.Lock()  # orders a group's group_add and group_discard
         self.reader: asyncio.Task | None = None
+        self.checks: set[asyncio.Task] = set()  # access checks running (held: weak refs)
 
     async def add(self, groups: dict, key: Any, group: str, socket: Socket) -> None:
         async with self.lock:
@@ -131,11 +157,14 @@ class Relay:
             if event["type"] == "room.event":
                 self.fan_out(event)
                 continue
-            # Rare events (access changes, a user's): each socket's handler, by type.
             if event["type"] == "room.access":
-                sockets = self.rooms.get(event["room"], {})
-            else:
-                sockets = self.users.get(event["user_id"], {})
+                # Off the reader: it reads the database, and room events go on meanwhile.
+                check = asyncio.get_running_loop().create_task(self.access_check(event))
+                self.checks.add(check)
+                check.add_done_callback(self.checks.discard)
+                continue
+            # A user's events (rare): each of their sockets' handler, by type.
+            sockets = self.users.get(event["user_id"], {})
             handler = event["type"].replace(".", "_")
             for socket in list(sockets):
                 try:
@@ -143,13 +172,32 @@ class Relay:
                 except Exception:
                     logger.exception("delivering %s to a socket failed", event["type"])
 
+    async def access_check(self, event: events.RoomAccess) -> None:
+        """Who may read a room changed: check this process's sockets in it
+        again (the user's, or all), and take out those that may no longer
+        read it. A socket still joining holds the event, and checks once joined."""
+        slug, user_id = event["room"], event["user_id"]
+        ready = []
+        for socket in list(self.rooms.get(slug, ())):
+            if user_id is not None and socket.actor.user_id != user_id:
+                continue
+            if (held := socket.joining.get(slug)) is not None:
+                held.append(event)
+            else:
+                ready.append(socket)
+        try:
+            await sockets_recheck(ready)
+        except Exception:
+            logger.exception("checking who may read %s failed: the sweep will", slug)
+
     def fan_out(self, event: events.RoomEvent) -> None:
         """Write a room event to this process's sockets in the room."""
         sockets = self.rooms.get(event["room"])
         if not sockets:
             return
         if event["seq"] is not None and (frames := self.frames.get(event["room"])) is not None:
-            frames.add(event["seq"], event["text"], target=event["target"])
+            erase = event["kind"] == protocol.EntryKind.DELETE
+            frames.add(event["seq"], event["text"], target=event["target"], erase=erase)
         frame = Frame(event["text"])
         sent = 0
         for socket in sockets:  # no await in the loop: the set cannot change under it
@@ -163,6 +211,21 @@ class Relay:
 
 
 _relay = PerLoop(Relay)
+
+
+async def sockets_recheck(sockets: list[Socket]) -> None:
+    """Take these sockets out of the rooms they may no longer read, saying why
+    (a ban, removed from a private room's members, a guest in a room made
+    private, a room gone): in one query of each kind, whatever their number."""
+    pairs = {(s.actor.user_id, slug) for s in sockets for slug in s.rooms}
+    barred = await rooms_barred(pairs=pairs)
+    for socket in sockets:
+        for slug in list(socket.rooms):
+            if reason := barred.get((socket.actor.user_id, slug)):
+                removed = events.room_removed(
+                    user_id=socket.actor.user_id, room=slug, reason=reason
+                )
+                await socket.room_removed(removed)
 
 
 def room_frames(slug: str) -> RoomFrames | None:
@@ -199,15 +262,17 @@ async def room_broadcast(
     frame: protocol.ServerFrame,
     seq: int | None = None,
     target: int | None = None,
+    kind: str | None = None,
     exclude: str | None = None,
 ) -> bool:
     """Send a frame to every socket in the room, encoded once for all of them.
 
-        `seq` lets each socket drop a message it already holds (and `target`
-    names the message a change entry changes); `exclude` names a
-        channel that should not get it (the typist, for typing). Call only after
-        the write it announces has committed. Returns False when the layer is away:
-        the write stands, and sockets get a stored message from the sweep instead.
+    `seq` lets each socket drop a message it already holds (`target` names
+    the message a change entry changes, and `kind` what the entry is);
+    `exclude` names a channel that should not get it (the typist, for
+    typing). Call only after the write it announces has committed. Returns
+    False when the layer is away: the write stands, and sockets get a stored
+    message from the sweep instead.
     """
     event = events.room_event(
         room=room,
@@ -215,6 +280,7 @@ async def room_broadcast(
         text=protocol.encode(frame),
         seq=seq,
         target=target,
+        kind=kind,
         exclude=exclude,
     )
     send = get_channel_layer().group_send(room_group(room), event)
@@ -251,6 +317,16 @@ async def credentials_revoked_broadcast(
     await _user_send(user_id, event, "revocation not broadcast")
 
 
+async def password_changed_broadcast(
+    *, user_id: int, kept_from: str | None = None, kept_to: str | None = None
+) -> None:
+    """Tell a user's sockets that their password changed: those a session
+    authenticated close, but session `kept_from`'s (renamed `kept_to`).
+    Best effort: the sweep closes any this misses, by the session's hash."""
+    event = events.password_changed(user_id=user_id, kept_from=kept_from, kept_to=kept_to)
+    await _user_send(user_id, event, "password change not broadcast")
+
+
 async def room_removed_broadcast(*, user_id: int, room: str, reason: protocol.LeftReason) -> None:
     """Take a user's sockets out of a room they may no longer read (`reason`:
     kick, ban, removed, or leave). Best effort: the sweep takes out any this misses."""
@@ -258,12 +334,12 @@ async def room_removed_broadcast(*, user_id: int, room: str, reason: protocol.Le
     await _user_send(user_id, event, "room removal not broadcast")
 
 
-async def room_access_broadcast(*, room: str, private: bool) -> None:
-    """Tell every socket in the room, on every process, that who may read it
-    changed: with `private`, guests may no longer, and their sockets leave it
-    (`left`, reason "private"). Members still may. Best effort: the sweep
-    takes out any socket this misses (chat/delivery.py)."""
-    event = events.room_access(room=room, guests=not private)
+async def room_access_broadcast(*, room: str, user_id: int | None = None) -> None:
+    """Tell every process with sockets in the room that who may read or write
+    it changed, for one user or (None) anyone: each checks its sockets there
+    again, and those that may no longer read it leave (`left`, with why).
+    Best effort: the sweep takes out any socket this misses (chat/delivery.py)."""
+    event = events.room_access(room=room, user_id=user_id)
     send = get_channel_layer().group_send(room_group(room), event)
     await layer_call("group_send", "room access change not broadcast", send)
 

@@ -1,5 +1,6 @@
-"""Limits shared by every process: send rates per user and per address, and
-open sockets per user and (for guests) per address.
+"""Limits shared by every process: send rates per user and per address,
+emails sent on request (per user, per address, per recipient), and open
+sockets per user and (for guests) per address.
 
 A token bucket per user (CHAT_SEND_BURST, CHAT_SEND_PER_MINUTE) and per
 client address (CHAT_IP_SEND_BURST, CHAT_IP_SEND_PER_MINUTE) caps sends,
@@ -7,6 +8,8 @@ edits and deletes, whatever the socket or HTTP request they come through.
 With REDIS_URL the buckets live in Redis and are updated by one script, so
 that all replicas share them; without it, in this process.
 """
+
+import hashlib
 
 from django.conf import settings
 
@@ -53,10 +56,10 @@ _buckets: dict[str, TokenBucket] = {}  # without Redis
 _MAX_BUCKETS = 100_000
 
 
-def _limits(*, actor: Actor, address: str | None) -> dict[str, tuple[int, int]]:
+def _limits(*, actor: Actor, address: str | None) -> dict[str, tuple[int, float]]:
     """The buckets a send draws on, with each one's (burst, per minute)."""
     prefix = f"{settings.CHANNEL_LAYER_PREFIX}:rate"
-    limits = {}
+    limits: dict[str, tuple[int, float]] = {}
     if actor.user_id is not None:  # a guest's name is not an identity: its address is
         limits[f"{prefix}:user:{actor.user_id}"] = (
             settings.CHAT_SEND_BURST,
@@ -70,12 +73,35 @@ def _limits(*, actor: Actor, address: str | None) -> dict[str, tuple[int, int]]:
     return limits
 
 
-def _refusal(wait: float) -> protocol.ChatError | None:
+def _refusal(wait: float, detail: str = "sending too fast") -> protocol.ChatError | None:
     if wait <= 0:
         return None
-    return protocol.ChatError(
-        protocol.ErrorCode.RATE_LIMITED, "sending too fast", retry_after=round(wait, 3)
-    )
+    return protocol.ChatError(protocol.ErrorCode.RATE_LIMITED, detail, retry_after=round(wait, 3))
+
+
+async def rate_take(*, buckets: dict[str, tuple[int, float]], detail: str) -> None:
+    """Take one token from each of these buckets (name -> (burst, per
+    minute)), shared by every process like the send rates; or raise
+    `rate_limited` saying `detail`, with `retry_after` (and take none)."""
+    prefix = f"{settings.CHANNEL_LAYER_PREFIX}:rate"
+    [wait] = await _waits([{f"{prefix}:{name}": limit for name, limit in buckets.items()}])
+    if refusal := _refusal(wait, detail):
+        raise refusal
+
+
+async def mail_rate_take(*, user_id: int | None, address: str | None, to: str) -> None:
+    """Take one email asked for (a verification link, a password reset) from
+    the buckets of the user who asks, the client address it comes from, and
+    the recipient (a hash of the address, never the address): or raise
+    `rate_limited` with `retry_after`, and send nothing."""
+    burst, per_minute = settings.CHAT_MAIL_BURST, settings.CHAT_MAIL_PER_HOUR / 60
+    recipient = hashlib.sha256(to.strip().lower().encode()).hexdigest()[:32]
+    buckets = {f"mail:to:{recipient}": (burst, per_minute)}
+    if user_id is not None:
+        buckets[f"mail:user:{user_id}"] = (burst, per_minute)
+    if address:
+        buckets[f"mail:ip:{address}"] = (3 * burst, 3 * per_minute)
+    await rate_take(buckets=buckets, detail="too many emails asked for: try again later")
 
 
 async def send_rate_take(*, actor: Actor, address: str | None) -> None:
@@ -92,25 +118,31 @@ async def send_rates_take(
     """`send_rate_take` for a batch of sends (actor, address), in order, in
     one Redis call: per send, None if it may go, else its `rate_limited`."""
     per_send = [_limits(actor=actor, address=address) for actor, address in senders]
-    limits = {key: limit for send in per_send for key, limit in send.items()}
+    return [_refusal(wait) for wait in await _waits(per_send)]
+
+
+async def _waits(per_take: list[dict[str, tuple[int, float]]]) -> list[float]:
+    """For each take (the buckets it draws on), in order: 0 if it got a token
+    from each, else the seconds until it would. One Redis call for them all."""
+    limits = {key: limit for take in per_take for key, limit in take.items()}
     if not limits:
-        return [None] * len(senders)
+        return [0.0] * len(per_take)
     client = redis_client()
     if client is not None:
         index = {key: i for i, key in enumerate(limits, start=1)}
         args: list[float | str] = [
             value for burst, per_minute in limits.values() for value in (burst, per_minute / 60)
         ]
-        args += [" ".join(str(index[key]) for key in send) for send in per_send]
+        args += [" ".join(str(index[key]) for key in take) for take in per_take]
         try:
             waits = await client.eval(_TAKE, len(limits), *limits, *args)
-            return [_refusal(float(wait)) for wait in waits]
+            return [float(wait) for wait in waits]
         except LAYER_ERRORS:
             pass  # Redis away: limit per process rather than not at all
-    return [_refusal(_take_here(send)) for send in per_send]
+    return [_take_here(take) for take in per_take]
 
 
-def _take_here(limits: dict[str, tuple[int, int]]) -> float:
+def _take_here(limits: dict[str, tuple[int, float]]) -> float:
     if len(_buckets) > _MAX_BUCKETS:
         _buckets.clear()  # a flood of addresses must not grow memory: start over
     buckets = [

@@ -11,6 +11,8 @@ from uuid import UUID, uuid4
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from chat import metrics, protocol
@@ -24,7 +26,7 @@ from chat.selectors.rooms import room_get_readable
 from chat.services.attachments import attachments_delete
 from chat.services.broadcast import on_commit_broadcast, room_broadcast
 from chat.services.limits import send_rates_take
-from chat.services.stream import StreamAppend, message_store
+from chat.services.stream import TEXT_BEARING, StreamAppend, message_store
 from chat.services.stream_pg import stream_append
 from chatsite.celery import task_enqueue_async
 
@@ -249,7 +251,9 @@ def message_delete_by_staff(*, message: Message, staff: User) -> None:
 
 async def _entry_broadcast(*, entry: Message, slug: str) -> None:
     [frame] = await message_frames([entry], room=slug)
-    await room_broadcast(room=slug, frame=frame, seq=entry.seq, target=entry.target)
+    await room_broadcast(
+        room=slug, frame=frame, seq=entry.seq, target=entry.target, kind=entry.kind
+    )
 
 
 async def messages_expire(*, older_than: timedelta) -> int:
@@ -264,7 +268,15 @@ async def messages_expire(*, older_than: timedelta) -> int:
 
 @database_sync_to_async
 def _messages_expire(*, older_than: timedelta) -> int:
-    expired = Message.objects.filter(created__lt=timezone.now() - older_than, deleted=False)
+    cutoff = timezone.now() - older_than
+    expired = Message.objects.filter(created__lt=cutoff, deleted=False)
     attached = expired.exclude(attachment=None).values_list("attachment", flat=True)
     attachments_delete(ids=list(attached))
-    return expired.update(body="", deleted=True)
+    # A newer edit of an expired message holds its text too: it goes with it.
+    of_expired = Message.objects.filter(
+        room=OuterRef("room"), seq=OuterRef("target"), kind=EntryKind.MESSAGE, created__lt=cutoff
+    )
+    about = Message.objects.filter(Exists(of_expired), kind__in=TEXT_BEARING, deleted=False)
+    with transaction.atomic():
+        erased = about.update(body="", deleted=True)
+        return erased + expired.update(body="", deleted=True)

@@ -27,19 +27,23 @@ from typing import cast
 from django.conf import settings
 
 from chat import protocol
-from chat.access import room_refusal
 from chat.actor import Actor
 from chat.perloop import PerLoop
-from chat.selectors.rooms import room_get_readable
+from chat.selectors.rooms import room_get_writable
 from chat.services.broadcast import LAYER_ERRORS, redis_client, room_broadcast
 
 logger = logging.getLogger(__name__)
 SEP = "\x1f"
 PRESENCE_NAMES = protocol.PRESENCE_NAMES
 COALESCE_SECONDS = 0.2
+# A socket's typing notices in a room go out at most this often (the page
+# sends one every 3 s while typing).
+TYPING_EVERY = 3.0
 _sending: set[asyncio.Task] = set()
 # Per event loop, per room: the changes of who is online not yet broadcast.
 _changes: PerLoop[dict[str, dict]] = PerLoop(dict)
+# Per event loop, (socket, room) -> when its last typing notice went out.
+_typed: PerLoop[dict[tuple[str, str], float]] = PerLoop(dict)
 
 # KEYS: entries, counts, people. ARGV: entry, person, expiry, ttl, names.
 # Adds the entry; returns {1 if the person just came online, people, first names}.
@@ -282,10 +286,16 @@ async def presence_refresh(*, present: dict[str, list[tuple[str, Actor]]]) -> No
 
 
 async def typing_notify(*, actor: Actor, slug: str, channel: str) -> None:
-    """Tell the room's other sockets that the actor is typing (if a guest,
-    where guests may write)."""
-    room = await room_get_readable(slug=slug, actor=actor)
-    if refusal := room_refusal(room=room, slug=slug, member=True, guest_writing=actor.guest):
-        raise refusal
+    """Tell the room's other sockets that the actor is typing, if they may
+    write there (not muted; a guest, where guests may write): at most once
+    per TYPING_EVERY seconds per socket and room, the rest dropped silently."""
+    typed, now = _typed.get(), time.monotonic()
+    if now - typed.get((channel, slug), -TYPING_EVERY) < TYPING_EVERY:
+        return
+    if len(typed) >= 10_000:  # bounded, whatever the number of sockets and rooms
+        for key in [key for key, at in typed.items() if now - at >= TYPING_EVERY]:
+            del typed[key]
+    typed[(channel, slug)] = now  # a refused one counts too: refusals are rated alike
+    await room_get_writable(slug=slug, actor=actor)
     frame = protocol.TypingEvent(room=slug, user=actor.author)
     await room_broadcast(room=slug, frame=frame, exclude=channel)

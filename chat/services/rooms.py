@@ -9,14 +9,25 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from chat import metrics, protocol
-from chat.access import member_removal_refusal, room_manager_refusal
+from chat.access import (
+    member_removal_refusal,
+    role_effective,
+    room_manager_refusal,
+    site_room_privacy_refusal,
+)
 from chat.actor import Actor
 from chat.models import Membership, ModerationLog, Room, Sanction
 from chat.protocol import LeftReason, ModerationAction, Role, RoomKind
 from chat.selectors.messages import message_frames, messages_page
-from chat.selectors.rooms import dms_members, room_get_readable, sanctions_active
+from chat.selectors.rooms import (
+    dms_members,
+    role_get,
+    room_get_readable,
+    sanctions_active,
+    site_room,
+)
 from chat.services.broadcast import (
-    on_commit_broadcast,
+    changes_announced,
     room_access_broadcast,
     room_frames,
     room_removed_broadcast,
@@ -24,28 +35,47 @@ from chat.services.broadcast import (
     room_unsubscribe,
     user_frame_broadcast,
 )
+from chat.services.limits import rate_take
 from chat.services.presence import presence_enter, presence_leave
 from chat.sockets import Socket
 
 
 async def room_create(*, slug: str, creator: User, title: str = "", private: bool = False) -> Room:
-    """Create a room with its creator as owner; `conflict` if the slug is taken."""
+    """Create a room with its creator as owner, within the creation rate;
+    `conflict` if the name is taken, by any room, one the creator cannot see
+    included, in the same words (so a name refused says nothing more)."""
+    await rate_take(
+        buckets={f"rooms:user:{creator.pk}": (settings.CHAT_ROOMS_BURST, _per_minute())},
+        detail="making rooms too fast",
+    )
     return await _room_create(slug=slug, creator=creator, title=title, private=private)
+
+
+def _per_minute() -> float:
+    return settings.CHAT_ROOMS_PER_HOUR / 60
 
 
 @database_sync_to_async
 def _room_create(*, slug: str, creator: User, title: str, private: bool) -> Room:
     try:
-        with transaction.atomic():
+        with transaction.atomic(), changes_announced():
             room = Room.objects.create(
                 slug=slug, title=title or slug, private=private, creator=creator
             )
             Membership.objects.create(room=room, user=creator, role=Membership.Role.OWNER)
     except IntegrityError:
         raise protocol.ChatError(
-            protocol.ErrorCode.CONFLICT, f"the room '{slug}' exists already"
+            protocol.ErrorCode.CONFLICT, f"the name '{slug}' is taken: choose another"
         ) from None
     return room
+
+
+def rooms_site_ensure() -> None:
+    """Make the site's rooms (CHAT_DEFAULT_ROOMS) that do not exist yet:
+    public, and owned by no user (site staff manage them). Run after each
+    `migrate`."""
+    for slug in settings.CHAT_DEFAULT_ROOMS:
+        Room.objects.get_or_create(slug=slug, defaults={"title": slug})
 
 
 def _room_managed(*, slug: str, user: User, lock: bool = False) -> Room:
@@ -53,8 +83,7 @@ def _room_managed(*, slug: str, user: User, lock: bool = False) -> Room:
     forbidden. `lock`: its row is locked for the transaction."""
     rooms = Room.objects.select_for_update() if lock else Room.objects
     room = rooms.filter(slug=slug).first()
-    role = Membership.objects.filter(room=room, user=user).values_list("role", flat=True).first()
-    if refusal := room_manager_refusal(room=room, slug=slug, role=role):
+    if refusal := room_manager_refusal(room=room, slug=slug, role=role_get(room=room, user=user)):
         raise refusal
     assert room is not None  # else refused
     return room
@@ -68,11 +97,12 @@ def _room_update(
     title: str | None = None,
     private: bool | None = None,
     guests_can_write: bool | None = None,
-) -> bool:
-    """Change what was given; True if the room has just become private."""
-    with transaction.atomic():
+) -> None:
+    """Change what was given."""
+    with transaction.atomic(), changes_announced():
         room = _room_managed(slug=slug, user=user, lock=True)
-        closing = private is True and not room.private
+        if private and (refusal := site_room_privacy_refusal(site_room=site_room(slug))):
+            raise refusal
         if title is not None:
             room.title = title
         if private is not None:
@@ -80,7 +110,6 @@ def _room_update(
         if guests_can_write is not None:
             room.guests_can_write = guests_can_write
         room.save(update_fields=["title", "private", "guests_can_write"])
-    return closing
 
 
 async def room_update(
@@ -92,52 +121,41 @@ async def room_update(
     guests_can_write: bool | None = None,
 ) -> None:
     """Change a room's title, privacy, or whether guests may write to it, if
-    the user is its owner or a moderator. A room made private is left at once
-    by every socket that may no longer read it, on every process."""
-    closing = await _room_update(
+    the user is its owner or a moderator (the site's rooms stay public). A
+    room made private is left at once by every socket that may no longer read
+    it, on every process."""
+    await _room_update(
         slug=slug, user=user, title=title, private=private, guests_can_write=guests_can_write
     )
-    if closing:
-        await room_access_broadcast(room=slug, private=True)
-
-
-def room_private_announce(*, slug: str) -> None:
-    """Once the surrounding transaction commits, tell every process that the
-    room is now private (for a change made outside `room_update`: the admin,
-    which is sync)."""
-    on_commit_broadcast(room_access_broadcast, room=slug, private=True)
+    await room_access_broadcast(room=slug)
 
 
 @database_sync_to_async
 def _room_enter(*, slug: str, user: User | None) -> None:
-    """Create a missing public room, and record a user's membership of a
-    public room, unless they are banned from it (then nothing is written)."""
+    """Make one of the site's rooms if it is missing, and record a user's
+    membership of a public room, unless they are banned from it (then
+    nothing is written). No other room is made by joining it."""
     # Joins are frequent (clients rejoin every room on each reconnect): read
     # first, and take a write transaction only when something is missing.
     room = Room.objects.filter(slug=slug).only("private").first()
-    if room is not None and (
-        user is None or room.private or Membership.objects.filter(room=room, user=user).exists()
+    if room is None and site_room(slug):
+        room, _ = Room.objects.get_or_create(slug=slug, defaults={"title": slug})
+    if (
+        room is None
+        or user is None
+        or room.private
+        or Membership.objects.filter(room=room, user=user).exists()
     ):
         return
-    with transaction.atomic():
-        room, created = Room.objects.get_or_create(
-            slug=slug, defaults={"title": slug, "creator": user}
+    with transaction.atomic(), changes_announced():
+        # Under the room's lock, as bans are written (_moderation_apply): a
+        # ban cannot land between this check and the membership.
+        room = Room.objects.select_for_update().get(pk=room.pk)
+        banned = Sanction.objects.filter(
+            sanctions_active(), room=room, user=user, kind=Sanction.Kind.BAN
         )
-        if user is None:
-            return
-        if not created:
-            # Under the room's lock, as bans are written (_moderation_apply): a
-            # ban cannot land between this check and the membership.
-            room = Room.objects.select_for_update().get(pk=room.pk)
-            if (
-                room.private
-                or Sanction.objects.filter(
-                    sanctions_active(), room=room, user=user, kind=Sanction.Kind.BAN
-                ).exists()
-            ):
-                return
-        role = Membership.Role.OWNER if created else Membership.Role.MEMBER
-        Membership.objects.get_or_create(room=room, user=user, defaults={"role": role})
+        if not room.private and not banned.exists():
+            Membership.objects.get_or_create(room=room, user=user, defaults={"role": Role.MEMBER})
 
 
 async def room_join(
@@ -145,12 +163,13 @@ async def room_join(
 ) -> tuple["Joined", protocol.PresenceEvent]:
     """Join a room: check access, subscribe the socket, read what it lacks, mark it present.
 
-    Signed-in users create a public room by joining it. Guests cannot create
-    rooms, except the default rooms (CHAT_DEFAULT_ROOMS). Subscribing before
-    reading means no message falls between the two: any message with
-    seq > last_seq is broadcast after the subscription.
+    Joining never makes a room (`room_create` does), but one of the site's
+    rooms (CHAT_DEFAULT_ROOMS) if it is missing: a room that does not exist
+    and a private one the actor is not in answer the same `not_found`.
+    Subscribing before reading means no message falls between the two: any
+    message with seq > last_seq is broadcast after the subscription.
     """
-    if actor.user is not None or slug in settings.CHAT_DEFAULT_ROOMS:
+    if actor.user is not None or site_room(slug):
         await _room_enter(slug=slug, user=actor.user)
     room = await room_get_readable(slug=slug, actor=actor)
     await room_subscribe(slug=slug, socket=socket)
@@ -254,27 +273,32 @@ def _membership_invite(
     user = get_user_model().objects.filter(username=username, is_active=True).first()
     if user is None:
         raise protocol.ChatError(protocol.ErrorCode.NOT_FOUND, f"no user {username!r}")
-    Membership.objects.get_or_create(room=room, user=user, defaults={"role": Role.MEMBER})
+    with changes_announced():
+        Membership.objects.get_or_create(room=room, user=user, defaults={"role": Role.MEMBER})
     return user.pk, protocol.AddedEvent(room=room.slug, title=room.title, kind=RoomKind(room.kind))
 
 
 @database_sync_to_async
 def _membership_remove(*, slug: str, user: User, username: str) -> int:
     oneself = username == user.get_username()
-    with transaction.atomic():
+    with transaction.atomic(), changes_announced():
         room = Room.objects.select_for_update().filter(slug=slug).first()
-        roles = dict(
-            Membership.objects.filter(
-                room=room, user__username__in={user.get_username(), username}
-            ).values_list("user__username", "role")
+        membership = (
+            Membership.objects.select_related("user")
+            .filter(room=room, user__username=username)
+            .first()
         )
-        membership = Membership.objects.filter(room=room, user__username=username).first()
+        theirs = None
+        if membership is not None:
+            theirs = role_effective(
+                role=membership.role, staff=membership.user.is_staff, site_room=site_room(slug)
+            )
         if refusal := member_removal_refusal(
             room=room,
             slug=slug,
-            mine=roles.get(user.get_username()),
+            mine=role_get(room=room, user=user),
             target=username,
-            theirs=membership.role if membership else None,
+            theirs=theirs,
             oneself=oneself,
             dm=room is not None and room.kind == Room.Kind.DM,
         ):

@@ -23,7 +23,7 @@ from chat.access import (
 from chat.actor import Actor
 from chat.models import Attachment, Block, Membership, Mention, Message, Reaction, Room, Sanction
 from chat.protocol import EntryKind
-from chat.selectors.rooms import sanctions_active
+from chat.selectors.rooms import role_get, sanctions_active
 from chat.services.attachments import attachments_delete
 from chat.services.moderation import moderation_log_record_delete
 
@@ -48,6 +48,9 @@ class StreamAppend:
 
 
 Stored = tuple[Message, bool] | protocol.ChatError
+# The entries about a message that carry its text (an edit's new text, a
+# preview's URL): a delete erases them with it.
+TEXT_BEARING = (EntryKind.EDIT, EntryKind.PREVIEW)
 # What a user blocked in a DM may still do there: take back what they wrote.
 UNDOING = (EntryKind.DELETE, EntryKind.UNREACT)
 
@@ -311,10 +314,9 @@ def _attachment_take(append: StreamAppend, *, attachment: int) -> None:
         )
 
 
-def _manages(append: StreamAppend) -> bool:
-    return Membership.objects.filter(
-        room_id=append.room_id, user=append.actor.user, role__in=MANAGERS
-    ).exists()
+def _manages(append: StreamAppend, *, slug: str) -> bool:
+    room = Room(pk=append.room_id, slug=slug)
+    return role_get(room=room, user=append.actor.user) in MANAGERS
 
 
 def _target_change(append: StreamAppend, *, seq: int, slug: str, private: bool) -> None:
@@ -333,7 +335,7 @@ def _target_change(append: StreamAppend, *, seq: int, slug: str, private: bool) 
         # Moderators (and staff, in the admin) delete anyone's message; that
         # goes in the audit log.
         deleting = append.kind == EntryKind.DELETE
-        manager = deleting and (append.by_staff or _manages(append))
+        manager = deleting and (append.by_staff or _manages(append, slug=slug))
         if refusal := message_change_refusal(author=False, deleting=deleting, manager=manager):
             raise refusal
         moderation_log_record_delete(message=message, slug=slug, actor=actor)
@@ -341,6 +343,11 @@ def _target_change(append: StreamAppend, *, seq: int, slug: str, private: bool) 
         Reaction.objects.filter(room_id=append.room_id, seq=seq).delete()
         if message.attachment_id is not None:
             attachments_delete(ids=[message.attachment_id])
+        # Its edits hold the text too, and history, `since`, exports and
+        # search read them: a deleted message leaves no text anywhere.
+        Message.objects.filter(room_id=append.room_id, target=seq, kind__in=TEXT_BEARING).update(
+            body="", deleted=True
+        )
     if "@" in message.body:  # only then can it have mentions
         Mention.objects.filter(room_id=append.room_id, seq=seq).delete()
     message.edited = timezone.now()

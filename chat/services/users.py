@@ -1,12 +1,18 @@
 """Accounts (signup, email addresses and their verification, when users
-were last seen), and closing the sockets of sessions and users that end."""
+were last seen), and closing the sockets of sessions and users that end:
+a log-out, a deactivation, a password changed or reset."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.contrib.auth.tokens import default_token_generator
+from django.contrib.sessions.backends.base import SessionBase
 from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
@@ -14,15 +20,25 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from chat.models import Profile
-from chat.services.broadcast import credentials_revoked_broadcast, on_commit_broadcast
+from chat.models import ApiToken, Profile
+from chat.services.broadcast import (
+    credentials_revoked_broadcast,
+    on_commit_broadcast,
+    password_changed_broadcast,
+)
+from chat.services.limits import mail_rate_take
 from chat.services.mail import mail_build, site_url, verify_claim, verify_url
 from chatsite.celery import task_enqueue
 
 
-def user_signup(*, username: str, password: str, email: str = "") -> User:
+def user_signup(
+    *, username: str, password: str, email: str = "", address: str | None = None
+) -> User:
     """Create an active user with this password (validated by the caller's
-    form); an address given is sent its verification link."""
+    form); an address given is sent its verification link, within the mail
+    rates (else `rate_limited`, and no user is made)."""
+    if email:
+        async_to_sync(mail_rate_take)(user_id=None, address=address, to=email)
     with transaction.atomic():
         user = get_user_model().objects.create_user(
             username=username, password=password, email=email
@@ -33,11 +49,16 @@ def user_signup(*, username: str, password: str, email: str = "") -> User:
     return user
 
 
-def user_email_settings(*, user: User, email: str, notify_email: bool) -> bool:
+def user_email_settings(
+    *, user: User, email: str, notify_email: bool, address: str | None = None
+) -> bool:
     """Change the user's address and whether they get missed-message emails;
-    a new address must be verified again (its link is sent). Returns whether
-    the address changed."""
+    a new address must be verified again (its link is sent, within the mail
+    rates: else `rate_limited`, and nothing changes). Returns whether the
+    address changed."""
     changed = email != user.email
+    if changed and email:
+        async_to_sync(mail_rate_take)(user_id=user.pk, address=address, to=email)
     with transaction.atomic():
         Profile.objects.update_or_create(user=user, defaults={"notify_email": notify_email})
         if changed:
@@ -74,6 +95,12 @@ def email_verify(*, token: str) -> bool:
         return False
     Profile.objects.update_or_create(user_id=user_id, defaults={"verified_email": email})
     return True
+
+
+def password_reset_allowed(*, email: str, address: str | None) -> None:
+    """Take a password reset email to `email` from the mail rates, whether or
+    not an account has it (the answer must not tell); or `rate_limited`."""
+    async_to_sync(mail_rate_take)(user_id=None, address=address, to=email)
 
 
 def password_reset_send(*, user_id: int) -> bool:
@@ -120,11 +147,53 @@ def session_ended(sender, request: HttpRequest, user: User | None, **kwargs) -> 
         )
 
 
-def user_saved(sender, instance: User, **kwargs) -> None:
-    """Signal receiver: a deactivated user's sockets close, once that is committed."""
+# The session a password change in progress keeps signed in: its key as
+# the change began ("from") and, once Django has cycled it, its new one ("to").
+_kept: ContextVar[dict[str, str | None] | None] = ContextVar("chat_session_kept", default=None)
+
+
+@contextmanager
+def password_change_keeping(session: SessionBase) -> Iterator[None]:
+    """Within: a password change (Django's view) keeps this session signed in,
+    as Django does, and its sockets open; every other session of the user
+    ends, sockets too, once it commits (`user_saved`)."""
+    kept: dict[str, str | None] = {"from": session.session_key, "to": None}
+    reset = _kept.set(kept)
+    try:
+        with transaction.atomic():
+            yield
+            session.save()  # its new auth hash, before the sweep can read it
+            kept["to"] = session.session_key
+    finally:
+        _kept.reset(reset)
+
+
+def user_password_reset(*, user: User) -> None:
+    """A password reset by email: the user's API tokens go too (whoever took
+    the account may have made some), and every socket of theirs closes."""
+    ApiToken.objects.filter(user=user).delete()
+    on_commit_broadcast(
+        credentials_revoked_broadcast,
+        user_id=user.pk,
+        reason="the password was reset: sign in again",
+    )
+
+
+def user_saved(sender, instance: User, created: bool = False, **kwargs) -> None:
+    """Signal receiver, once the save commits: a deactivated user's sockets
+    close; a changed password closes every socket a session opened, but
+    those of the session that changed it (`password_change_keeping`)."""
     if not instance.is_active:
         on_commit_broadcast(
             credentials_revoked_broadcast,
             user_id=instance.pk,
             reason="this account was deactivated",
+        )
+    # set_password() holds the new password until save() has sent this signal.
+    elif not created and getattr(instance, "_password", None) is not None:
+        kept = _kept.get() or {}
+        transaction.on_commit(
+            lambda: async_to_sync(password_changed_broadcast)(
+                user_id=instance.pk, kept_from=kept.get("from"), kept_to=kept.get("to")
+            )
         )

@@ -5,6 +5,7 @@ import asyncio
 import io
 import struct
 import uuid
+import zipfile
 import zlib
 from datetime import timedelta
 from pathlib import Path
@@ -146,6 +147,39 @@ async def test_text_is_served_as_a_download_whatever_it_holds(den, media, api):
     got = await as_bob.http.get(made["url"])
     assert got.headers["content-type"].startswith("text/plain")
     assert got.headers["content-disposition"].startswith("attachment;")
+
+
+async def test_active_file_names_are_neutralised_in_downloads_and_exports(den, media, api, connect):
+    alice, bob, _ = den
+    as_bob = await api(bob)
+    for name, served in (
+        ("x.html", "x.html.txt"),
+        ("x.svg", "x.svg.txt"),
+        ("notes.md", "notes.md"),
+        ("photo.png.html", "photo.png.html.txt"),
+    ):
+        made = (await upload(as_bob, name, b"<svg onload=alert(1)><script>x</script>")).json()
+        assert made["name"] == served
+        got = await as_bob.http.get(made["url"])
+        assert got.headers["content-disposition"].endswith(f"''{served}"), got.headers
+        await post(as_bob, name, made["id"])
+    # An upload stored before this rule keeps its name, and is offered safely.
+    old = await Attachment.objects.filter(name="x.html.txt").aupdate(name="x.html")
+    assert old == 1
+    attachment = await Attachment.objects.aget(name="x.html")
+    got = await as_bob.http.get(f"/attachments/{attachment.pk}/x.html")
+    assert got.headers["content-disposition"].endswith("''x.html.txt")
+
+    owner, _ = await connect(user=alice)
+    started = await (await api(alice))("POST", "/rooms/den/exports")
+    assert started.status_code == 202, started.text
+    while (done := await owner.expect("export", timeout=30))["state"] != "done":
+        pass
+    archive = zipfile.ZipFile(io.BytesIO((await (await api(alice)).http.get(done["url"])).content))
+    files = [n for n in archive.namelist() if n.startswith("attachments/")]
+    assert files and all(n.endswith((".txt", ".md")) for n in files), files
+    page = archive.read("index.html").decode()
+    assert f'href="attachments/{attachment.pk}-x.html.txt"' in page
 
 
 async def test_an_upload_goes_with_one_message_of_its_uploader_in_its_room(den, media, api):

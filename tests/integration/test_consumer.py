@@ -8,6 +8,7 @@ from channels.db import database_sync_to_async
 from django.test import Client as HttpClient
 
 from chat.models import Membership, Message, Room
+from chat.services.broadcast import changes_announced
 from chat.services.rooms import room_create
 from tests.factories import member_make
 
@@ -43,8 +44,12 @@ async def test_hello_names_the_user(connect, alice):
     assert hello["limits"]["max_body_chars"] == 4000
 
 
-async def test_join_creates_a_public_room_owned_by_the_first_user(connect, alice):
+async def test_joining_makes_no_room_but_the_sites_own_which_no_user_owns(connect, alice):
     client, _ = await connect(user=alice)
+    await client.send({"type": "join", "room": "newroom"})
+    error = await client.expect("error")
+    assert (error["code"], error["detail"]) == ("not_found", "no room 'newroom'")
+    assert not await Room.objects.filter(slug="newroom").aexists()
     joined = await client.join("lobby")
     assert joined == {
         "type": "joined",
@@ -58,8 +63,9 @@ async def test_join_creates_a_public_room_owned_by_the_first_user(connect, alice
         "messages": [],
         "complete": True,
     }
-    membership = await Membership.objects.select_related("user").aget(room__slug="lobby")
-    assert (membership.user.username, membership.role) == ("alice", "owner")
+    membership = await Membership.objects.select_related("user", "room").aget(room__slug="lobby")
+    assert (membership.user.username, membership.role) == ("alice", "member")
+    assert membership.room.creator_id is None
 
 
 async def test_send_acks_the_sender_and_reaches_every_member(connect, alice, bob):
@@ -322,11 +328,11 @@ async def test_guests_open_the_default_rooms(connect, guests_allowed, settings):
 
 
 async def test_guests_chat_in_existing_public_rooms(connect, guests_allowed, alice):
-    await room_create(slug="lobby", creator=alice)
+    await room_create(slug="hall", creator=alice)
     client, _ = await connect(path="/ws/chat/")
-    await client.join("lobby")
-    ack = await client.say("lobby", "hello as a guest")
-    message = await Message.objects.aget(room__slug="lobby", seq=ack["seq"])
+    await client.join("hall")
+    ack = await client.say("hall", "hello as a guest")
+    message = await Message.objects.aget(room__slug="hall", seq=ack["seq"])
     assert message.author_id is None and message.author_name.startswith("guest-")
 
 
@@ -391,7 +397,8 @@ async def test_access_is_checked_on_every_frame_not_only_on_join(connect, secret
     membership = await database_sync_to_async(member_make)(room=secret, user=bob)
     b, _ = await connect(user=bob)
     await b.join("secret")
-    await membership.adelete()
+    with changes_announced():  # and the announcement lost: no socket hears of it
+        await membership.adelete()
     for frame in [
         {"type": "send", "room": "secret", "body": "still here?", "client_id": str(uuid.uuid4())},
         {"type": "history", "room": "secret"},

@@ -108,8 +108,8 @@ async def test_a_dm_is_private_to_its_members_and_listed_as_a_dm(people, connect
     await d.send({"type": "join", "room": slug})
     assert (await d.expect("error"))["code"] == "not_found"
     listed = [(r.kind, r.members) for r in await rooms_visible(user=people["bob"])]
-    assert listed == [("dm", ["alice", "bob"])]  # so no client parses the title
-    assert await rooms_visible(user=people["dave"]) == []
+    assert listed == [("dm", ["alice", "bob"]), ("room", [])]  # and the site's lobby
+    assert [r.kind for r in await rooms_visible(user=people["dave"])] == ["room"]
 
     bob = await api(people["bob"])
     left = await bob("DELETE", f"/rooms/{slug}/members/bob")

@@ -205,3 +205,43 @@ async def test_an_address_is_verified_by_its_link_and_a_new_one_must_be_again(sm
     assert (await asyncio.to_thread(Client().get, second)).status_code == 200
     profile = await Profile.objects.select_related("user").aget(user__username="dora")
     assert profile.verified_email == profile.user.email == "dora@new.example"
+
+
+async def test_mail_on_request_is_rate_limited_per_user_and_per_recipient(
+    smtp, make_user, settings
+):
+    settings.CHAT_MAIL_BURST = 2
+    settings.CHAT_MAIL_PER_HOUR = 1
+    dora = await asyncio.to_thread(make_user, "dora", email="dora@example.com")
+    client = Client()
+    await asyncio.to_thread(client.force_login, dora)
+
+    def change(email):
+        return client.post("/settings/", {"email": email, "notify_email": "on"}, follow=True)
+
+    for n in (1, 2):
+        assert b"Check your inbox" in (await asyncio.to_thread(change, f"d{n}@example.com")).content
+    refused = await asyncio.to_thread(change, "d3@example.com")
+    assert b"Too many emails asked for" in refused.content
+    assert (await asyncio.to_thread(lambda: type(dora).objects.get(pk=dora.pk).email)) == (
+        "d2@example.com"
+    )  # the refused change changed nothing
+
+    def reset(email, address="127.0.0.1"):
+        return Client(REMOTE_ADDR=address).post("/accounts/password_reset/", {"email": email})
+
+    # Whether or not an account has the address: the same limit, the same answer.
+    fay = await asyncio.to_thread(make_user, "fay", email="fay@example.com")
+    for email in (fay.email, "nobody@example.com"):
+        for _ in range(2):
+            assert (await asyncio.to_thread(reset, email)).status_code == 302
+        refused = await asyncio.to_thread(reset, email)
+        assert refused.status_code == 200 and b"Too many emails asked for" in refused.content
+    received = [(await smtp.next())["To"] for _ in range(4)]
+    assert sorted(received) == ["d1@example.com", "d2@example.com", fay.email, fay.email]
+    # This address has asked for 6 now, three times the per-user burst: no more.
+    marker = await asyncio.to_thread(make_user, "eve", email="eve@example.com")
+    assert b"Too many emails" in (await asyncio.to_thread(reset, marker.email)).content
+    await asyncio.to_thread(reset, marker.email, "10.0.0.9")
+    assert (await smtp.next())["To"] == "eve@example.com"
+    assert len(smtp.inbox) == 5, "the refused ones sent nothing"

@@ -4,6 +4,7 @@ downloadable by the requester only until they expire."""
 
 import io
 import json
+import os
 import uuid
 import zipfile
 from datetime import timedelta
@@ -15,7 +16,8 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from chat import tasks
-from chat.models import Attachment, Export, Message, Room
+from chat.actor import Actor
+from chat.models import Attachment, Export, Message, ModerationLog, Room
 from tests.factories import member_make, room_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -91,14 +93,14 @@ async def test_a_10000_message_room_is_exported_with_progress_for_its_owner_only
     assert "&lt;script&gt;x&lt;/script&gt;" in page and "<script>" not in page
     assert "The &lt;big&gt; room" in page and "message 10000" in page
 
-    # Not the owner: a member is refused; to a non-member the room does not exist;
-    # and an export is nobody's but its requester's.
-    for user, status_code in ((bob, 403), (carol, 404)):
+    # Not the owner: a member is refused; to a non-member the room does not
+    # exist, site staff included (without the permission to export any
+    # room); and an export is nobody's but its requester's.
+    for user, status_code in ((bob, 403), (carol, 404), (staff, 404)):
         other = await api(user)
         assert (await other("POST", "/rooms/big/exports")).status_code == status_code
         assert (await other("GET", f"/exports/{status['id']}")).status_code == 404
         assert (await other.http.get(status["url"])).status_code == 404
-    assert (await (await api(staff))("POST", "/rooms/big/exports")).status_code == 202
 
 
 async def test_a_user_exports_everything_they_wrote_with_their_account(big, api, connect):
@@ -141,3 +143,103 @@ async def test_one_export_at_a_time_and_expired_ones_are_removed(big, api, media
     await database_sync_to_async(tasks.exports_expire.apply)()
     assert not await Export.objects.filter(pk=queued.pk).aexists()
     assert not default_storage.exists(queued.file.name)
+
+
+@pytest.fixture
+async def den(make_user, media):
+    """alice's room `den`, holding one message with a 9 KiB attachment; bob's
+    room `hall`; staff (no permissions) and an auditor (may export any room)."""
+
+    def make():
+        from django.contrib.auth.models import Permission
+
+        alice, bob = make_user("alice"), make_user("bob")
+        staff, auditor = make_user("staff", is_staff=True), make_user("auditor", is_staff=True)
+        auditor.user_permissions.add(Permission.objects.get(codename="export_any_room"))
+        room = room_make(slug="den", creator=alice)
+        room_make(slug="hall", creator=bob)
+        attachment = Attachment.objects.create(
+            room=room, uploader=alice, name="big.txt", content_type="text/plain",
+            size=9 * 1024, attached=True,
+        )  # fmt: skip
+        attachment.file.save("big.txt", ContentFile(os.urandom(9 * 1024)))  # no compressing it
+        Message.objects.create(room=room, seq=1, author=alice, author_name="alice", body="hi",
+                               client_id=uuid.uuid4(), attachment=attachment)  # fmt: skip
+        Room.objects.filter(pk=room.pk).update(last_seq=1)
+        return alice, bob, staff, auditor
+
+    return await database_sync_to_async(make)()
+
+
+async def test_exports_are_limited_per_user_per_room_by_rate_and_by_size(
+    den, api, connect, settings
+):
+    alice, bob, _, auditor = den
+    # Stored zips count against the user's allowance, until deleted (or expired).
+    settings.CHAT_EXPORT_MAX_BYTES = 25 * 1024
+    socket, _ = await connect(user=alice)
+    as_alice = await api(alice)
+    for _ in range(2):
+        assert (await as_alice("POST", "/rooms/den/exports")).status_code == 202
+        assert (await finished(socket))[-1]["state"] == "done"
+    assert [e.size async for e in Export.objects.all()] == [pytest.approx(9 * 1024, rel=0.2)] * 2
+    refused = await as_alice("POST", "/rooms/den/exports")
+    assert refused.status_code == 413 and refused.json()["code"] == "too_large"
+    assert refused.json()["retry_after"] > 6 * 86400  # when the first one expires
+    oldest = await Export.objects.order_by("created").afirst()
+    assert (await as_alice("DELETE", f"/exports/{oldest.pk}")).status_code == 204
+    assert not default_storage.exists(oldest.file.name)
+    assert (await as_alice("POST", "/rooms/den/exports")).status_code == 202
+    await finished(socket)
+
+    # So many asked for in a while, whatever became of them.
+    settings.CHAT_EXPORTS_BURST = 2
+    bob_socket, _ = await connect(user=bob)
+    as_bob = await api(bob)
+    for _ in range(2):
+        assert (await as_bob("POST", "/rooms/hall/exports")).status_code == 202
+        await finished(bob_socket)
+    third = await as_bob("POST", "/rooms/hall/exports")
+    assert third.status_code == 429 and third.json()["code"] == "rate_limited"
+    assert third.json()["retry_after"] > 0
+
+    # One export being built per room, whoever asks, and per user, whatever room.
+    running = await Export.objects.acreate(
+        id=uuid.uuid4(), requester=auditor, room=await Room.objects.aget(slug="den"),
+        state="running", claimed_until=timezone.now() + timedelta(seconds=30),
+        expires=timezone.now() + timedelta(days=1),
+    )  # fmt: skip
+    busy = await as_alice("POST", "/rooms/den/exports")
+    assert busy.status_code == 429 and 5 <= busy.json()["retry_after"] <= 31
+    again = await (await api(auditor))("POST", "/rooms/den/exports")
+    assert again.json()["id"] == str(running.pk)  # their own, not a second
+    elsewhere = await (await api(auditor))("POST", "/rooms/hall/exports")
+    assert elsewhere.status_code == 429 and "one export at a time" in elsewhere.json()["detail"]
+
+
+async def test_a_dm_is_exported_only_by_the_permission_and_that_is_audited(den, api, client):
+    from chat.services.dms import dm_send
+
+    _alice, bob, staff, auditor = den
+    ack = await dm_send(
+        actor=Actor(name="bob", user=bob), usernames=["alice"], body="a secret",
+        client_id=uuid.uuid4(),
+    )  # fmt: skip
+    as_staff = await api(staff)
+    assert (await as_staff("GET", f"/rooms/{ack.room}/messages")).status_code == 404
+    assert (await as_staff("POST", f"/rooms/{ack.room}/exports")).status_code == 404
+    assert (await (await api(bob))("POST", f"/rooms/{ack.room}/exports")).status_code == 403
+    assert not await ModerationLog.objects.aexists()
+
+    started = await (await api(auditor))("POST", f"/rooms/{ack.room}/exports")
+    assert started.status_code == 202, started.text
+    entry = await ModerationLog.objects.aget()
+    assert (entry.action, entry.actor_name, entry.room_slug) == ("export", "auditor", ack.room)
+
+    def admin_page() -> str:
+        superuser = type(staff).objects.create_superuser("root", password="pw")
+        client.force_login(superuser)
+        return client.get("/admin/chat/moderationlog/").content.decode()
+
+    page = await database_sync_to_async(admin_page)()
+    assert "auditor" in page and "Export" in page

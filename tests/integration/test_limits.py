@@ -107,6 +107,8 @@ async def test_a_user_may_open_so_many_sockets_across_processes(start_server, to
 async def test_a_socket_may_join_so_many_rooms(connect, make_user, settings):
     settings.CHAT_MAX_ROOMS_PER_SOCKET = 2
     user = await database_sync_to_async(make_user)("alice")
+    for slug in ("one", "two", "three"):
+        await database_sync_to_async(room_make)(slug=slug, creator=user)
     client, _ = await connect(user=user)
     await client.join("one")
     await client.join("two")

@@ -48,6 +48,7 @@ async def test_a_message_names_who_may_read_it_and_they_see_it_marked(people, co
 
 
 async def test_the_inbox_pages_newest_first_across_rooms_and_forgets_deleted(people, connect, api):
+    await room_create(slug="hall", creator=people["alice"])
     a, _ = await connect(user=people["alice"])
     await a.join("lobby")
     await a.join("hall")

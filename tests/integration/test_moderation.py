@@ -54,13 +54,13 @@ async def answer(client, frame):
     return got
 
 
-async def removed(client) -> str:
+async def removed(client, room: str = "club") -> str:
     """The reason of the `left` that takes the client out, passing over the
     room's `moderated` (which may come before it, or not at all after it)."""
     while (got := await client.recv())["type"] == "moderated":
         pass
     assert got["type"] == "left", got
-    assert got["room"] == "club"
+    assert got["room"] == room
     return got["reason"]
 
 
@@ -330,3 +330,83 @@ async def test_guests_read_but_cannot_write_where_the_room_says_so(club, connect
     assert [m.body async for m in Message.objects.order_by("seq")] == [
         "members still write", "thanks"
     ]  # fmt: skip
+
+
+async def test_a_muted_member_cannot_type_and_typing_is_rated_per_socket(club, connect):
+    listener, _ = await connect(user=club["member"])
+    await listener.join("club")
+    typist, _ = await connect(user=club["moderator"])
+    await typist.join("club")
+    for _ in range(20):
+        await typist.send({"type": "typing", "room": "club"})
+    await typist.send({"type": "ping"})
+    await typist.expect("pong")  # every typing frame before it was handled
+    assert (await listener.expect("typing"))["user"]["name"] == "moderator"
+    assert await listener.nothing(), "one notice a few seconds, the rest dropped"
+
+    owner, _ = await connect(user=club["owner"])
+    await owner.join("club")
+    await answer(owner, moderate("mute"))
+    assert (await listener.expect("moderated"))["action"] == "mute"
+    mel, _ = await connect(user=club["mel"])
+    await mel.join("club")
+    error = await answer(mel, {"type": "typing", "room": "club"})
+    assert (error["code"], error["ref"]) == ("forbidden", "typing")
+    assert "muted" in error["detail"]
+    assert await listener.nothing()
+
+
+async def test_a_ban_or_removal_made_in_the_admin_acts_at_once(club, connect, make_user, settings):
+    settings.CHAT_SWEEP_SECONDS = 3600  # so only the change's own notice can take them out
+    mel, _ = await connect(user=club["mel"])
+    await mel.join("club")
+
+    def ban_in_the_admin() -> None:
+        from django.test import Client
+
+        admin = make_user("admin", is_staff=True, is_superuser=True)
+        browser = Client()
+        browser.force_login(admin)
+        room = Room.objects.get(slug="club")
+        response = browser.post(
+            "/admin/chat/sanction/add/",
+            {"room": room.pk, "user": club["mel"].pk, "kind": "ban", "reason": "spam"},
+        )
+        assert response.status_code == 302, response.content.decode()[-2000:]
+
+    await database_sync_to_async(ban_in_the_admin)()
+    assert await removed(mel) == "ban"  # at once: no sweep ran
+
+    # A member of a private room taken out by any ORM delete leaves at once too.
+    def private_room() -> None:
+        room = room_make(slug="den", creator=club["owner"], private=True)
+        member_make(room=room, user=club["member"])
+
+    await database_sync_to_async(private_room)()
+    member, _ = await connect(user=club["member"])
+    await member.join("den")
+    await Membership.objects.filter(room__slug="den", user=club["member"]).adelete()
+    assert await removed(member, "den") == "removed"
+
+
+async def test_the_sites_rooms_belong_to_no_user_and_staff_moderate_them(connect, make_user):
+    def users():
+        return make_user("first"), make_user("second"), make_user("staff", is_staff=True)
+
+    first, second, staff = await database_sync_to_async(users)()
+    a, _ = await connect(user=first)
+    await a.join("lobby")  # the first to join owns nothing
+    b, _ = await connect(user=second)
+    await b.join("lobby")
+    refused = await answer(a, {**moderate("ban", user="second"), "room": "lobby"})
+    assert refused["code"] == "forbidden"
+    api_first = await Membership.objects.aget(room__slug="lobby", user=first)
+    assert api_first.role == "member"
+
+    s, _ = await connect(user=staff)
+    await s.join("lobby")
+    promoted = await answer(s, {**moderate("promote", user="first"), "room": "lobby"})
+    assert promoted["type"] == "moderated"
+    banned = await answer(a, {**moderate("ban", user="second"), "room": "lobby"})
+    assert banned["type"] == "moderated"  # a moderator appointed by staff
+    assert await removed(b, "lobby") == "ban"

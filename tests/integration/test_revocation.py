@@ -78,3 +78,52 @@ async def test_the_sweep_closes_what_a_lost_event_left_open(sockets):
     await delivery.sweep({})
     for client in (other, bot):
         await closed_with_4401(client, "deactivated")
+
+
+NEW_PASSWORD = "a-much-longer-Passw0rd"
+
+
+async def test_a_password_change_closes_every_other_sessions_sockets_at_once(sockets, api):
+    _alice, browser, tabs, other, bot = sockets
+    form = {"old_password": "pw", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    response = await database_sync_to_async(browser.post)("/accounts/password_change/", form)
+    assert response.status_code == 302, response.content
+    await closed_with_4401(other, "password was changed")
+    # The session that changed it stays signed in (Django renamed it), and its
+    # sockets with it, the sweep's check of its hash included; tokens outlive a change.
+    await delivery.sweep({})
+    for client in (*tabs, bot):
+        await still_open(client)
+    assert (await database_sync_to_async(browser.get)("/settings/")).status_code == 200
+
+
+async def test_a_password_reset_closes_every_socket_and_revokes_the_tokens(sockets, api):
+    from django.contrib.auth.tokens import default_token_generator
+    from django.test import Client
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    alice, _browser, tabs, other, bot = sockets
+    bot_api = await api(alice)
+    assert (await bot_api("GET", "/rooms")).status_code == 200
+    uid = urlsafe_base64_encode(force_bytes(alice.pk))
+    token = await database_sync_to_async(default_token_generator.make_token)(alice)
+    stranger = Client()
+    link = await database_sync_to_async(stranger.get)(f"/accounts/reset/{uid}/{token}/")
+    assert link.status_code == 302  # to the form, its token kept in the session
+    form = {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    done = await database_sync_to_async(stranger.post)(link["Location"], form)
+    assert done.status_code == 302 and done["Location"].endswith("/reset/done/")
+    for client in (*tabs, other):
+        await closed_with_4401(client, "password")
+    await closed_with_4401(bot, "password was reset")
+    assert (await bot_api("GET", "/rooms")).status_code == 401
+
+
+async def test_the_sweep_closes_sessions_whose_password_changed_behind_its_back(sockets):
+    alice, _browser, tabs, other, bot = sockets
+    await get_user_model().objects.filter(pk=alice.pk).aupdate(password="changed-elsewhere")
+    await delivery.sweep({})
+    for client in (*tabs, other):
+        await closed_with_4401(client, "password changed")
+    await still_open(bot)

@@ -5,6 +5,7 @@ import asyncio
 import json
 import re
 import socket
+import time
 import uuid
 from typing import Any
 
@@ -267,6 +268,7 @@ async def test_a_body_over_the_cap_is_refused_with_413_before_it_is_read(start_s
     # Answered with 200 MiB still to come (no credentials were even looked at);
     # a chunked body has no length: refused once what arrived passes the cap.
     head = head.replace(b"Content-Length: 209715200", b"Transfer-Encoding: chunked")
+    head = head.replace(b"\r\n\r\n", b"\r\nAuthorization: Bearer not-checked-yet\r\n\r\n")
     chunk = b"10000\r\n" + b"x" * 65536 + b"\r\n"
     answer = await asyncio.to_thread(raw_request, server.port, head, [chunk] * 4)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
@@ -386,6 +388,43 @@ async def test_a_private_room_answers_as_a_missing_one(start_server, make_user):
     ]  # fmt: skip
 
 
+async def test_a_join_or_a_room_to_create_tells_no_private_room_from_a_free_name(
+    start_server, make_user
+):
+    def setup():
+        owner, bob = make_user("owner"), make_user("bob")
+        room_make(slug="den", creator=owner, private=True)
+        room_make(slug="hall", creator=owner)
+        return bearer(bob)
+
+    headers = await database_sync_to_async(setup)()
+    server = start_server(CHAT_ROOMS_BURST="3", CHAT_ROOMS_PER_HOUR="1")
+    bob = await WsClient.open(server.ws_url, additional_headers=headers)
+    answers = []
+    for slug in ("den", "nowhere"):  # a join makes no room: both just are not there
+        await bob.send({"type": "join", "room": slug})
+        answers.append({**await bob.expect("error"), "detail": None})
+    assert answers[0] == answers[1]
+    assert not await Room.objects.filter(slug="nowhere").aexists()
+    async with httpx.AsyncClient(base_url=server.http_url, headers=headers) as http:
+        taken = [
+            (await http.post("/api/v1/rooms", json={"slug": s})).json() for s in ("den", "hall")
+        ]
+        assert taken == [
+            {
+                "code": "conflict",
+                "detail": f"the name '{s}' is taken: choose another",
+                "retry_after": None,
+            }
+            for s in ("den", "hall")
+        ]  # fmt: skip, whoever holds the name, and whether or not one may see it
+        assert (await http.post("/api/v1/rooms", json={"slug": "mine"})).status_code == 201
+        tried = await http.post("/api/v1/rooms", json={"slug": "other"})
+        assert (
+            tried.status_code == 429 and tried.json()["retry_after"] > 0
+        )  # names are tried slowly
+
+
 # --- 11. Guests' sockets per address, and the header timeout ------------------------------
 
 
@@ -427,6 +466,53 @@ def slow_headers(port: int) -> bytes:
         except OSError:
             return b"closed"
         return b"still open"
+
+
+async def test_an_upload_with_no_credentials_is_refused_before_its_body(start_server):
+    server = start_server()
+    head = (
+        b"POST /api/v1/rooms/lobby/attachments HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 9000000\r\n\r\n"
+    )
+    answer = await asyncio.to_thread(raw_request, server.port, head, [])  # no body at all
+    status, _, body = answer.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 401"), answer[:200]
+    assert json.loads(body)["code"] == "unauthorized"
+
+
+def slow_body(port: int, *, first: bytes, then_every_second: bytes) -> tuple[bytes, float]:
+    """Send an upload's head and `first` of its 9 MB body, then a chunk a
+    second (or nothing); the server's answer when it closes, and when."""
+    head = (
+        b"POST /api/v1/rooms/lobby/attachments HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Authorization: Bearer not-checked-until-the-body-is-in\r\n"
+        b"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 9000000\r\n\r\n"
+    )
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(head + first)
+        sock.settimeout(1)
+        while time.monotonic() - started < 20:
+            try:
+                answer = sock.recv(65536)
+                return answer or b"closed", time.monotonic() - started
+            except TimeoutError:
+                if then_every_second:
+                    sock.sendall(then_every_second)
+            except OSError:
+                return b"closed", time.monotonic() - started
+    return b"still open", time.monotonic() - started
+
+
+async def test_a_request_body_that_stops_or_trickles_is_closed(start_server):
+    server = start_server(CHAT_HTTP_BODY_TIMEOUT="2", CHAT_HTTP_BODY_MIN_RATE="10000")
+    stopped = asyncio.to_thread(slow_body, server.port, first=b"x" * 500_000, then_every_second=b"")
+    trickle = asyncio.to_thread(slow_body, server.port, first=b"x", then_every_second=b"x")
+    for answer, after in await asyncio.gather(stopped, trickle):
+        assert answer.startswith(b"HTTP/1.1 408") or answer == b"closed", answer
+        assert after < 6, after
+    async with httpx.AsyncClient(base_url=server.http_url) as http:  # a prompt client is served
+        assert (await http.get("/healthz")).status_code == 200
 
 
 async def test_a_connection_must_send_its_headers_in_time(start_server):

@@ -55,13 +55,13 @@ def concurrently(count, fn):
 
 
 async def test_room_create_makes_the_creator_owner_and_refuses_a_taken_slug(owner):
-    room = await room_create(slug="lobby", creator=owner)
+    room = await room_create(slug="hall", creator=owner)
     role = (
         await Membership.objects.filter(room=room, user=owner).values_list("role", flat=True).aget()
     )
-    assert role == Membership.Role.OWNER and room.title == "lobby" and room.last_seq == 0
+    assert role == Membership.Role.OWNER and room.title == "hall" and room.last_seq == 0
     with pytest.raises(protocol.ChatError) as refused:
-        await room_create(slug="lobby", creator=owner)
+        await room_create(slug="hall", creator=owner)
     assert refused.value.code == protocol.ErrorCode.CONFLICT
 
 

@@ -192,3 +192,41 @@ def test_guests_cannot_react_and_the_blocked_may_only_undo():
     assert code(access.dm_blocked_refusal(blocked=True, undoing=False)) == FORBIDDEN
     assert access.dm_blocked_refusal(blocked=True, undoing=True) is None
     assert access.dm_blocked_refusal(blocked=False, undoing=False) is None
+
+
+@pytest.mark.parametrize(
+    ("room", "readable", "role", "any_room", "expected"),
+    [
+        (PUBLIC, True, Role.OWNER, False, OK),
+        (PUBLIC, True, Role.MODERATOR, False, FORBIDDEN),
+        (PUBLIC, True, None, False, FORBIDDEN),
+        (PRIVATE, False, None, False, NOT_FOUND),  # staff without the permission too
+        (PRIVATE, False, None, True, OK),  # by the permission: audited
+        (PUBLIC, False, Role.OWNER, False, NOT_FOUND),  # banned from it
+        (None, False, None, True, NOT_FOUND),
+    ],
+)
+def test_exporting_a_room_follows_reading_it(room, readable, role, any_room, expected):
+    refusal = access.export_refusal(
+        room=room, slug="x", readable=readable, role=role, any_room=any_room
+    )
+    assert code(refusal) == expected
+
+
+@pytest.mark.parametrize(
+    ("role", "staff", "site_room", "expected"),
+    [
+        (None, True, True, Role.OWNER),  # site staff manage the site's rooms
+        (Role.MEMBER, True, True, Role.OWNER),
+        (None, True, False, None),  # and nothing else for being staff
+        (Role.MODERATOR, False, True, Role.MODERATOR),  # whom staff appointed
+        (None, False, True, None),  # the first to join owns nothing
+    ],
+)
+def test_who_manages_the_sites_rooms(role, staff, site_room, expected):
+    assert access.role_effective(role=role, staff=staff, site_room=site_room) == expected
+
+
+def test_the_sites_rooms_stay_public():
+    assert code(access.site_room_privacy_refusal(site_room=True)) == FORBIDDEN
+    assert access.site_room_privacy_refusal(site_room=False) is None

@@ -15,13 +15,14 @@ BUILT = [
         events.room_event(room="r", frame="message", text="{}", seq=1, exclude=None),
         events.RoomEvent,
     ),
-    (events.room_access(room="r", guests=False), events.RoomAccess),
+    (events.room_access(room="r", user_id=None), events.RoomAccess),
     (events.room_removed(user_id=1, room="r", reason=LeftReason.BAN), events.RoomRemoved),
     (events.user_frame(user_id=1, text="{}"), events.UserFrame),
     (
         events.credentials_revoked(user_id=1, reason="x", token_id=1, session_key=None),
         events.CredentialsRevoked,
     ),
+    (events.password_changed(user_id=1, kept_from="a", kept_to="b"), events.PasswordChanged),
 ]
 
 
@@ -40,8 +41,10 @@ def test_every_user_group_event_has_its_consumer_handler():
         assert callable(getattr(ChatConsumer, kind.replace(".", "_"))), kind
 
 
-def test_every_room_group_event_is_delivered_or_handled_by_the_consumer():
-    # The relay fans room.event out to each socket's `deliver`; room.access
-    # goes to its handler by type, like a user group's events.
+def test_every_room_group_event_is_delivered_or_handled_by_the_relay():
+    # The relay fans room.event out to each socket's `deliver`, and checks
+    # its sockets again on room.access (a socket joining holds it).
+    from chat.services.broadcast import Relay
+
     assert types_of(events.RoomGroupEvent) == ["room.event", "room.access"]
-    assert callable(ChatConsumer.deliver) and callable(ChatConsumer.room_access)
+    assert callable(ChatConsumer.deliver) and callable(Relay.access_check)

@@ -49,3 +49,15 @@ def test_a_change_drops_its_target_even_when_the_target_arrives_after_it():
     frames.add(5, "delete of 4", target=4)  # from another process, ahead of 4 itself
     frames.add(4, "m4")
     assert frames.page(after=3, upto=5, limit=2) is None, "4 is never held: it changed"
+
+
+def test_a_delete_drops_every_entry_about_its_target_and_keeps_later_ones_out():
+    frames = filled([1, 2])
+    frames.add(3, "edit of 1: my password is hunter2", target=1)
+    frames.add(4, "preview of 1", target=1)
+    frames.add(5, "edit of 2", target=2)
+    frames.add(6, "delete of 1", target=1, erase=True)
+    assert frames.page(after=2, upto=6, limit=4) is None, "3 and 4 carried 1's text"
+    assert frames.page(after=4, upto=6, limit=2) == ["edit of 2", "delete of 1"]
+    frames.add(7, "a late edit of 1", target=1)  # from another process, behind the delete
+    assert frames.page(after=6, upto=7, limit=1) is None
