@@ -38,7 +38,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Rewrite docs/asyncapi.yaml from chat/protocol.py (a test fails when it is stale).
+# Rewrite docs/asyncapi.yaml from chat/protocol/ (a test fails when it is stale).
 spec: $(STAMP)
 	$(BIN)/python -m chat.spec > docs/asyncapi.yaml
 

@@ -6,7 +6,7 @@ from django.contrib.auth.models import User
 from django.core.validators import RegexValidator
 
 from chat import protocol
-from chatsite.celery import task_enqueue
+from chat.taskqueue import task_enqueue
 
 
 class SignupForm(BaseUserCreationForm):

@@ -1,5 +1,5 @@
 """The AsyncAPI 3.0 document of the WebSocket protocol, built from the pydantic
-models in chat/protocol.py: the same models that validate frames.
+models in chat/protocol/: the same models that validate frames.
 
 Served at /api/v1/asyncapi.json; checked in as docs/asyncapi.yaml
 (`make spec` rewrites it, and a test fails when it is out of date).

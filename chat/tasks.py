@@ -21,7 +21,7 @@ from chat import metrics
 from chat.services import exports, notify, previews, users
 from chat.services.attachments import attachments_prune as _attachments_prune
 from chat.services.messages import messages_expire
-from chatsite.celery import task_enqueue
+from chat.taskqueue import task_enqueue
 
 logger = logging.getLogger(__name__)
 

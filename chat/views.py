@@ -16,7 +16,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from chat import protocol
 from chat.auth import actor_from_request
-from chat.drain import draining
 from chat.files import file_response
 from chat.forms import (
     EmailSettingsForm,
@@ -28,6 +27,7 @@ from chat.forms import (
 )
 from chat.health import health_checks
 from chat.metrics import metrics_allowed
+from chat.realtime.drain import draining
 from chat.selectors.attachments import attachment_get_readable
 from chat.selectors.dms import blocks_list
 from chat.selectors.exports import exports_list

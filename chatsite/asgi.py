@@ -13,10 +13,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from chat import server  # noqa: E402
-from chat.auth import ChatAuthMiddlewareStack  # noqa: E402
-from chat.outlet import outlet_scope  # noqa: E402
-from chat.routing import websocket_urlpatterns  # noqa: E402
+from chat.realtime import server  # noqa: E402
+from chat.realtime.auth import ChatAuthMiddlewareStack  # noqa: E402
+from chat.realtime.outlet import outlet_scope  # noqa: E402
+from chat.realtime.routing import websocket_urlpatterns  # noqa: E402
 
 server.daphne_mend()
 

@@ -64,5 +64,5 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.MD5PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
-# Tasks run in the test's process (chatsite/celery.py); the tests of the worker start one.
+# Tasks run in the test's process (chat/taskqueue.py); the tests of the worker start one.
 CELERY_BROKER_URL = ""

@@ -1,10 +1,10 @@
-"""Groups on the channel layer: one per room, and one per signed-in user's
-sockets. Group names are built here and nowhere else. Also this process's
-Redis client, for the state shared beside the layer (presence, rate limits)."""
+"""Publishing on the channel layer, after a write commits: to a room's group,
+or to a signed-in user's sockets' group. Group names are built here and
+nowhere else; each process's relay (chat/realtime/relay.py) subscribes to
+them. Also this process's Redis client, for the state shared beside the
+layer (presence, rate limits)."""
 
-import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,11 +19,7 @@ from django.conf import settings
 from django.db import transaction
 
 from chat import events, metrics, protocol
-from chat.framecache import RoomFrames
-from chat.outlet import Frame
 from chat.perloop import PerLoop
-from chat.selectors.rooms import rooms_barred
-from chat.sockets import Socket
 
 logger = logging.getLogger(__name__)
 
@@ -100,162 +96,6 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-class Relay:
-    """This process's subscriptions on the channel layer, and its live fan-out.
-
-    The layer carries each room's and each user's events to a process once,
-    on one channel of the process (the relay's), whatever number of its
-    sockets are in the room or are the user's; the relay hands them to those
-    sockets in-process. A socket has no channel, queue or reader of its own.
-    A room event is framed once (chat/outlet.py) and written to each member
-    socket by a plain call: no task, await or dict per member.
-    """
-
-    def __init__(self) -> None:
-        self.channel: str | None = None
-        self.rooms: dict[str, dict[Socket, None]] = {}  # slug -> this process's sockets in it
-        self.users: dict[int, dict[Socket, None]] = {}  # user id -> this process's sockets
-        self.frames: dict[str, RoomFrames] = {}  # slug -> its recent frames (rooms above)
-        self.lock = asyncio.Lock()  # orders a group's group_add and group_discard
-        self.reader: asyncio.Task | None = None
-        self.checks: set[asyncio.Task] = set()  # access checks running (held: weak refs)
-
-    async def add(self, groups: dict, key: Any, group: str, socket: Socket) -> None:
-        async with self.lock:
-            layer = get_channel_layer()
-            if self.channel is None:
-                self.channel = await layer.new_channel()
-            if key not in groups:
-                await layer.group_add(group, self.channel)
-                groups[key] = {}
-                if groups is self.rooms:
-                    self.frames[key] = RoomFrames()
-            groups[key][socket] = None
-            if self.reader is None or self.reader.done():
-                self.reader = asyncio.get_running_loop().create_task(self._read())
-
-    async def discard(self, groups: dict, key: Any, group: str, socket: Socket) -> None:
-        async with self.lock:
-            members = groups.get(key)
-            if members is None or members.pop(socket, False) is False or members:
-                return
-            del groups[key]
-            if groups is self.rooms:
-                del self.frames[key]
-            await get_channel_layer().group_discard(group, self.channel)
-
-    async def _read(self) -> None:
-        layer = get_channel_layer()
-        while True:
-            try:
-                event = await layer.receive(self.channel)
-            except LAYER_ERRORS as exc:
-                metrics.LAYER_FAILURES.labels("receive").inc()
-                logger.warning("relay: channel layer unavailable (%s)", exc)
-                await asyncio.sleep(1)  # the sweep fills what this loses
-                continue
-            if event["type"] == "room.event":
-                self.fan_out(event)
-                continue
-            if event["type"] == "room.access":
-                # Off the reader: it reads the database, and room events go on meanwhile.
-                check = asyncio.get_running_loop().create_task(self.access_check(event))
-                self.checks.add(check)
-                check.add_done_callback(self.checks.discard)
-                continue
-            # A user's events (rare): each of their sockets' handler, by type.
-            sockets = self.users.get(event["user_id"], {})
-            handler = event["type"].replace(".", "_")
-            for socket in list(sockets):
-                try:
-                    await getattr(socket, handler)(event)
-                except Exception:
-                    logger.exception("delivering %s to a socket failed", event["type"])
-
-    async def access_check(self, event: events.RoomAccess) -> None:
-        """Who may read a room changed: check this process's sockets in it
-        again (the user's, or all), and take out those that may no longer
-        read it. A socket still joining holds the event, and checks once joined."""
-        slug, user_id = event["room"], event["user_id"]
-        ready = []
-        for socket in list(self.rooms.get(slug, ())):
-            if user_id is not None and socket.actor.user_id != user_id:
-                continue
-            if (held := socket.joining.get(slug)) is not None:
-                held.append(event)
-            else:
-                ready.append(socket)
-        try:
-            await sockets_recheck(ready)
-        except Exception:
-            logger.exception("checking who may read %s failed: the sweep will", slug)
-
-    def fan_out(self, event: events.RoomEvent) -> None:
-        """Write a room event to this process's sockets in the room."""
-        sockets = self.rooms.get(event["room"])
-        if not sockets:
-            return
-        if event["seq"] is not None and (frames := self.frames.get(event["room"])) is not None:
-            erase = event["kind"] == protocol.EntryKind.DELETE
-            frames.add(event["seq"], event["text"], target=event["target"], erase=erase)
-        frame = Frame(event["text"])
-        sent = 0
-        for socket in sockets:  # no await in the loop: the set cannot change under it
-            try:
-                sent += socket.deliver(event, frame)
-            except Exception:
-                logger.exception("delivering a room event failed")
-        metrics.FRAMES_OUT.labels(event["frame"]).inc(sent)
-        if event["seq"] is not None:
-            metrics.BROADCAST_LATENCY.observe(time.time() - event["committed"])
-
-
-_relay = PerLoop(Relay)
-
-
-async def sockets_recheck(sockets: list[Socket]) -> None:
-    """Take these sockets out of the rooms they may no longer read, saying why
-    (a ban, removed from a private room's members, a guest in a room made
-    private, a room gone): in one query of each kind, whatever their number."""
-    pairs = {(s.actor.user_id, slug) for s in sockets for slug in s.rooms}
-    barred = await rooms_barred(pairs=pairs)
-    for socket in sockets:
-        for slug in list(socket.rooms):
-            if reason := barred.get((socket.actor.user_id, slug)):
-                removed = events.room_removed(
-                    user_id=socket.actor.user_id, room=slug, reason=reason
-                )
-                await socket.room_removed(removed)
-
-
-def room_frames(slug: str) -> RoomFrames | None:
-    """The recent frames of a room this process is subscribed to (chat/framecache.py)."""
-    return _relay.get().frames.get(slug)
-
-
-async def room_subscribe(*, slug: str, socket: Socket) -> None:
-    """Have the socket receive the room's events, or raise `unavailable`
-    (and leave no trace)."""
-    relay = _relay.get()
-    try:
-        await relay.add(relay.rooms, slug, room_group(slug), socket)
-    except LAYER_ERRORS as exc:
-        metrics.LAYER_FAILURES.labels("group_add").inc()
-        await room_unsubscribe(slug=slug, socket=socket)
-        logger.warning("cannot join %s: channel layer unavailable (%s)", slug, exc)
-        raise protocol.ChatError(
-            protocol.ErrorCode.UNAVAILABLE, "live delivery is unavailable; retry", retry_after=1.0
-        ) from None
-
-
-async def room_unsubscribe(*, slug: str, socket: Socket) -> None:
-    """Stop the socket's room events. Best effort: with the layer away, the
-    local membership is dropped and the subscription dies with Redis."""
-    relay = _relay.get()
-    leaving = relay.discard(relay.rooms, slug, room_group(slug), socket)
-    await layer_call("group_discard", f"leaving {slug}", leaving)
-
-
 async def room_broadcast(
     *,
     room: str,
@@ -287,19 +127,6 @@ async def room_broadcast(
     return await layer_call("group_send", f"broadcast to {room} lost", send)
 
 
-async def user_subscribe(*, user_id: int, socket: Socket) -> None:
-    """Have the socket receive its user's events. Raises the layer's error:
-    the caller refuses the socket rather than keep one it could not reach."""
-    relay = _relay.get()
-    await relay.add(relay.users, user_id, user_group(user_id), socket)
-
-
-async def user_unsubscribe(*, user_id: int, socket: Socket) -> None:
-    relay = _relay.get()
-    leaving = relay.discard(relay.users, user_id, user_group(user_id), socket)
-    await layer_call("group_discard", "unsubscribing a user's socket", leaving)
-
-
 async def _user_send(user_id: int, event: events.UserGroupEvent, lost: str) -> None:
     send = get_channel_layer().group_send(user_group(user_id), event)
     await layer_call("group_send", lost, send)
@@ -310,7 +137,7 @@ async def credentials_revoked_broadcast(
 ) -> None:
     """Tell a user's sockets that credentials no longer hold: those opened with
     this token, or this session, or (given neither) all of them, close.
-    Best effort: the sweep closes any socket this misses (chat/delivery.py)."""
+    Best effort: the sweep closes any socket this misses (chat/realtime/sweep.py)."""
     event = events.credentials_revoked(
         user_id=user_id, reason=reason, token_id=token_id, session_key=session_key
     )
@@ -338,7 +165,7 @@ async def room_access_broadcast(*, room: str, user_id: int | None = None) -> Non
     """Tell every process with sockets in the room that who may read or write
     it changed, for one user or (None) anyone: each checks its sockets there
     again, and those that may no longer read it leave (`left`, with why).
-    Best effort: the sweep takes out any socket this misses (chat/delivery.py)."""
+    Best effort: the sweep takes out any socket this misses (chat/realtime/sweep.py)."""
     event = events.room_access(room=room, user_id=user_id)
     send = get_channel_layer().group_send(room_group(room), event)
     await layer_call("group_send", "room access change not broadcast", send)

@@ -48,8 +48,8 @@ from chat.selectors.rooms import role_get, room_get_readable
 from chat.services.broadcast import user_frame_broadcast
 from chat.services.limits import rate_take
 from chat.services.moderation import audit_record_export
+from chat.taskqueue import task_enqueue_async
 from chat.uploads import name_safe
-from chatsite.celery import task_enqueue_async
 
 logger = logging.getLogger(__name__)
 

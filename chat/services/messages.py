@@ -28,7 +28,7 @@ from chat.services.broadcast import on_commit_broadcast, room_broadcast
 from chat.services.limits import send_rates_take
 from chat.services.stream import TEXT_BEARING, StreamAppend, message_store
 from chat.services.stream_pg import stream_append
-from chatsite.celery import task_enqueue_async
+from chat.taskqueue import task_enqueue_async
 
 
 class GroupCommit:

@@ -1,14 +1,12 @@
 """Rooms and memberships."""
 
-from dataclasses import dataclass
-
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
-from chat import metrics, protocol
+from chat import protocol
 from chat.access import (
     member_removal_refusal,
     role_effective,
@@ -18,9 +16,7 @@ from chat.access import (
 from chat.actor import Actor
 from chat.models import Membership, ModerationLog, Room, Sanction
 from chat.protocol import LeftReason, ModerationAction, Role, RoomKind
-from chat.selectors.messages import message_frames, messages_page
 from chat.selectors.rooms import (
-    dms_members,
     role_get,
     room_get_readable,
     sanctions_active,
@@ -29,15 +25,10 @@ from chat.selectors.rooms import (
 from chat.services.broadcast import (
     changes_announced,
     room_access_broadcast,
-    room_frames,
     room_removed_broadcast,
-    room_subscribe,
-    room_unsubscribe,
     user_frame_broadcast,
 )
 from chat.services.limits import rate_take
-from chat.services.presence import presence_enter, presence_leave
-from chat.sockets import Socket
 
 
 async def room_create(*, slug: str, creator: User, title: str = "", private: bool = False) -> Room:
@@ -130,11 +121,15 @@ async def room_update(
     await room_access_broadcast(room=slug)
 
 
-@database_sync_to_async
-def _room_enter(*, slug: str, user: User | None) -> None:
+async def room_enter(*, slug: str, user: User | None) -> None:
     """Make one of the site's rooms if it is missing, and record a user's
     membership of a public room, unless they are banned from it (then
-    nothing is written). No other room is made by joining it."""
+    nothing is written): what joining writes. No other room is made so."""
+    await _room_enter(slug=slug, user=user)
+
+
+@database_sync_to_async
+def _room_enter(*, slug: str, user: User | None) -> None:
     # Joins are frequent (clients rejoin every room on each reconnect): read
     # first, and take a write transaction only when something is missing.
     room = Room.objects.filter(slug=slug).only("private").first()
@@ -156,95 +151,6 @@ def _room_enter(*, slug: str, user: User | None) -> None:
         )
         if not room.private and not banned.exists():
             Membership.objects.get_or_create(room=room, user=user, defaults={"role": Role.MEMBER})
-
-
-async def room_join(
-    *, actor: Actor, slug: str, since: int | None, socket: Socket
-) -> tuple["Joined", protocol.PresenceEvent]:
-    """Join a room: check access, subscribe the socket, read what it lacks, mark it present.
-
-    Joining never makes a room (`room_create` does), but one of the site's
-    rooms (CHAT_DEFAULT_ROOMS) if it is missing: a room that does not exist
-    and a private one the actor is not in answer the same `not_found`.
-    Subscribing before reading means no message falls between the two: any
-    message with seq > last_seq is broadcast after the subscription.
-    """
-    if actor.user is not None or site_room(slug):
-        await _room_enter(slug=slug, user=actor.user)
-    room = await room_get_readable(slug=slug, actor=actor)
-    await room_subscribe(slug=slug, socket=socket)
-    try:
-        joined = await _joined_read(room=room, since=since)
-        presence = await presence_enter(slug=slug, actor=actor, channel=socket.channel_name)
-    except BaseException:
-        if slug not in socket.rooms:  # not a rejoin: the relay keeps no socket outside a room
-            await room_unsubscribe(slug=slug, socket=socket)
-        raise
-    return joined, presence
-
-
-async def _joined_read(*, room: Room, since: int | None) -> "Joined":
-    """The `joined` frame of a room the socket has just subscribed to."""
-    await room.arefresh_from_db(fields=["last_seq"])
-    texts, seqs = await _page_texts(room=room, since=since)
-    complete = since is None or (seqs[-1] if seqs else since) >= room.last_seq
-    dm = room.kind == RoomKind.DM
-    members = (await dms_members(room_ids=[room.pk]))[room.pk] if dm else []
-    joined = protocol.JoinedEvent(
-        room=room.slug,
-        title=room.title,
-        private=room.private,
-        kind=RoomKind(room.kind),
-        members=members,
-        guests_can_write=room.guests_can_write,
-        last_seq=room.last_seq,
-        messages=[],
-        complete=complete,
-    )
-    # The page's frames are encoded already: they go into the frame as they are.
-    text = protocol.encode(joined).replace('"messages":[]', f'"messages":[{",".join(texts)}]', 1)
-    return Joined(text=text, last_seq=room.last_seq)
-
-
-@dataclass(frozen=True, slots=True)
-class Joined:
-    """A `joined` frame, encoded, and the room's last_seq it was read at."""
-
-    text: str
-    last_seq: int
-
-
-async def _page_texts(*, room: Room, since: int | None) -> tuple[list[str], list[int]]:
-    """The encoded frames of a join's page, and their seqs: from this
-    process's cache of the room's recent frames when it holds the whole page
-    (chat/framecache.py), else from the database."""
-    limit = settings.CHAT_HISTORY_PAGE
-    cache = room_frames(room.slug)
-    texts = cache.page(after=since, upto=room.last_seq, limit=limit) if cache else None
-    if texts is not None and sum(len(t) for t in texts) < protocol.MAX_FRAME_BYTES // 4 * 3:
-        metrics.PAGES.labels("cache").inc()
-        if since is not None:
-            return texts, list(range(since + 1, since + 1 + len(texts)))
-        return texts, list(range(room.last_seq - len(texts) + 1, room.last_seq + 1))
-    metrics.PAGES.labels("database").inc()
-    messages = await messages_page(room=room, after=since, upto=room.last_seq, limit=limit)
-    frames = protocol.fit_page(
-        await message_frames(messages, room=room.slug), oldest=since is not None
-    )
-    return [protocol.encode(f) for f in frames], [f.seq for f in frames]
-
-
-async def room_leave(
-    *,
-    actor: Actor,
-    slug: str,
-    socket: Socket,
-    reason: LeftReason = LeftReason.LEAVE,
-) -> protocol.LeftEvent:
-    """Take the socket out of the room's group and presence."""
-    await room_unsubscribe(slug=slug, socket=socket)
-    await presence_leave(slug=slug, actor=actor, channel=socket.channel_name)
-    return protocol.LeftEvent(room=slug, reason=reason)
 
 
 async def read_marker_set(*, actor: Actor, slug: str, seq: int) -> None:

@@ -28,7 +28,7 @@ from chat.services.broadcast import (
 )
 from chat.services.limits import mail_rate_take
 from chat.services.mail import mail_build, site_url, verify_claim, verify_url
-from chatsite.celery import task_enqueue
+from chat.taskqueue import task_enqueue
 
 
 def user_signup(

@@ -1,42 +1,22 @@
-// The app: the socket and what each frame does to the page.
-// connection.js owns the socket, roomstate.js the seq rules, render.js the DOM;
-// state.js holds what the page knows, and me.js, sidebar.js, room.js,
-// actions.js, composer.js and inbox.js each own their part of it.
+// The app: what each frame does to the page, and the wiring. Nothing
+// imports this module: it imports the others, and tells live.js (the socket)
+// what to do with each frame. connection.js speaks the protocol, roomstate.js
+// holds the seq rules, render.js the DOM, nav.js the address, state.js what
+// the page knows; me.js, sidebar.js, room.js, actions.js, composer.js and
+// inbox.js each own their part of the page.
 import "./actions.js";
 import { errorText } from "./api.js";
-import { Connection } from "./connection.js";
 import { onExport } from "./exports.js";
-import { openAt, showFound } from "./inbox.js";
+import { showFound } from "./inbox.js";
+import { connect, follow, setup } from "./live.js";
 import { onRefused, socketUrl, welcome } from "./me.js";
 import { authorLabel, noticeItem } from "./render.js";
-import { RoomState } from "./roomstate.js";
 import {
-  fetchAfter, markRead, openRoom, removed, showBlock, showPage, showPresence, showRoomControls, showTitle, showTyping,
-  take,
+  fetchAfter, markRead, openAt, openRoom, removed, showBlock, showPage, showPresence, showRoomControls, showTitle,
+  showTyping, take,
 } from "./room.js";
-import { dmFailed, dmStarted, room, showLabel, showUnreadTotal } from "./sidebar.js";
-import { $, app, atBottom, chat, list, oldestShown, onStatus, rooms, signedIn } from "./state.js";
-
-// Open the socket, once; false for a guest who has not chosen a valid name yet.
-export function connect() {
-  if (chat.connection) return true;
-  const url = socketUrl();
-  if (!url) return false;
-  chat.connection = new Connection(url, { onFrame, onStatus, onRefused });
-  // Signed-in users follow every room they belong to, for live unread counts.
-  for (const r of rooms.values()) if (r.role) follow(r.slug);
-  return true;
-}
-
-export function follow(slug) {
-  const r = room(slug);
-  if (r.state) return;
-  // Start from the seq the page was rendered with; a room it did not know
-  // starts from its latest page instead.
-  r.fresh = r.last_seq === undefined;
-  r.state = new RoomState(slug, r.last_seq ?? 0);
-  chat.connection.join(slug, () => (r.fresh ? null : r.state.low));
-}
+import { dmFailed, dmStarted, showLabel, showUnreadTotal } from "./sidebar.js";
+import { $, app, atBottom, chat, list, oldestShown, onStatus, room, rooms, signedIn } from "./state.js";
 
 function onFrame(frame) {
   const r = frame.room && rooms.get(frame.room);
@@ -122,6 +102,7 @@ function onFrame(frame) {
   }
 }
 
+setup({ onFrame, socketUrl, onRefused });
 $("reconnect").addEventListener("click", () => chat.connection.reconnectNow());
 window.addEventListener("hashchange", openHash);
 document.addEventListener("visibilitychange", markRead);

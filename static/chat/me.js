@@ -1,7 +1,7 @@
 // Who this is: the name shown in the bar, and a guest's chosen name, kept
 // in localStorage, checked against the server's rule before it is used,
 // and changed by reconnecting under the new one.
-import { connect, follow } from "./main.js";
+import { connect, follow } from "./live.js";
 import { authorLabel } from "./render.js";
 import { $, chat, onStatus, signedIn } from "./state.js";
 

@@ -3,12 +3,13 @@
 import { apiCall, errorText } from "./api.js";
 import { setReply } from "./composer.js";
 import { showExport } from "./exports.js";
-import { openAt, seek } from "./inbox.js";
-import { connect, follow } from "./main.js";
+import { connect, follow } from "./live.js";
 import { askName } from "./me.js";
 import { authorLabel, messageItem, placeMessage, setBody, setPreview, setReactions } from "./render.js";
-import { room, setDrawer, setMentions, setUnread } from "./sidebar.js";
-import { $, atBottom, chat, isMine, label, list, moderates, oldestShown, onStatus, others, rooms, signedIn } from "./state.js";
+import { setDrawer, setMentions, setUnread } from "./sidebar.js";
+import {
+  $, atBottom, chat, isMine, label, list, moderates, oldestShown, onStatus, others, room, rooms, signedIn,
+} from "./state.js";
 
 const READ_EVERY_MS = 2000;
 const typingTimers = new Map();
@@ -49,6 +50,29 @@ export function openRoom(slug) {
   else follow(slug);
   showListState(r);
   $("body").focus();
+}
+
+// Open a room at one message: page back until it is shown, then point at it.
+export function openAt(slug, seq) {
+  chat.target = { slug, seq };
+  if (slug === chat.current) seek();
+  else openRoom(slug);
+}
+
+// Called as pages come in: show the target message once it is there.
+export function seek() {
+  const target = chat.target;
+  if (!target || target.slug !== chat.current) return;
+  const li = list.querySelector(`li[data-seq="${target.seq}"]`);
+  if (li) {
+    chat.target = null;
+    li.scrollIntoView({ block: "center" });
+    li.classList.add("flash");
+    setTimeout(() => li.classList.remove("flash"), 2000);
+  } else if (oldestShown() > target.seq && !chat.loadingOlder) {
+    chat.loadingOlder = true;
+    chat.connection.raw({ type: "history", room: chat.current, before: oldestShown(), limit: 100 });
+  }
 }
 
 // The room's name in the header: one line, the whole of it on hover.

@@ -2,36 +2,30 @@
 // and "New message", which starts a DM.
 import { apiCall, errorText } from "./api.js";
 import { showCount } from "./composer.js";
-import { connect, follow } from "./main.js";
-import { openRoom } from "./room.js";
-import { $, chat, label, rooms } from "./state.js";
+import { connect, follow } from "./live.js";
+import { go } from "./nav.js";
+import { $, chat, events, label, room, rooms } from "./state.js";
 
-// What the page knows of room `slug`, adding it (and its link) if it is new.
-export function room(slug, { kind = "room", title = slug, members = [] } = {}) {
-  if (!rooms.has(slug)) {
-    rooms.set(slug, {
-      slug, title, kind, members, private: kind === "dm", role: null, unread: 0, mentions: 0, online: new Map(),
-    });
-    const li = document.createElement("li");
-    const a = document.createElement("a");
-    a.href = `#${slug}`;
-    a.dataset.room = slug;
-    a.title = label(rooms.get(slug));
-    const name = document.createElement("span");
-    name.className = "title";
-    name.dir = "auto";
-    name.textContent = label(rooms.get(slug));
-    const badge = document.createElement("span");
-    badge.className = "badge";
-    badge.hidden = true;
-    const mentions = badge.cloneNode();
-    mentions.className = "mention-badge";
-    a.append(name, mentions, badge);
-    li.append(a);
-    $(kind === "dm" ? "dm-list" : "room-list").append(li);
-  }
-  return rooms.get(slug);
-}
+// A room the page did not know gets its link (the others came with the page).
+events.addEventListener("room-added", ({ detail: r }) => {
+  const li = document.createElement("li");
+  const a = document.createElement("a");
+  a.href = `#${r.slug}`;
+  a.dataset.room = r.slug;
+  a.title = label(r);
+  const name = document.createElement("span");
+  name.className = "title";
+  name.dir = "auto";
+  name.textContent = label(r);
+  const badge = document.createElement("span");
+  badge.className = "badge";
+  badge.hidden = true;
+  const mentions = badge.cloneNode();
+  mentions.className = "mention-badge";
+  a.append(name, mentions, badge);
+  li.append(a);
+  $(r.kind === "dm" ? "dm-list" : "room-list").append(li);
+});
 
 // The room's name in its link, once its title or members are known.
 export function showLabel(r) {
@@ -87,7 +81,7 @@ export function dmStarted(slug) {
   $("dm-form").reset();
   $("new-dm").open = false;
   room(slug, { kind: "dm" });
-  openRoom(slug);
+  go(slug);
 }
 
 export function dmFailed(error) {
@@ -115,12 +109,12 @@ $("room-form")?.addEventListener("submit", async (event) => {
   Object.assign(room(reply.slug, reply), reply);
   connect();
   follow(reply.slug);
-  openRoom(reply.slug);
+  go(reply.slug);
 });
 
 document.querySelector(".sidebar").addEventListener("click", (event) => {
   const slug = event.target.closest("a[data-room]")?.dataset.room;
-  if (slug) { event.preventDefault(); openRoom(slug); }
+  if (slug) { event.preventDefault(); go(slug); }
 });
 
 // Desktop notifications, once the user allows them.

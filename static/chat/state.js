@@ -23,6 +23,21 @@ export const chat = {
 export const rooms = new Map();
 for (const row of JSON.parse($("rooms-data").textContent)) rooms.set(row.slug, { ...row, online: new Map() });
 
+// What happens to what the page knows, for the modules that show it:
+// "room-added" (detail: the room) when a room the page did not know appears.
+export const events = new EventTarget();
+
+// What the page knows of room `slug`, adding it if it is new.
+export function room(slug, { kind = "room", title = slug, members = [] } = {}) {
+  if (!rooms.has(slug)) {
+    rooms.set(slug, {
+      slug, title, kind, members, private: kind === "dm", role: null, unread: 0, mentions: 0, online: new Map(),
+    });
+    events.dispatchEvent(new CustomEvent("room-added", { detail: rooms.get(slug) }));
+  }
+  return rooms.get(slug);
+}
+
 // A DM is named by the others in it (its `members`); a room by its title.
 export const label = (r) => (r.kind === "dm" && r.members?.length ? others(r).join(", ") : r.title);
 export const others = (r) => (r.members ?? []).filter((name) => name !== chat.me.name);

@@ -7,8 +7,8 @@ import httpx
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import delivery
 from chat.models import ApiToken, Membership, Message, Room
+from chat.realtime import sweep
 from tests.conftest import Api
 from tests.factories import member_make, room_make
 
@@ -288,7 +288,7 @@ async def test_the_sweep_closes_a_socket_whose_revocation_event_was_lost(connect
     await socket.join("lobby")
     await ApiToken.objects.filter(user=bob).adelete()  # no event: as if the layer lost it
     assert await socket.nothing()
-    await delivery.sweep({})
+    await sweep.sweep({})
     frame = await socket.expect("error")
     assert frame["code"] == "unauthorized" and "revoked" in frame["detail"]
     assert await socket.communicator.receive_output(timeout=5) == {

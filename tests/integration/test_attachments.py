@@ -15,11 +15,11 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 from PIL import Image
 
+from chat import taskqueue
 from chat.models import Attachment, Message, Room, Sanction
 from chat.services.attachments import attachments_prune
 from chat.services.messages import messages_expire
 from chat.services.rooms import room_create
-from chatsite import celery
 from tests.conftest import TIMEOUT
 from tests.factories import member_make, room_make
 
@@ -290,7 +290,7 @@ async def test_without_a_broker_the_server_process_runs_the_schedule_itself(
     settings.CELERY_BEAT_SCHEDULE = {
         "prune": {"task": "chat.tasks.attachments_prune", "schedule": 0.05}
     }
-    celery.schedule_inline()
+    taskqueue.schedule_inline()
     async with asyncio.timeout(TIMEOUT):
         while await Attachment.objects.aexists():  # noqa: ASYNC110
             await asyncio.sleep(0.05)  # the task runs on a thread of its own: poll its effect

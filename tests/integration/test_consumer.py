@@ -541,9 +541,9 @@ async def test_a_fault_is_answered_every_time_but_logged_a_few_times(
 
     client, _ = await connect(user=alice)
     await client.join("lobby")
-    monkeypatch.setattr("chat.consumers.history_page", broken)
+    monkeypatch.setattr("chat.realtime.consumer.history_page", broken)
     for _ in range(20):
         await client.send({"type": "history", "room": "lobby"})
         assert (await client.expect("error"))["code"] == "internal_error"
-    tracebacks = [r for r in caplog.records if r.exc_info and r.name == "chat.consumers"]
+    tracebacks = [r for r in caplog.records if r.exc_info and r.name == "chat.realtime.consumer"]
     assert 1 <= len(tracebacks) <= 3  # one client cannot flood the log

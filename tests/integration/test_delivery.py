@@ -9,9 +9,11 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from chat import delivery, protocol, sockets
+from chat import protocol
 from chat.actor import Actor
 from chat.models import Room
+from chat.realtime import relay as relay_module
+from chat.realtime import sockets, sweep
 from chat.services import broadcast
 from chat.services.stream import message_store
 from chat.services.tokens import token_create
@@ -58,7 +60,7 @@ async def test_an_event_that_arrives_during_a_join_is_sent_after_joined(connect,
     await a.join("lobby")
     b, _ = await connect(user=bob)
     [joiner] = [s for s in sockets.sockets_open() if s.actor.name == "bob"]
-    relay = broadcast._relay.get()
+    relay = relay_module._relay.get()
     # A message this process never saw: Bob's join reads its page from the
     # database (not the frame cache), after subscribing; this lock holds it there.
     room = await Room.objects.aget(slug="lobby")
@@ -98,14 +100,14 @@ async def test_the_sweep_sends_a_stored_message_whose_broadcast_was_lost(alice_a
     )
     assert await b.nothing()
 
-    seen = await delivery.sweep({})  # the first sweep only notes last_seq
+    seen = await sweep.sweep({})  # the first sweep only notes last_seq
     assert seen == {"lobby": 2}
     assert await b.nothing()
-    await delivery.sweep(seen)
+    await sweep.sweep(seen)
     for client in (a, b):
         message = await client.expect("message")
         assert (message["seq"], message["body"]) == (2, "lost")
-    await delivery.sweep(seen)
+    await sweep.sweep(seen)
     assert await a.nothing() and await b.nothing(), "a filled hole is not sent again"
 
 

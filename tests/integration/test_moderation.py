@@ -8,8 +8,8 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from chat import delivery
 from chat.models import Membership, Message, ModerationLog, Room, Sanction
+from chat.realtime import sweep
 from tests.factories import member_make, room_make
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -234,7 +234,7 @@ async def test_the_sweep_takes_a_banned_user_out_when_the_event_was_lost(club, c
     await Sanction.objects.acreate(
         room=await Room.objects.aget(slug="club"), user=club["mel"], kind="ban"
     )
-    await delivery.sweep({})
+    await sweep.sweep({})
     assert await removed(mel) == "ban"
 
 

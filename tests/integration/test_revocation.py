@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.test import Client as HttpClient
 
-from chat import delivery
+from chat.realtime import sweep
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,12 +70,12 @@ async def test_the_sweep_closes_what_a_lost_event_left_open(sockets):
     alice, browser, tabs, other, bot = sockets
     # Changed behind the signals' back: as if the layer had lost their events.
     await Session.objects.filter(session_key=browser.session.session_key).adelete()
-    await delivery.sweep({})
+    await sweep.sweep({})
     for tab in tabs:
         await closed_with_4401(tab, "signed out")
     await still_open(other)
     await get_user_model().objects.filter(pk=alice.pk).aupdate(is_active=False)
-    await delivery.sweep({})
+    await sweep.sweep({})
     for client in (other, bot):
         await closed_with_4401(client, "deactivated")
 
@@ -91,7 +91,7 @@ async def test_a_password_change_closes_every_other_sessions_sockets_at_once(soc
     await closed_with_4401(other, "password was changed")
     # The session that changed it stays signed in (Django renamed it), and its
     # sockets with it, the sweep's check of its hash included; tokens outlive a change.
-    await delivery.sweep({})
+    await sweep.sweep({})
     for client in (*tabs, bot):
         await still_open(client)
     assert (await database_sync_to_async(browser.get)("/settings/")).status_code == 200
@@ -123,7 +123,7 @@ async def test_a_password_reset_closes_every_socket_and_revokes_the_tokens(socke
 async def test_the_sweep_closes_sessions_whose_password_changed_behind_its_back(sockets):
     alice, _browser, tabs, other, bot = sockets
     await get_user_model().objects.filter(pk=alice.pk).aupdate(password="changed-elsewhere")
-    await delivery.sweep({})
+    await sweep.sweep({})
     for client in (*tabs, other):
         await closed_with_4401(client, "password changed")
     await still_open(bot)

@@ -100,7 +100,7 @@ def test_make_run_serves_the_page_and_its_modules(start_server, lobby):
     assert 'data-room="lobby"' in page
     with urllib.request.urlopen(server.http_url + "/static/chat/main.js") as response:
         assert response.status == 200
-        assert "import { Connection }" in response.read().decode()
+        assert 'from "./live.js"' in response.read().decode()  # the module, as written
 
 
 async def test_a_real_server_closes_with_the_documented_codes(start_server):

@@ -222,7 +222,7 @@ async def test_sends_waiting_for_the_writer_commit_together(room):
 
 
 async def test_presence_changes_in_a_room_go_out_together_and_a_come_and_go_cancels():
-    from chat.services.presence import _announce
+    from chat.realtime.presence import _announce
 
     layer = get_channel_layer()
     listener = await layer.new_channel()

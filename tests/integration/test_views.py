@@ -45,7 +45,7 @@ def test_healthz_names_each_check(client, settings):
 
 
 def test_readyz_is_503_once_the_process_is_stopping(client, monkeypatch):
-    from chat import drain
+    from chat.realtime import drain
 
     assert client.get("/readyz").status_code == 200
     monkeypatch.setattr(drain, "_draining", True)

@@ -7,8 +7,8 @@ from typing import get_args, get_type_hints
 import pytest
 
 from chat import events
-from chat.consumers import ChatConsumer
 from chat.protocol import LeftReason
+from chat.realtime.consumer import ChatConsumer
 
 BUILT = [
     (
@@ -44,7 +44,7 @@ def test_every_user_group_event_has_its_consumer_handler():
 def test_every_room_group_event_is_delivered_or_handled_by_the_relay():
     # The relay fans room.event out to each socket's `deliver`, and checks
     # its sockets again on room.access (a socket joining holds it).
-    from chat.services.broadcast import Relay
+    from chat.realtime.relay import Relay
 
     assert types_of(events.RoomGroupEvent) == ["room.event", "room.access"]
     assert callable(ChatConsumer.deliver) and callable(Relay.access_check)

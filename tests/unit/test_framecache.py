@@ -1,6 +1,6 @@
 """The frame cache's page rule: served only whole and fresh, else None (the database)."""
 
-from chat.framecache import MAX_AGE, RoomFrames
+from chat.realtime.framecache import MAX_AGE, RoomFrames
 
 
 class Clock:

@@ -1,6 +1,6 @@
 """The machine-readable descriptions: AsyncAPI for the socket, OpenAPI for HTTP.
 
-Both are generated from code (chat/protocol.py and the django-ninja API) and
+Both are generated from code (chat/protocol/ and the django-ninja API) and
 checked by validators: the official AsyncAPI 3.0.0 JSON Schema (with
 jsonschema) and openapi-spec-validator.
 """

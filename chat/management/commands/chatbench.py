@@ -1,16 +1,12 @@
-"""`manage.py chatbench`: start servers, drive them with chat/management/loadgen.py in a
+"""`manage.py chatbench`: start servers, drive them with chat/management/bench/loadgen.py in a
 process of its own, print a table and write JSON. docs/performance.md."""
 
 import json
 import os
-import platform
 import secrets
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from urllib.parse import urlparse
@@ -18,7 +14,8 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chat.management.loadgen import open_files_max
+from chat.management.bench.core import open_files_max
+from chat.management.bench.servers import Servers, database_create, machine
 
 ALL = ("fanout", "publish", "idle", "joinstorm", "sweep", "latency", "bigroom", "overload")
 HELD_P99_MS = 100  # the sweep's bar: a step is held with p99 under this, nothing lost or doubled
@@ -44,168 +41,6 @@ COLUMNS = [
     ("refused", "refused", 7),
     ("frame KiB", "max_frame_kib", 9),
 ]
-
-
-class Servers:
-    """N server processes (daphne, uvicorn or granian) on free ports, each pinned to a core."""
-
-    def __init__(self, *, count: int, kind: str, env: dict[str, str], cores: list[set[int]]):
-        self.count, self.kind, self.env, self.cores = count, kind, env, cores
-        self.procs: list[subprocess.Popen] = []
-        self.ports: list[int] = []
-        self.log = open(Path(env["BENCH_LOG_DIR"]) / "servers.log", "ab")
-
-    def command(self, port: int) -> list[str]:
-        if self.kind == "granian":
-            return [
-                sys.executable,
-                "-m",
-                "granian",
-                "--interface",
-                "asgi",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-                "--loop",
-                "asyncio",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "chatsite.asgi:application",
-            ]
-        if self.kind == "uvicorn":
-            return [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--ws",
-                "websockets",
-                "--ws-max-size",
-                "65536",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "chatsite.asgi:application",
-            ]
-        return [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "--websocket-max-message-size",
-            "65536",
-            "--websocket-max-frame-size",
-            "65536",
-            "-v",
-            "0",
-            "chatsite.asgi:application",
-        ]
-
-    def start(self) -> "Servers":
-        for i in range(self.count):
-            port = _free_port()
-            cores = self.cores[i] if self.cores else None
-
-            def prepare(cores: set[int] | None = cores) -> None:
-                open_files_max()
-                if cores:  # before exec: a server's worker processes inherit it
-                    os.sched_setaffinity(0, cores)
-
-            proc = subprocess.Popen(
-                self.command(port),
-                env=self.env,
-                stdout=self.log,
-                stderr=self.log,
-                preexec_fn=prepare,
-                cwd=settings.BASE_DIR,
-            )
-            self.procs.append(proc)
-            self.ports.append(port)
-        for proc, port in zip(self.procs, self.ports, strict=True):
-            _wait_healthy(proc, port)
-        return self
-
-    @property
-    def pids(self) -> list[int]:
-        """The processes that serve: each server's, or its workers' (granian)."""
-        pids = []
-        for proc in self.procs:
-            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-            pids += [int(c) for c in children] if self.kind == "granian" else [proc.pid]
-        return pids
-
-    @property
-    def urls(self) -> list[str]:
-        return [f"ws://127.0.0.1:{port}/ws/chat/" for port in self.ports]
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self.procs, self.ports = [], []
-        self.log.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(proc: subprocess.Popen, port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise CommandError(f"a server exited with {proc.returncode}: see servers.log")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)  # the port is not open yet
-    raise CommandError("a server did not answer /healthz within 30 s")
-
-
-def _database_create(url: str) -> None:
-    """Create a PostgreSQL database named by the URL if it does not exist."""
-    import psycopg
-
-    parts = urlparse(url)
-    name = parts.path.lstrip("/")
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def _machine() -> dict:
-    model = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": model or platform.processor(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
 
 
 class Command(BaseCommand):
@@ -280,7 +115,7 @@ class Command(BaseCommand):
             results = []
             for workload in workloads:
                 results += self.workload(workload)
-        report = {"setup": setup, "machine": _machine(), "results": results}
+        report = {"setup": setup, "machine": machine(), "results": results}
         path = Path(opts["json"])
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report, indent=2) + "\n")
@@ -292,7 +127,7 @@ class Command(BaseCommand):
         opts = self.opts
         database = opts["database_url"] or f"sqlite:///{self.tmp / 'bench.sqlite3'}"
         if database.startswith("postgres"):
-            _database_create(database)
+            database_create(database)
         cores = os.cpu_count() or 1
         # Each server a core, the generator another: else nobody is pinned.
         pin = not opts["no_pin"] and not opts["url"] and opts["servers"] < cores
@@ -384,10 +219,10 @@ class Command(BaseCommand):
             ).start()
             spec.update(urls=servers.urls, pids=servers.pids)
         self.stderr.write(f"chatbench: {label} ...")
-        profilers = self.profile(label, servers)
+        profilers = servers.profile(self.opts["profile"], label) if servers else []
         try:
             generator = subprocess.run(
-                [sys.executable, "-m", "chat.management.loadgen", json.dumps(spec)],
+                [sys.executable, "-m", "chat.management.bench.loadgen", json.dumps(spec)],
                 capture_output=True,
                 text=True,
                 cwd=settings.BASE_DIR,
@@ -406,33 +241,6 @@ class Command(BaseCommand):
         if row.get("rss_kib") is not None:
             row["rss_mib"] = round(row["rss_kib"] / 1024, 1)
         return row
-
-    def profile(self, label: str, servers: Servers | None) -> list[subprocess.Popen]:
-        """Start py-spy on each server: collapsed stacks, one line per stack and its samples."""
-        if not self.opts["profile"] or servers is None:
-            return []
-        folder = Path(self.opts["profile"])
-        folder.mkdir(parents=True, exist_ok=True)
-        profilers = []
-        for i, proc in enumerate(servers.procs):
-            command = [
-                "py-spy",
-                "record",
-                "--format",
-                "raw",
-                "--rate",
-                "250",
-                "--nonblocking",
-                "--subprocesses",
-                "--pid",
-                str(proc.pid),
-                "-o",
-                str(folder / f"{label}-{i}.txt"),
-            ]
-            profilers.append(
-                subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            )
-        return profilers
 
     def pin_generator(self) -> None:
         open_files_max()

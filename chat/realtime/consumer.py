@@ -8,25 +8,22 @@ import secrets
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import delivery, drain, events, metrics, protocol, sockets
-from chat.actor import Actor
-from chat.auth import actor_from_scope, guest_name_check
-from chat.outlet import AsgiOutlet, Frame, Outlet
+from chat import events, metrics, protocol
 from chat.ratelimit import Hold, TokenBucket
+from chat.realtime import drain, sockets, sweep
+from chat.realtime.auth import actor_admit
+from chat.realtime.outlet import AsgiOutlet, Frame, Outlet
+from chat.realtime.presence import typing_notify
+from chat.realtime.relay import sockets_recheck, user_unsubscribe
+from chat.realtime.rooms import room_join, room_leave
 from chat.roomstate import SeqTracker
 from chat.selectors.messages import history_page, mentions_page, messages_search
-from chat.services.broadcast import (
-    LAYER_ERRORS,
-    sockets_recheck,
-    user_subscribe,
-    user_unsubscribe,
-)
+from chat.services.broadcast import LAYER_ERRORS
 from chat.services.dms import block_set, dm_send
-from chat.services.limits import socket_admit, socket_holder, socket_release
+from chat.services.limits import socket_release
 from chat.services.messages import message_delete, message_edit, message_send, reaction_set
 from chat.services.moderation import room_moderate
-from chat.services.presence import typing_notify
-from chat.services.rooms import read_marker_set, room_join, room_leave
+from chat.services.rooms import read_marker_set
 from chat.services.users import users_seen
 
 logger = logging.getLogger(__name__)
@@ -36,7 +33,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     """One socket, many rooms. `/ws/chat/<slug>/` also joins that room on connect."""
 
     # No channel of its own on the layer: the process's relay brings this
-    # socket its rooms' and its user's events (chat/services/broadcast.py).
+    # socket its rooms' and its user's events (chat/realtime/relay.py).
     channel_layer_alias = None
     _faults: TokenBucket | None = None
 
@@ -63,7 +60,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.channel_name = f"ws.{secrets.token_hex(8)}"
         self.outlet: Outlet = self.scope.get("chat.outlet") or AsgiOutlet(self.base_send)
         # Per joined room, the seqs this socket has been sent, in any frame: a
-        # seq is never sent twice, and holes are filled by the sweep (chat/delivery.py).
+        # seq is never sent twice, and holes are filled by the sweep (chat/realtime/sweep.py).
         self.rooms: dict[str, SeqTracker] = {}
         # After a write refused for a while, the later ones wait for it to come again.
         self.hold = Hold()
@@ -82,36 +79,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.holder: str | None = None
         await self.accept()
         try:
-            self.actor = await self.admit()
+            self.actor = await actor_admit(self)
         except protocol.ChatError as error:
             await self.send_frame(protocol.error_event(error))
             await self.close(code=error.close)
             return
         sockets.socket_register(self)
-        delivery.sweep_start()
+        sweep.sweep_start()
         drain.drain_install(self.loop)
         metrics.SOCKETS.inc()
         await self.send_frame(protocol.HelloEvent(user=self.actor.author))
         if slug := self.scope["url_route"]["kwargs"].get("room"):
             await self.handle_text(json.dumps({"type": "join", "room": slug}))
-
-    async def admit(self) -> Actor:
-        """Who is on this socket, if it may go on; else a ChatError with its close code."""
-        if drain.draining():
-            raise protocol.ChatError(
-                protocol.ErrorCode.UNAVAILABLE,
-                "this server is restarting: reconnect",
-                close=protocol.CloseCode.SERVICE_RESTART,
-            )
-        actor = actor_from_scope(self.scope)
-        if actor.guest:
-            await guest_name_check(actor.name)
-        if holder := socket_holder(actor=actor, address=self.address):
-            await socket_admit(holder=holder, channel=self.channel_name)
-            self.holder = holder
-        if actor.user_id is not None:
-            await user_subscribe(user_id=actor.user_id, socket=self)
-        return actor
 
     async def disconnect(self, code: int) -> None:
         if sockets.socket_unregister(self):

@@ -29,14 +29,15 @@ import weakref
 
 from django.conf import settings
 
+from chat.realtime.presence import presence_refresh
+from chat.realtime.relay import sockets_recheck
+from chat.realtime.sockets import Socket, sockets_open
 from chat.selectors.rooms import rooms_last_seq
 from chat.selectors.users import credentials_valid
-from chat.services.broadcast import LAYER_ERRORS, sockets_recheck
+from chat.services.broadcast import LAYER_ERRORS
 from chat.services.limits import sockets_refresh
-from chat.services.presence import presence_refresh
 from chat.services.users import users_seen
-from chat.sockets import Socket, sockets_open
-from chatsite.celery import schedule_inline
+from chat.taskqueue import schedule_inline
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ _tasks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = (
 
 def sweep_start() -> None:
     """Start this event loop's sweep (and, without a broker, the periodic
-    tasks: chatsite/celery.py) if it is not running."""
+    tasks: chat/taskqueue.py) if it is not running."""
     loop = asyncio.get_running_loop()
     task = _tasks.get(loop)
     if task is None or task.done():

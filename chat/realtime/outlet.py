@@ -64,7 +64,7 @@ class DaphneOutlet:
         self.ws = ws
 
     def write(self, frame: Frame) -> None:
-        from chat.server import outbound_refuse
+        from chat.realtime.server import outbound_refuse
 
         if outbound_refuse(self.ws):
             return

@@ -2,7 +2,7 @@
 
 Each socket in a room is an entry with an expiry; each person (a name, and
 whether a guest) is online while they have an entry. The process that holds
-a socket refreshes its entries every sweep (chat/delivery.py); a process
+a socket refreshes its entries every sweep (chat/realtime/sweep.py); a process
 that is killed stops refreshing, and its entries expire after
 CHAT_PRESENCE_TTL seconds, when any process reports them as `left`.
 

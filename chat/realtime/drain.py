@@ -15,7 +15,7 @@ import sys
 
 from django.conf import settings
 
-from chat.sockets import sockets_open
+from chat.realtime.sockets import sockets_open
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from chat.consumers import ChatConsumer
+from chat.realtime.consumer import ChatConsumer
 
 websocket_urlpatterns = [
     re_path(r"^ws/chat/$", ChatConsumer.as_asgi()),

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from chat.actor import Actor
 from chat.events import RoomEvent, RoomGroupEvent, RoomRemoved
-from chat.outlet import Frame
+from chat.realtime.outlet import Frame
 from chat.roomstate import SeqTracker
 
 
@@ -18,6 +18,7 @@ class Socket(Protocol):
     channel_name: str
     scope: dict[str, Any]
     session_key: str | None
+    address: str | None  # the client's
     holder: str | None
     loop: asyncio.AbstractEventLoop
     closed: asyncio.Event
