@@ -38,8 +38,10 @@ async def token_delete(request: AuthedRequest, token_id: int):
     "/rooms/{slug}/exports", response={202: protocol.ExportEvent, **Errors}, tags=["exports"]
 )
 async def room_export_create(request: AuthedRequest, slug: protocol.Slug):
-    """Export the room (its owner, or staff): built in the background, with
-    `export` frames to the caller's sockets; one being built is returned."""
+    """Export the room (its owner, or by the permission to export any room,
+    audited): built in the background, with `export` frames to the caller's
+    sockets; one being built is returned, and past the limits `rate_limited`
+    or `too_large`."""
     return Status(202, await export_request(user=request.auth, slug=slug))
 
 
