@@ -27,6 +27,7 @@ class RoomEvent(TypedDict):
     frame: str  # the frame's type, for metrics
     text: str  # the encoded frame
     committed: float  # wall clock of the commit, for the latency metric
+    origin: str  # the publishing process (broadcast.ORIGIN): it delivered its own already
 
 
 class RoomAccess(TypedDict):
@@ -90,6 +91,7 @@ def room_event(
     exclude: str | None,
     target: int | None = None,
     kind: str | None = None,
+    origin: str = "",
 ) -> RoomEvent:
     committed = time.time()  # wall clock: shared by the hosts
     return RoomEvent(
@@ -102,6 +104,7 @@ def room_event(
         frame=frame,
         text=text,
         committed=committed,
+        origin=origin,
     )
 
 

@@ -45,6 +45,7 @@ class Hold:
     refused one waits for, and be stored first."""
 
     GRACE = 2.0
+    __slots__ = ("clock", "code", "ready", "until", "waiting")
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock

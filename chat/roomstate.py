@@ -7,14 +7,22 @@ hole fills. static/chat/roomstate.js is the same logic for the browser.
 
 
 class SeqTracker:
+    # One per socket and room joined: small, and the set only once needed.
+    __slots__ = ("above", "low")
+
     def __init__(self, low: int = 0) -> None:
         self.low = low
-        self.above: set[int] = set()
+        self.above: set[int] | None = None
 
     def accept(self, seq: int) -> bool:
         """Record a seq; False if it was already held (a duplicate to drop)."""
-        if seq <= self.low or seq in self.above:
+        if seq == self.low + 1 and not self.above:  # the usual case: the next one
+            self.low = seq
+            return True
+        if seq <= self.low or (self.above is not None and seq in self.above):
             return False
+        if self.above is None:
+            self.above = set()
         self.above.add(seq)
         while self.low + 1 in self.above:
             self.low += 1
@@ -24,4 +32,4 @@ class SeqTracker:
     @property
     def high(self) -> int:
         """The highest seq held."""
-        return max(self.above, default=self.low)
+        return max(self.above or (), default=self.low)

@@ -14,7 +14,7 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from chat.realtime import server  # noqa: E402
-from chat.realtime.auth import ChatAuthMiddlewareStack  # noqa: E402
+from chat.realtime.auth import ChatAuthMiddleware  # noqa: E402
 from chat.realtime.outlet import outlet_scope  # noqa: E402
 from chat.realtime.routing import websocket_urlpatterns  # noqa: E402
 
@@ -25,6 +25,6 @@ application = ProtocolTypeRouter(
         # Under `make run` (DEBUG) daphne serves /static/ itself; behind a
         # proxy, the proxy serves the collected files.
         "http": ASGIStaticFilesHandler(django_http) if settings.SERVE_STATIC else django_http,
-        "websocket": outlet_scope(ChatAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": outlet_scope(ChatAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -230,7 +230,8 @@ class PresenceEvent(_Frame):
     """Who is in a room. After `joined`: `count`, the number of people online,
     and `online`, the first PRESENCE_NAMES of them by name (all of them in a
     room that small). Then diffs as people come and go: `joined` and `left`
-    (at most PRESENCE_NAMES names a frame) with the new `count`."""
+    (at most PRESENCE_NAMES names a frame) with the new `count`; past
+    PRESENCE_NAMES changes at once, a snapshot like the first one."""
 
     type: Literal["presence"] = "presence"
     room: str

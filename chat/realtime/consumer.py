@@ -16,12 +16,13 @@ from chat.realtime.outlet import AsgiOutlet, Frame, Outlet
 from chat.realtime.presence import typing_notify
 from chat.realtime.relay import sockets_recheck, user_unsubscribe
 from chat.realtime.rooms import room_join, room_leave
+from chat.realtime.writes import Writes
 from chat.roomstate import SeqTracker
 from chat.selectors.messages import history_page, mentions_page, messages_search
 from chat.services.broadcast import LAYER_ERRORS
 from chat.services.dms import block_set, dm_send
 from chat.services.limits import socket_release
-from chat.services.messages import message_delete, message_edit, message_send, reaction_set
+from chat.services.messages import message_delete, message_edit, message_submit, reaction_set
 from chat.services.moderation import room_moderate
 from chat.services.rooms import read_marker_set
 from chat.services.users import users_seen
@@ -36,6 +37,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # socket its rooms' and its user's events (chat/realtime/relay.py).
     channel_layer_alias = None
     _faults: TokenBucket | None = None
+    _closed: asyncio.Event | None = None  # until connect: a socket refused early
+    gone = False
 
     @property
     def faults(self) -> TokenBucket:
@@ -55,6 +58,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await send({"type": "websocket.close", "code": int(protocol.CloseCode.TRY_AGAIN_LATER)})
 
     async def connect(self) -> None:
+        self.socket_open()
+        await self.accept()
+        if not await self.admit():
+            return
+        await self.send_frame(protocol.HelloEvent(user=self.actor.author))
+        if slug := self.scope["url_route"]["kwargs"].get("room"):
+            await self.handle_text(json.dumps({"type": "join", "room": slug}))
+
+    def socket_open(self) -> None:
+        """What a socket keeps, before it is accepted."""
         # This socket's name, unique across processes (presence and the
         # socket counts key by it).
         self.channel_name = f"ws.{secrets.token_hex(8)}"
@@ -64,11 +77,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.rooms: dict[str, SeqTracker] = {}
         # After a write refused for a while, the later ones wait for it to come again.
         self.hold = Hold()
+        # Sends handed to the writer, whose answers are to be written in order
+        # (made on the first send: an idle socket holds nothing of it).
+        self.writes: Writes | None = None
         # Per room being joined, its events that arrived before the join's
         # read of last_seq was sent: forwarded after `joined`, in order.
         self.joining: dict[str, list[events.RoomGroupEvent]] = {}
         self.loop = asyncio.get_running_loop()
-        self.closed = asyncio.Event()  # set on disconnect: the drain waits on it
+        self.gone = False  # set on disconnect: the drain waits on it (`closed`)
+        self._closed: asyncio.Event | None = None
         # The session this socket was authenticated by, to close it on log-out.
         self.session_key = (
             self.scope["session"].session_key if self.scope.get("auth") == "session" else None
@@ -77,20 +94,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.address = (self.scope.get("client") or [None])[0]
         # Counted against its user's open sockets (a guest's: its address's), once admitted.
         self.holder: str | None = None
-        await self.accept()
+
+    async def admit(self) -> bool:
+        """Let the accepted socket's actor in (chat/realtime/auth.py), and
+        track it; or close it, saying why, and return False."""
         try:
             self.actor = await actor_admit(self)
         except protocol.ChatError as error:
-            await self.send_frame(protocol.error_event(error))
-            await self.close(code=error.close)
-            return
+            await self.refuse(error)
+            return False
         sockets.socket_register(self)
         sweep.sweep_start()
         drain.drain_install(self.loop)
         metrics.SOCKETS.inc()
-        await self.send_frame(protocol.HelloEvent(user=self.actor.author))
-        if slug := self.scope["url_route"]["kwargs"].get("room"):
-            await self.handle_text(json.dumps({"type": "join", "room": slug}))
+        return True
+
+    async def refuse(self, error: protocol.ChatError) -> None:
+        """Say why the socket may not go on, and close it."""
+        await self.send_frame(protocol.error_event(error))
+        await self.close(code=error.close)
 
     async def disconnect(self, code: int) -> None:
         if sockets.socket_unregister(self):
@@ -105,8 +127,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if hasattr(self, "actor") and self.actor.user_id is not None:
                 await users_seen(user_ids={self.actor.user_id})  # holds back missed-message email
         finally:
-            if hasattr(self, "closed"):
-                self.closed.set()
+            self.gone = True
+            if self._closed is not None:
+                self._closed.set()
+
+    @property
+    def closed(self) -> asyncio.Event:
+        """Set once the socket has disconnected (made when first asked for:
+        the drain's; an idle socket holds none)."""
+        if self._closed is None:
+            self._closed = asyncio.Event()
+            if self.gone:
+                self._closed.set()
+        return self._closed
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
@@ -177,7 +210,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         held = self.joining[frame.room] = []
         try:
-            joined, presence = await room_join(
+            joined = await room_join(
                 actor=self.actor, slug=frame.room, since=frame.since, socket=self
             )
             self.rooms[frame.room] = SeqTracker(low=joined.last_seq)
@@ -185,8 +218,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if frame.since is not None:
                 metrics.RESUMES.inc()
             metrics.FRAMES_OUT.labels("joined").inc()
-            self.outlet.write(Frame(joined.text))
-            await self.send_frame(presence)
+            metrics.FRAMES_OUT.labels("presence").inc()
+            self.outlet.write(joined.joined)
+            self.outlet.write(joined.presence)
             while held:
                 await self.forward(held.pop(0))
         finally:
@@ -199,7 +233,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_send(self, frame: protocol.SendFrame) -> None:
         self.require_joined(frame.room)
-        ack = await message_send(
+        submitting = message_submit(
             actor=self.actor,
             slug=frame.room,
             body=frame.body,
@@ -207,8 +241,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             reply_to=frame.reply_to,
             attachment=frame.attachment,
             address=self.address,
+            hold=self.hold,
         )
-        await self.send_frame(ack)
+        # Answered in its turn, while the socket reads on: realtime/writes.py.
+        if self.writes is None:
+            self.writes = Writes(self.outlet)
+        await self.writes.submit(submitting, ref=str(frame.client_id), hold=self.hold)
 
     async def on_dm(self, frame: protocol.DmFrame) -> None:
         ack = await dm_send(
@@ -235,6 +273,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             body=frame.body,
             client_id=frame.client_id,
             address=self.address,
+            hold=self.hold,
         )
         await self.send_frame(ack)
 
@@ -246,6 +285,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             seq=frame.seq,
             client_id=frame.client_id,
             address=self.address,
+            hold=self.hold,
         )
         await self.send_frame(ack)
 
@@ -259,6 +299,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             on=frame.on,
             client_id=frame.client_id,
             address=self.address,
+            hold=self.hold,
         )
         await self.send_frame(ack)
 
@@ -372,9 +413,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def end_session(self, detail: str) -> None:
         """Tell the client why, and close with 4401: its credentials no longer hold."""
-        error = protocol.ChatError(protocol.ErrorCode.UNAUTHORIZED, detail)
-        await self.send_frame(protocol.error_event(error))
-        await self.close(code=protocol.CloseCode.UNAUTHORIZED)
+        close = protocol.CloseCode.UNAUTHORIZED
+        await self.refuse(protocol.ChatError(protocol.ErrorCode.UNAUTHORIZED, detail, close=close))
 
     async def fill(self, slug: str) -> None:
         """Send stored messages this socket missed: called by the sweep."""

@@ -50,6 +50,17 @@ class RoomFrames:
         while len(self.frames) > self.size:
             self._forget(next(iter(self.frames)))  # the first cached goes first
 
+    def learn(self, entries: list[tuple[int, str, int | None]]) -> None:
+        """Hold frames read from the database (seq, text, target), where none
+        is held: read after the relay subscribed, each is the entry as it
+        was then or later, unless a change seen since (its seq changed or
+        erased) says otherwise."""
+        for seq, text, target in entries:
+            if seq not in self.frames and target not in self.erased:
+                self.add(seq, text, target=None)  # its target's frame is not its to drop
+                if target is not None and seq in self.frames:
+                    self.targets[seq] = target
+
     def _forget(self, seq: int) -> None:
         self.frames.pop(seq, None)
         self.targets.pop(seq, None)

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from django.conf import settings
 
 from chat import protocol
+from chat.realtime.server import outbound_refuse, write_now
 
 Send = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
 
@@ -64,11 +65,13 @@ class DaphneOutlet:
         self.ws = ws
 
     def write(self, frame: Frame) -> None:
-        from chat.realtime.server import outbound_refuse
-
-        if outbound_refuse(self.ws):
+        ws = self.ws
+        if outbound_refuse(ws):
             return
-        self.ws.sendPreparedMessage(frame.prepared())
+        if ws.send_queue or ws._perMessageCompress is not None:
+            ws.sendPreparedMessage(frame.prepared())  # autobahn's own way
+        else:
+            write_now(ws.transport, frame.prepared().payloadHybi)
 
     async def flush(self) -> None:
         return None  # every write is in Twisted's buffer already
@@ -136,7 +139,7 @@ def outlet_scope(app: Callable) -> Callable:
 
     async def with_outlet(scope: dict, receive: Callable, send: Send) -> None:
         if scope["type"] == "websocket":
-            scope = {**scope, "chat.outlet": outlet_for(send)}
+            scope["chat.outlet"] = outlet_for(send)  # daphne's scope, the connection's own
         await app(scope, receive, send)
 
     return with_outlet

@@ -36,27 +36,33 @@ logger = logging.getLogger(__name__)
 SEP = "\x1f"
 PRESENCE_NAMES = protocol.PRESENCE_NAMES
 COALESCE_SECONDS = 0.2
+STORM_SECONDS = 2.0
 # A socket's typing notices in a room go out at most this often (the page
 # sends one every 3 s while typing).
 TYPING_EVERY = 3.0
 _sending: set[asyncio.Task] = set()
 # Per event loop, per room: the changes of who is online not yet broadcast.
 _changes: PerLoop[dict[str, dict]] = PerLoop(dict)
+# Per event loop, room -> until when its presence frames wait STORM_SECONDS.
+_storming: PerLoop[dict[str, float]] = PerLoop(dict)
 # Per event loop, (socket, room) -> when its last typing notice went out.
 _typed: PerLoop[dict[tuple[str, str], float]] = PerLoop(dict)
 
-# KEYS: entries, counts, people. ARGV: entry, person, expiry, ttl, names.
-# Adds the entry; returns {1 if the person just came online, people, first names}.
+# KEYS: entries, counts, people. ARGV: expiry, ttl, names, then (entry,
+# person) pairs. Adds the entries; returns {people, first names, the people
+# who just came online}: one round trip for all of a room's joins at once.
 _ENTER = """
-local first = 0
-if redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) == 1 then
-  if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 then
-    redis.call('ZADD', KEYS[3], 0, ARGV[2])
-    first = 1
+local came = {}
+for i = 4, #ARGV, 2 do
+  if redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i]) == 1 then
+    if redis.call('HINCRBY', KEYS[2], ARGV[i + 1], 1) == 1 then
+      redis.call('ZADD', KEYS[3], 0, ARGV[i + 1])
+      came[#came + 1] = ARGV[i + 1]
+    end
   end
 end
-for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
-return {first, redis.call('ZCARD', KEYS[3]), redis.call('ZRANGE', KEYS[3], 0, ARGV[5] - 1)}
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+return {redis.call('ZCARD', KEYS[3]), redis.call('ZRANGE', KEYS[3], 0, ARGV[3] - 1), came}
 """
 # Removes entries (ARGV, after the first: those given, or with ARGV[1] = "expired",
 # those expired by Redis' clock); returns the people this took offline.
@@ -161,29 +167,32 @@ def _memory_drop_empty(slug: str) -> None:
         del _memory[slug]
 
 
-async def presence_enter(*, slug: str, actor: Actor, channel: str) -> protocol.PresenceEvent:
-    """Mark the socket present; tell the room if the actor just came online.
-    Returns the room's presence for the joining socket: how many are online,
-    and the first PRESENCE_NAMES of them."""
-    entry, ttl = _entry(channel=channel, actor=actor), settings.CHAT_PRESENCE_TTL
+async def presence_enter(*, slug: str, entrants: list[tuple[Actor, str]]) -> protocol.PresenceEvent:
+    """Mark these sockets (actor, channel) present in the room, at once; tell
+    the room of those who just came online. Returns the room's presence for
+    the joining sockets: how many are online, and the first PRESENCE_NAMES."""
+    ttl = settings.CHAT_PRESENCE_TTL
+    pairs = [(_entry(channel=channel, actor=actor), _person(actor)) for actor, channel in entrants]
     client = redis_client()
     try:
         if client is None:
             room = _memory.setdefault(slug, _Memory())
-            first = room.add(entry, time.time() + ttl)
+            came = [person for entry, person in pairs if room.add(entry, time.time() + ttl)]
             people = room.people()
             count, names = len(people), people[:PRESENCE_NAMES]
         else:
-            expiry, keys = time.time() + ttl, _keys(slug)
-            first, count, raw = await client.eval(
-                _ENTER, 3, *keys, entry, _person(actor), expiry, ttl, PRESENCE_NAMES
+            args = [part for pair in pairs for part in pair]
+            count, raw, arrived = await client.eval(
+                _ENTER, 3, *_keys(slug), time.time() + ttl, ttl, PRESENCE_NAMES, *args
             )
             names = [name.decode() for name in cast(list[bytes], raw)]
+            came = [person.decode() for person in cast(list[bytes], arrived)]
     except LAYER_ERRORS as exc:
         logger.warning("presence in %s unavailable (%s)", slug, exc)
-        return protocol.PresenceEvent(room=slug, online=[actor.author], count=1)
-    if first:
-        _announce(slug, actor.author, online=True)
+        authors = list({actor.author: None for actor, _ in entrants})
+        return protocol.PresenceEvent(room=slug, online=authors, count=len(authors))
+    for author in _authors(came):
+        _announce(slug, author, online=True)
     return protocol.PresenceEvent(room=slug, online=_authors(names), count=count)
 
 
@@ -220,12 +229,15 @@ async def _remove(slug: str, entries: list[str] | None) -> list[str]:
 def _announce(slug: str, author: protocol.Author, *, online: bool) -> None:
     """Queue a change of who is online in a room. This process broadcasts a
     room's changes together, once per COALESCE_SECONDS: each join to a room of
-    N sockets would otherwise send N frames, and a join storm N squared."""
+    N sockets would otherwise send N frames, and a join storm N squared. In a
+    storm (a tick of more than PRESENCE_NAMES changes) the room's next frame
+    waits STORM_SECONDS: each is written to every socket in the room."""
     loop = asyncio.get_running_loop()
     rooms = _changes.get()
     if slug not in rooms:
         rooms[slug] = {}
-        loop.call_later(COALESCE_SECONDS, _changes_send, slug)
+        quiet = _storming.get().get(slug, 0.0) - loop.time()
+        loop.call_later(max(COALESCE_SECONDS, quiet), _changes_send, slug)
     key = (author.name, author.guest)
     if key in rooms[slug] and rooms[slug][key][1] != online:
         del rooms[slug][key]  # came and went (or went and came back): no change to tell
@@ -235,35 +247,54 @@ def _announce(slug: str, author: protocol.Author, *, online: bool) -> None:
 
 def _changes_send(slug: str) -> None:
     changes = list(_changes.get().pop(slug).values())
+    storming = _storming.get()
+    if len(changes) > PRESENCE_NAMES:
+        storming[slug] = asyncio.get_running_loop().time() + STORM_SECONDS
+    else:
+        storming.pop(slug, None)
     task = asyncio.get_running_loop().create_task(_diffs_send(slug, changes))
     _sending.add(task)  # held until done: the loop keeps only a weak reference
     task.add_done_callback(_sending.discard)
 
 
 async def _diffs_send(slug: str, changes: list[tuple[protocol.Author, bool]]) -> None:
-    """Broadcast changes of who is online, at most PRESENCE_NAMES names a
-    frame, each with the number now online."""
+    """Broadcast changes of who is online, in one frame: the diff (`joined`,
+    `left`) with the number now online, or past PRESENCE_NAMES changes (a
+    storm of joins), who is online now as after a join: `online`, the first
+    PRESENCE_NAMES, and `count`. One frame per room per tick, whatever the
+    number of changes: else a storm of N joins to a room would cost N² writes."""
+    many = len(changes) > PRESENCE_NAMES
     try:
-        count = await _count(slug)
+        count, names = await _online(slug, names=many)
     except LAYER_ERRORS as exc:
         logger.warning("presence in %s unavailable (%s)", slug, exc)
         return
-    for start in range(0, len(changes), PRESENCE_NAMES):
-        part = changes[start : start + PRESENCE_NAMES]
-        joined = [author for author, online in part if online]
-        left = [author for author, online in part if not online]
+    if many:
+        frame = protocol.PresenceEvent(room=slug, online=_authors(names), count=count)
+    else:
+        joined = [author for author, online in changes if online]
+        left = [author for author, online in changes if not online]
         frame = protocol.PresenceEvent(
             room=slug, joined=joined or None, left=left or None, count=count
         )
-        await room_broadcast(room=slug, frame=frame)
+    await room_broadcast(room=slug, frame=frame)
 
 
-async def _count(slug: str) -> int:
-    """How many people are online in the room."""
+async def _online(slug: str, *, names: bool) -> tuple[int, list[str]]:
+    """How many people are online in the room, and (with `names`) the first
+    PRESENCE_NAMES of them."""
     if (client := redis_client()) is None:
         room = _memory.get(slug)
-        return len(room.counts) if room is not None else 0
-    return int(await client.zcard(_keys(slug)[2]))
+        people = room.people() if room is not None else []
+        return len(people), people[:PRESENCE_NAMES] if names else []
+    key = _keys(slug)[2]
+    if not names:
+        return int(await client.zcard(key)), []
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.zcard(key)
+        pipe.zrange(key, 0, PRESENCE_NAMES - 1)
+        count, raw = await pipe.execute()
+    return int(count), [name.decode() for name in raw]
 
 
 async def presence_refresh(*, present: dict[str, list[tuple[str, Actor]]]) -> None:

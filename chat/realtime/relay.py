@@ -15,12 +15,21 @@ from typing import Any
 from channels.layers import get_channel_layer
 
 from chat import events, metrics, protocol
+from chat.models import Room as RoomRow
 from chat.perloop import PerLoop
 from chat.realtime.framecache import RoomFrames
+from chat.realtime.known import RoomKnown
 from chat.realtime.outlet import Frame
 from chat.realtime.sockets import Socket
 from chat.selectors.rooms import rooms_barred
-from chat.services.broadcast import LAYER_ERRORS, layer_call, room_group, user_group
+from chat.services.broadcast import (
+    LAYER_ERRORS,
+    ORIGIN,
+    layer_call,
+    local_delivery,
+    room_group,
+    user_group,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +47,7 @@ class Relay:
         self.rooms: dict[str, dict[Socket, None]] = {}  # slug -> this process's sockets in it
         self.users: dict[int, dict[Socket, None]] = {}  # user id -> this process's sockets
         self.frames: dict[str, RoomFrames] = {}  # slug -> its recent frames (rooms above)
+        self.known: dict[str, RoomKnown] = {}  # slug -> what joins need of it (rooms above)
         self.lock = asyncio.Lock()  # orders a group's group_add and group_discard
         self.reader: asyncio.Task | None = None
         self.checks: set[asyncio.Task] = set()  # access checks running (held: weak refs)
@@ -64,6 +74,7 @@ class Relay:
             del groups[key]
             if groups is self.rooms:
                 del self.frames[key]
+                self.known.pop(key, None)  # it hears no more of the room's changes
             await get_channel_layer().group_discard(group, self.channel)
 
     async def _read(self) -> None:
@@ -77,9 +88,11 @@ class Relay:
                 await asyncio.sleep(1)  # the sweep fills what this loses
                 continue
             if event["type"] == "room.event":
-                self.fan_out(event)
+                if event.get("origin") != ORIGIN:  # this process's own went out at once
+                    self.fan_out(event)
                 continue
             if event["type"] == "room.access":
+                self.forget(event)
                 # Off the reader: it reads the database, and room events go on meanwhile.
                 check = asyncio.get_running_loop().create_task(self.access_check(event))
                 self.checks.add(check)
@@ -93,6 +106,15 @@ class Relay:
                     await getattr(socket, handler)(event)
                 except Exception:
                     logger.exception("delivering %s to a socket failed", event["type"])
+
+    def forget(self, event: events.RoomAccess) -> None:
+        """Who may be in a room changed: forget what joins knew of it (the
+        user's standing, or everything), before any join reads it again."""
+        known = self.known.get(event["room"])
+        if known is not None and event["user_id"] is not None:
+            known.people.pop(event["user_id"], None)
+        elif known is not None:
+            del self.known[event["room"]]
 
     async def access_check(self, event: events.RoomAccess) -> None:
         """Who may read a room changed: check this process's sockets in it
@@ -120,6 +142,8 @@ class Relay:
         if event["seq"] is not None and (frames := self.frames.get(event["room"])) is not None:
             erase = event["kind"] == protocol.EntryKind.DELETE
             frames.add(event["seq"], event["text"], target=event["target"], erase=erase)
+            if (known := self.known.get(event["room"])) is not None:
+                known.seen(event["seq"])
         frame = Frame(event["text"])
         sent = 0
         for socket in sockets:  # no await in the loop: the set cannot change under it
@@ -133,6 +157,7 @@ class Relay:
 
 
 _relay = PerLoop(Relay)
+local_delivery(lambda event: _relay.get().fan_out(event))
 
 
 async def sockets_recheck(sockets: list[Socket]) -> None:
@@ -148,6 +173,34 @@ async def sockets_recheck(sockets: list[Socket]) -> None:
                     user_id=socket.actor.user_id, room=slug, reason=reason
                 )
                 await socket.room_removed(removed)
+
+
+def room_known(slug: str, *, make: RoomRow | None = None) -> RoomKnown | None:
+    """What this process knows of a room it is subscribed to (chat/realtime/known.py);
+    with `make`, the room's row read since the subscription, known from it
+    if nothing was. None for a room it is not subscribed to."""
+    relay = _relay.get()
+    if slug not in relay.rooms:
+        return None
+    if slug not in relay.known and make is not None:
+        relay.known[slug] = RoomKnown(
+            id=make.pk,
+            slug=make.slug,
+            title=make.title,
+            private=make.private,
+            kind=make.kind,
+            guests_can_write=make.guests_can_write,
+            last_seq=make.last_seq,
+        )
+    return relay.known.get(slug)
+
+
+def rooms_seen(last_seqs: dict[str, int]) -> None:
+    """The sweep read these rooms' last_seq: what joins know rises to it."""
+    relay = _relay.get()
+    for slug, last_seq in last_seqs.items():
+        if (known := relay.known.get(slug)) is not None:
+            known.seen(last_seq)
 
 
 def room_frames(slug: str) -> RoomFrames | None:

@@ -21,7 +21,10 @@ class Socket(Protocol):
     address: str | None  # the client's
     holder: str | None
     loop: asyncio.AbstractEventLoop
-    closed: asyncio.Event
+
+    @property
+    def closed(self) -> asyncio.Event: ...
+
     rooms: dict[str, SeqTracker]
     # Per room being joined, the events held until its `joined` is sent.
     joining: dict[str, list[RoomGroupEvent]]

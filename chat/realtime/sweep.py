@@ -30,7 +30,7 @@ import weakref
 from django.conf import settings
 
 from chat.realtime.presence import presence_refresh
-from chat.realtime.relay import sockets_recheck
+from chat.realtime.relay import rooms_seen, sockets_recheck
 from chat.realtime.sockets import Socket, sockets_open
 from chat.selectors.rooms import rooms_last_seq
 from chat.selectors.users import credentials_valid
@@ -99,7 +99,9 @@ async def sweep(previous: dict[str, int]) -> dict[str, int]:
         await presence_refresh(present=present)
     except Exception as exc:
         logger.warning("presence refresh failed: %s", exc)
-    return await rooms_last_seq(slugs=list(present))
+    last_seqs = await rooms_last_seq(slugs=list(present))
+    rooms_seen(last_seqs)
+    return last_seqs
 
 
 async def _close_unauthorized(sockets: list[Socket]) -> None:

@@ -9,7 +9,7 @@ from django.db.models.functions import RowNumber
 
 from chat import protocol
 from chat.actor import Actor
-from chat.models import Attachment, Mention, Message, Reaction, Room
+from chat.models import Attachment, Mention, Message, Reaction
 from chat.protocol import EntryKind
 from chat.selectors.attachments import attachment_out
 from chat.selectors.previews import previews_of
@@ -157,11 +157,11 @@ async def message_frames(messages: list[Message], *, room: str) -> list[protocol
 
 
 async def messages_page(
-    *, room: Room, before: int | None = None, after: int | None = None, upto: int, limit: int
+    *, room_id: int, before: int | None = None, after: int | None = None, upto: int, limit: int
 ) -> list[Message]:
-    """Up to `limit` messages with seq <= upto, in seq order: the oldest after `after`,
-    else the newest before `before` (or the newest of all)."""
-    messages = Message.objects.filter(room=room, seq__lte=upto)
+    """Up to `limit` messages of the room with seq <= upto, in seq order: the
+    oldest after `after`, else the newest before `before` (or the newest of all)."""
+    messages = Message.objects.filter(room_id=room_id, seq__lte=upto)
     if after is not None:
         return [m async for m in messages.filter(seq__gt=after).order_by("seq")[:limit]]
     if before is not None:
@@ -179,7 +179,9 @@ async def history_page(
     room = await room_get_readable(slug=slug, actor=actor)
     limit = limit or settings.CHAT_HISTORY_PAGE
     upto = room.last_seq
-    messages = await messages_page(room=room, before=before, after=after, upto=upto, limit=limit)
+    messages = await messages_page(
+        room_id=room.pk, before=before, after=after, upto=upto, limit=limit
+    )
     frames = protocol.fit_page(
         await message_frames(messages, room=room.slug), oldest=after is not None
     )

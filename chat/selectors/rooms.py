@@ -1,5 +1,7 @@
 """Reading rooms: the facts access is decided on (chat/access.py), and the room lists."""
 
+from dataclasses import dataclass
+
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
@@ -130,6 +132,38 @@ async def rooms_barred(
                 guest = pair[0] is None and pair[1] in private
                 barred.setdefault(pair, LeftReason.PRIVATE if guest else LeftReason.REMOVED)
     return barred
+
+
+@dataclass(frozen=True, slots=True)
+class JoinFacts:
+    """What joins need to know of their rooms and joiners, read together:
+    the rooms by slug, each (room id, user id)'s role and ban in force, and
+    each DM's members by name."""
+
+    rooms: dict[str, Room]
+    roles: dict[tuple[int, int], str]
+    bans: dict[tuple[int, int], Sanction]
+    members: dict[int, list[str]]
+
+
+async def rooms_join_facts(*, slugs: set[str], users: set[int]) -> JoinFacts:
+    """The facts of these rooms and of these users in them: one query of each
+    kind, whatever the number of joins they serve."""
+    rooms = {room.slug: room async for room in Room.objects.filter(slug__in=slugs)}
+    ids = [room.pk for room in rooms.values()]
+    roles: dict[tuple[int, int], str] = {}
+    bans: dict[tuple[int, int], Sanction] = {}
+    if ids and users:
+        rows = Membership.objects.filter(room_id__in=ids, user_id__in=users)
+        roles = {
+            (r, u): role async for r, u, role in rows.values_list("room_id", "user_id", "role")
+        }
+        banned = Sanction.objects.filter(
+            sanctions_active(), room_id__in=ids, user_id__in=users, kind=Sanction.Kind.BAN
+        )
+        bans = {(s.room_id, s.user_id): s async for s in banned}
+    dms = [room.pk for room in rooms.values() if room.kind == RoomKind.DM]
+    return JoinFacts(rooms=rooms, roles=roles, bans=bans, members=await dms_members(room_ids=dms))
 
 
 async def rooms_last_seq(*, slugs: list[str]) -> dict[str, int]:

@@ -4,7 +4,9 @@ nowhere else; each process's relay (chat/realtime/relay.py) subscribes to
 them. Also this process's Redis client, for the state shared beside the
 layer (presence, rate limits)."""
 
+import asyncio
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -15,6 +17,7 @@ import redis.exceptions
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 from django.db import transaction
 
@@ -86,6 +89,81 @@ def redis_client() -> redis.asyncio.Redis | None:
     return _redis.get() if settings.REDIS_URL else None
 
 
+class Publisher:
+    """This event loop's publishes to groups, sent together.
+
+    channels-redis publishes one message at a time under a lock, each waiting
+    for the round trip of the one before: a busy process's broadcasts queue
+    behind each other. Here the publishes asked for while a round trip is
+    under way go together in the next, one Redis pipeline, in the order they
+    were asked for, to the channel channels-redis subscribes each group to
+    and in its wire format (its `serialize`): the relays read them as they
+    read its own. On another layer (the in-memory one), its own `group_send`.
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[Any, str, bytes, asyncio.Future]] = []
+        self.task: asyncio.Task | None = None
+
+    async def publish(self, group: str, event: dict) -> None:
+        """Publish the event to the group; raises the layer's error, with Redis away."""
+        layer = get_channel_layer()
+        if not isinstance(layer, RedisPubSubChannelLayer):
+            await layer.group_send(group, event)
+            return
+        channel = layer._get_group_channel_name(group)
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.pending.append((layer._get_shard(channel), channel, layer.serialize(event), future))
+        if self.task is None:
+            self.task = loop.create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, []
+                shards = {id(shard): shard for shard, *_ in batch}
+                failed: dict[int, BaseException] = {}
+                for key, shard in shards.items():
+                    try:
+                        shard._ensure_redis()
+                        async with shard._redis.pipeline(transaction=False) as pipe:
+                            for on, channel, data, _ in batch:
+                                if on is shard:
+                                    pipe.publish(channel, data)
+                            await pipe.execute()
+                    except LAYER_ERRORS as exc:
+                        failed[key] = exc
+                for shard, _, _, future in batch:
+                    if future.done():
+                        continue
+                    if (error := failed.get(id(shard))) is not None:
+                        future.set_exception(error)
+                    else:
+                        future.set_result(None)
+        finally:
+            self.task = None
+
+
+_publisher = PerLoop(Publisher)
+
+
+# This process's name on the room events it publishes. It hands each one to
+# its own sockets at once (`local_delivery`), without waiting for Redis to
+# bring it back, and its relay drops the copy that comes back.
+ORIGIN = secrets.token_hex(8)
+_local: Callable[[events.RoomEvent], None] | None = None
+
+
+def local_delivery(deliver: Callable[[events.RoomEvent], None]) -> None:
+    """Have this process's room events delivered to its own sockets by
+    `deliver` as they are published (the relay registers its fan-out: the
+    services publish, and do not know sockets)."""
+    global _local
+    _local = deliver
+
+
 def room_group(slug: str) -> str:
     """The channel-layer group of a room's sockets."""
     return f"room.{slug}"
@@ -122,13 +200,16 @@ async def room_broadcast(
         target=target,
         kind=kind,
         exclude=exclude,
+        origin=ORIGIN,
     )
-    send = get_channel_layer().group_send(room_group(room), event)
+    if _local is not None:
+        _local(event)
+    send = _publisher.get().publish(room_group(room), dict(event))
     return await layer_call("group_send", f"broadcast to {room} lost", send)
 
 
 async def _user_send(user_id: int, event: events.UserGroupEvent, lost: str) -> None:
-    send = get_channel_layer().group_send(user_group(user_id), event)
+    send = _publisher.get().publish(user_group(user_id), dict(event))
     await layer_call("group_send", lost, send)
 
 
@@ -167,7 +248,7 @@ async def room_access_broadcast(*, room: str, user_id: int | None = None) -> Non
     again, and those that may no longer read it leave (`left`, with why).
     Best effort: the sweep takes out any socket this misses (chat/realtime/sweep.py)."""
     event = events.room_access(room=room, user_id=user_id)
-    send = get_channel_layer().group_send(room_group(room), event)
+    send = _publisher.get().publish(room_group(room), dict(event))
     await layer_call("group_send", "room access change not broadcast", send)
 
 

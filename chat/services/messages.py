@@ -21,6 +21,7 @@ from chat.lag import loop_lag
 from chat.models import Message, Room
 from chat.perloop import PerLoop
 from chat.protocol import EntryKind
+from chat.ratelimit import Hold
 from chat.selectors.messages import message_frames
 from chat.selectors.rooms import room_get_readable
 from chat.services.attachments import attachments_delete
@@ -29,6 +30,9 @@ from chat.services.limits import send_rates_take
 from chat.services.stream import TEXT_BEARING, StreamAppend, message_store
 from chat.services.stream_pg import stream_append
 from chat.taskqueue import task_enqueue_async
+
+# A send waiting for the writer: the entry, its client's address, its socket's hold, its answer.
+Waiting = tuple[StreamAppend, str | None, Hold | None, asyncio.Future]
 
 
 class GroupCommit:
@@ -46,7 +50,7 @@ class GroupCommit:
     MAX_BATCH = 200
 
     def __init__(self) -> None:
-        self.waiting: list[tuple[StreamAppend, str | None, asyncio.Future]] = []
+        self.waiting: list[Waiting] = []
         self.since: float = 0.0  # when the oldest append still unwritten arrived
         self.task: asyncio.Task | None = None  # the writing task, while there is one
 
@@ -55,10 +59,14 @@ class GroupCommit:
         behind = time.monotonic() - self.since if self.task is not None else 0.0
         return max(behind, loop_lag())
 
-    async def store(
-        self, append: StreamAppend, *, address: str | None = None
-    ) -> tuple[Message, bool]:
-        """Take the send's rate, then store the append; raises its refusal."""
+    def submit(
+        self, append: StreamAppend, *, address: str | None = None, hold: Hold | None = None
+    ) -> asyncio.Future:
+        """Queue the append behind those submitted before it; the future is
+        its (entry, created), or its refusal. Refused at once, the writer
+        being too far behind (`overloaded`). `hold`: its socket's, so that a
+        write of the socket refused for a while holds back its later ones,
+        even those queued already."""
         if (lag := self.lag()) > settings.CHAT_MAX_SEND_LAG:
             metrics.OVERLOADED.inc()
             raise protocol.ChatError(
@@ -68,11 +76,17 @@ class GroupCommit:
             )
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self.waiting.append((append, address, future))
+        self.waiting.append((append, address, hold, future))
         if self.task is None:
             self.since = time.monotonic()
             self.task = loop.create_task(self._write())
-        return await future
+        return future
+
+    async def store(
+        self, append: StreamAppend, *, address: str | None = None, hold: Hold | None = None
+    ) -> tuple[Message, bool]:
+        """Take the send's rate, then store the append; raises its refusal."""
+        return await self.submit(append, address=address, hold=hold)
 
     async def _write(self) -> None:
         try:
@@ -84,7 +98,9 @@ class GroupCommit:
                 except Exception as exc:
                     results = [exc] * len(batch)
                 self.since = time.monotonic()  # those waiting arrived during the batch
-                for (_, _, future), result in zip(batch, results, strict=True):
+                for (append, _, hold, future), result in zip(batch, results, strict=True):
+                    if isinstance(result, protocol.ChatError) and hold is not None:
+                        hold.refused(result, ref=str(append.client_id))  # before the next batch
                     if future.done():
                         continue  # its caller went away; a resend gets the stored entry
                     if isinstance(result, Exception):
@@ -95,10 +111,21 @@ class GroupCommit:
             self.task = None
 
 
-async def _batch_store(batch: list[tuple[StreamAppend, str | None, asyncio.Future]]) -> list:
-    """Take the batch's send rates (one call), then store what may go."""
-    refusals = await send_rates_take(senders=[(a.actor, address) for a, address, _ in batch])
-    allowed = [a for (a, _, _), refusal in zip(batch, refusals, strict=True) if refusal is None]
+async def _batch_store(batch: list[Waiting]) -> list:
+    """Take the batch's send rates (one call), then store what may go: not
+    what its socket holds back (a write of it refused for a while)."""
+    held: list[protocol.ChatError | None] = []
+    for append, _, hold, _ in batch:
+        try:
+            if hold is not None:
+                hold.check(ref=str(append.client_id))
+            held.append(None)
+        except protocol.ChatError as refusal:
+            held.append(refusal)
+    going = [item for item, refusal in zip(batch, held, strict=True) if refusal is None]
+    rates = iter(await send_rates_take(senders=[(a.actor, address) for a, address, _, _ in going]))
+    refusals = [refusal or next(rates) for refusal in held]
+    allowed = [a for (a, _, _, _), refusal in zip(batch, refusals, strict=True) if refusal is None]
     stored = iter(await stream_append(appends=allowed) if allowed else [])
     return [next(stored) if refusal is None else refusal for refusal in refusals]
 
@@ -110,21 +137,23 @@ _writer = PerLoop(GroupCommit)
 _room_ids: PerLoop[dict[str, int]] = PerLoop(dict)
 
 
-async def _entry_send(
+async def _entry_submit(
     *,
     actor: Actor,
     slug: str,
     body: str,
     client_id: UUID,
     address: str | None,
+    hold: Hold | None,
     kind: EntryKind = EntryKind.MESSAGE,
     target: int | None = None,
     reply_to: int | None = None,
     attachment: int | None = None,
-) -> protocol.AckEvent:
-    """Store an entry (see StreamAppend) to room `slug` within the send rates,
-    broadcast it after its commit, and ack it. A resend gets the first seq
-    and is not broadcast again."""
+) -> "asyncio.Task[protocol.AckEvent]":
+    """Hand an entry (see StreamAppend) for room `slug` to this process's
+    writer, behind those handed to it before; returns the task that stores
+    it within the send rates, broadcasts it after its commit, and acks it. A
+    resend gets the first seq and is not broadcast again."""
     room_ids = _room_ids.get()
     if slug not in room_ids:
         room_ids[slug] = (await room_get_readable(slug=slug, actor=actor)).pk
@@ -138,23 +167,74 @@ async def _entry_send(
         reply_to=reply_to,
         attachment=attachment,
     )
+    stored = _writer.get().submit(append, address=address, hold=hold)
+    finish = _entry_finish(append, stored, slug=slug, address=address, hold=hold)
+    task = asyncio.get_running_loop().create_task(finish)
+    _finishing.add(task)  # held until done: the loop keeps only a weak reference
+    task.add_done_callback(_finishing.discard)
+    return task
+
+
+# Entries handed to the writer whose commit, broadcast and ack are to come:
+# they run to the end even if their socket goes meanwhile (its room needs them).
+_finishing: set[asyncio.Task] = set()
+
+
+async def _entry_finish(
+    append: StreamAppend,
+    stored: asyncio.Future,
+    *,
+    slug: str,
+    address: str | None,
+    hold: Hold | None,
+) -> protocol.AckEvent:
     try:
-        entry, created = await _writer.get().store(append, address=address)
+        entry, created = await stored
     except protocol.ChatError as error:
         if error.code != protocol.ErrorCode.NOT_FOUND:
             raise
         # The room may be gone, or made again under a new id: look it up afresh.
-        room = await room_get_readable(slug=slug, actor=actor)
-        room_ids[slug] = room.pk
+        room = await room_get_readable(slug=slug, actor=append.actor)
+        _room_ids.get()[slug] = room.pk
         retry = dataclasses.replace(append, room_id=room.pk)
-        entry, created = await _writer.get().store(retry, address=address)
+        entry, created = await _writer.get().store(retry, address=address, hold=hold)
     if created:
         await _entry_broadcast(entry=entry, slug=slug)
-        if kind == EntryKind.MESSAGE and settings.CHAT_PREVIEWS and protocol.first_url(body):
+        if (
+            append.kind == EntryKind.MESSAGE
+            and settings.CHAT_PREVIEWS
+            and protocol.first_url(append.body)
+        ):
             await task_enqueue_async(
                 "chat.tasks.preview_attach", room_id=entry.room_id, seq=entry.seq
             )
-    return protocol.AckEvent(client_id=client_id, room=slug, seq=entry.seq)
+    return protocol.AckEvent(client_id=append.client_id, room=slug, seq=entry.seq)
+
+
+async def message_submit(
+    *,
+    actor: Actor,
+    slug: str,
+    body: str,
+    client_id: UUID,
+    reply_to: int | None = None,
+    attachment: int | None = None,
+    address: str | None = None,
+    hold: Hold | None = None,
+) -> "asyncio.Task[protocol.AckEvent]":
+    """`message_send`, handed to the writer and left to run: the task is its
+    ack. A socket submits its next message while this one is being
+    committed, and the two keep their order."""
+    return await _entry_submit(
+        actor=actor,
+        slug=slug,
+        body=body,
+        client_id=client_id,
+        address=address,
+        hold=hold,
+        reply_to=reply_to,
+        attachment=attachment,
+    )
 
 
 async def message_send(
@@ -169,44 +249,65 @@ async def message_send(
 ) -> protocol.AckEvent:
     """Send a message from a client at `address`, maybe replying to message
     `reply_to`, maybe holding the actor's upload `attachment`."""
-    return await _entry_send(
-        actor=actor,
-        slug=slug,
-        body=body,
-        client_id=client_id,
-        address=address,
-        reply_to=reply_to,
-        attachment=attachment,
+    return await (
+        await message_submit(
+            actor=actor,
+            slug=slug,
+            body=body,
+            client_id=client_id,
+            reply_to=reply_to,
+            attachment=attachment,
+            address=address,
+        )
     )
 
 
 async def message_edit(
-    *, actor: Actor, slug: str, seq: int, body: str, client_id: UUID, address: str | None = None
+    *,
+    actor: Actor,
+    slug: str,
+    seq: int,
+    body: str,
+    client_id: UUID,
+    address: str | None = None,
+    hold: Hold | None = None,
 ) -> protocol.AckEvent:
     """Change the text of message `seq`, which the actor wrote."""
-    return await _entry_send(
-        actor=actor,
-        slug=slug,
-        body=body,
-        client_id=client_id,
-        address=address,
-        kind=EntryKind.EDIT,
-        target=seq,
+    return await (
+        await _entry_submit(
+            actor=actor,
+            slug=slug,
+            body=body,
+            client_id=client_id,
+            address=address,
+            hold=hold,
+            kind=EntryKind.EDIT,
+            target=seq,
+        )
     )
 
 
 async def message_delete(
-    *, actor: Actor, slug: str, seq: int, client_id: UUID, address: str | None = None
+    *,
+    actor: Actor,
+    slug: str,
+    seq: int,
+    client_id: UUID,
+    address: str | None = None,
+    hold: Hold | None = None,
 ) -> protocol.AckEvent:
     """Delete message `seq`: the actor's own, or anyone's for a moderator (logged)."""
-    return await _entry_send(
-        actor=actor,
-        slug=slug,
-        body="",
-        client_id=client_id,
-        address=address,
-        kind=EntryKind.DELETE,
-        target=seq,
+    return await (
+        await _entry_submit(
+            actor=actor,
+            slug=slug,
+            body="",
+            client_id=client_id,
+            address=address,
+            hold=hold,
+            kind=EntryKind.DELETE,
+            target=seq,
+        )
     )
 
 
@@ -219,16 +320,20 @@ async def reaction_set(
     on: bool,
     client_id: UUID,
     address: str | None = None,
+    hold: Hold | None = None,
 ) -> protocol.AckEvent:
     """Put the actor's `emoji` on message `seq` (`on`), or take it away."""
-    return await _entry_send(
-        actor=actor,
-        slug=slug,
-        body=emoji,
-        client_id=client_id,
-        address=address,
-        kind=EntryKind.REACT if on else EntryKind.UNREACT,
-        target=seq,
+    return await (
+        await _entry_submit(
+            actor=actor,
+            slug=slug,
+            body=emoji,
+            client_id=client_id,
+            address=address,
+            hold=hold,
+            kind=EntryKind.REACT if on else EntryKind.UNREACT,
+            target=seq,
+        )
     )
 
 

@@ -129,7 +129,8 @@ async def room_moderate(
     *, slug: str, actor: Actor, moderation: protocol.Moderation, address: str | None = None
 ) -> protocol.ModeratedEvent:
     """Apply a moderation action (within the send rates), tell the room, and
-    take a kicked or banned user's sockets out of it."""
+    take a kicked or banned user's sockets out of it; then every process
+    forgets what it knew of the user in the room (`room.access`)."""
     if actor.user is None:
         raise protocol.ChatError(protocol.ErrorCode.FORBIDDEN, "guests cannot moderate")
     await send_rate_take(actor=actor, address=address)
@@ -138,6 +139,7 @@ async def room_moderate(
     if moderation.action in ("kick", "ban"):
         reason = protocol.LeftReason(moderation.action)
         await room_removed_broadcast(user_id=target_id, room=slug, reason=reason)
+    await room_access_broadcast(room=slug, user_id=target_id)
     return event
 
 

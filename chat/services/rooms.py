@@ -121,36 +121,53 @@ async def room_update(
     await room_access_broadcast(room=slug)
 
 
-async def room_enter(*, slug: str, user: User | None) -> None:
-    """Make one of the site's rooms if it is missing, and record a user's
-    membership of a public room, unless they are banned from it (then
-    nothing is written): what joining writes. No other room is made so."""
-    await _room_enter(slug=slug, user=user)
+async def rooms_site_make(*, slugs: set[str]) -> None:
+    """Make those of these rooms that are the site's (CHAT_DEFAULT_ROOMS) and
+    missing: what a join of one may write. No other room is made by joining."""
+    if made := {slug for slug in slugs if site_room(slug)}:
+        await _rooms_site_make(slugs=made)
 
 
 @database_sync_to_async
-def _room_enter(*, slug: str, user: User | None) -> None:
-    # Joins are frequent (clients rejoin every room on each reconnect): read
-    # first, and take a write transaction only when something is missing.
-    room = Room.objects.filter(slug=slug).only("private").first()
-    if room is None and site_room(slug):
-        room, _ = Room.objects.get_or_create(slug=slug, defaults={"title": slug})
-    if (
-        room is None
-        or user is None
-        or room.private
-        or Membership.objects.filter(room=room, user=user).exists()
-    ):
-        return
+def _rooms_site_make(*, slugs: set[str]) -> None:
+    for slug in sorted(slugs):
+        Room.objects.get_or_create(slug=slug, defaults={"title": slug})
+
+
+async def memberships_record(*, pairs: set[tuple[int, int]]) -> dict[tuple[int, int], str]:
+    """Record these (room id, user id) memberships of public rooms, joined
+    by users who were not members yet, unless a ban of them is in force
+    there (then nothing is written for them); returns the role of each pair
+    that is a member now. One transaction, whatever their number."""
+    return await _memberships_record(pairs=pairs) if pairs else {}
+
+
+@database_sync_to_async
+def _memberships_record(*, pairs: set[tuple[int, int]]) -> dict[tuple[int, int], str]:
+    rooms = sorted({room for room, _ in pairs})
+    users = {user for _, user in pairs}
     with transaction.atomic(), changes_announced():
-        # Under the room's lock, as bans are written (_moderation_apply): a
-        # ban cannot land between this check and the membership.
-        room = Room.objects.select_for_update().get(pk=room.pk)
-        banned = Sanction.objects.filter(
-            sanctions_active(), room=room, user=user, kind=Sanction.Kind.BAN
+        # Under the rooms' locks (in id order), as bans are written
+        # (_moderation_apply): a ban cannot land between this check and the membership.
+        public = set(
+            Room.objects.select_for_update()
+            .filter(pk__in=rooms, private=False)
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
-        if not room.private and not banned.exists():
-            Membership.objects.get_or_create(room=room, user=user, defaults={"role": Role.MEMBER})
+        banned = set(
+            Sanction.objects.filter(
+                sanctions_active(), room_id__in=public, user_id__in=users, kind=Sanction.Kind.BAN
+            ).values_list("room_id", "user_id")
+        )
+        entering = [(r, u) for r, u in sorted(pairs) if r in public and (r, u) not in banned]
+        Membership.objects.bulk_create(
+            [Membership(room_id=r, user_id=u, role=Role.MEMBER) for r, u in entering],
+            ignore_conflicts=True,  # one made meanwhile stands, with its role
+        )
+        rows = Membership.objects.filter(room_id__in=public, user_id__in=users)
+        roles = {(r, u): role for r, u, role in rows.values_list("room_id", "user_id", "role")}
+    return {pair: roles[pair] for pair in pairs if pair in roles}
 
 
 async def read_marker_set(*, actor: Actor, slug: str, seq: int) -> None:
@@ -169,6 +186,7 @@ async def membership_invite(*, slug: str, inviter: User, username: str) -> None:
     moderator; the user's open sockets hear of it (`added`)."""
     user_id, added = await _membership_invite(slug=slug, inviter=inviter, username=username)
     await user_frame_broadcast(user_ids={user_id}, frame=added)
+    await room_access_broadcast(room=slug, user_id=user_id)
 
 
 @database_sync_to_async
@@ -233,3 +251,4 @@ async def membership_remove(*, slug: str, user: User, username: str) -> None:
     oneself = username == user.get_username()
     reason = LeftReason.LEAVE if oneself else LeftReason.REMOVED
     await room_removed_broadcast(user_id=user_id, room=slug, reason=reason)
+    await room_access_broadcast(room=slug, user_id=user_id)

@@ -122,7 +122,11 @@ def _pool_open() -> AsyncConnectionPool:
     )
     # Statements are prepared on each connection after their first use.
     return AsyncConnectionPool(
-        conninfo, min_size=1, max_size=4, open=False, kwargs={"prepare_threshold": 0}
+        conninfo,
+        min_size=1,
+        max_size=4,
+        open=False,
+        kwargs={"prepare_threshold": 0, "autocommit": True},
     )
 
 
@@ -154,33 +158,45 @@ async def messages_store_pg(*, appends: list[StreamAppend]) -> list[Stored]:
         "client_ids": [a.client_id for a in appends],
         "seqs": sorted({a.reply_to for a in appends if a.reply_to is not None}),
     }
+    # What no entry of the batch can need is not asked: guests have no
+    # memberships, sanctions or blocks, and plain messages reply to nothing.
+    asked = {
+        LOCK: True,
+        MEMBERS: bool(users),
+        SANCTIONS: bool(users),
+        BLOCKED: bool(users),
+        STORED: True,
+        REPLIED: bool(facts["seqs"]),
+    }
     async with (await pool()).connection() as conn, conn.pipeline() as pipe:
-        async with conn.transaction():
-            cursors = [
-                await conn.execute(sql, facts)
-                for sql in (LOCK, MEMBERS, SANCTIONS, BLOCKED, STORED, REPLIED)
-            ]
-            await pipe.sync()
-            locked, members, sanctions, blocked, stored, replied = [
-                await cursor.fetchall() for cursor in cursors
-            ]
-            rooms = {row[0]: _Room(*row) for row in locked}
-            results, new = _decide(
-                appends,
-                rooms=rooms,
-                members={(r, u) for r, u in members},
-                sanctions={(r, u): _Sanction(k, until, why) for r, u, k, until, why in sanctions},
-                blocked={(r, u) for r, u in blocked},
-                stored={
-                    (r, c): Message(pk=pk, room_id=r, seq=s, author_id=a, author_name=n)
-                    for r, c, pk, s, a, n in stored
-                },
-                replied={(r, s) for r, s in replied},
-            )
-            if new:
-                inserted = await conn.execute(INSERT, _columns(new))
-                bumped = {m.room_id: m.seq for m in new}  # the last of each room is its top
-                await conn.execute(BUMP, {"rooms": list(bumped), "seqs": list(bumped.values())})
+        # BEGIN and COMMIT as statements of the pipeline (the pool's
+        # connections are in autocommit): psycopg's transaction block would
+        # sync at its end, a round trip more. Anything raised here leaves
+        # the transaction open, and the pool rolls it back.
+        await conn.execute("BEGIN")
+        cursors = [await conn.execute(sql, facts) if ask else None for sql, ask in asked.items()]
+        await pipe.sync()  # round trip 1: the lock and the facts
+        locked, members, sanctions, blocked, stored, replied = [
+            await cursor.fetchall() if cursor is not None else [] for cursor in cursors
+        ]
+        rooms = {row[0]: _Room(*row) for row in locked}
+        results, new = _decide(
+            appends,
+            rooms=rooms,
+            members={(r, u) for r, u in members},
+            sanctions={(r, u): _Sanction(k, until, why) for r, u, k, until, why in sanctions},
+            blocked={(r, u) for r, u in blocked},
+            stored={
+                (r, c): Message(pk=pk, room_id=r, seq=s, author_id=a, author_name=n)
+                for r, c, pk, s, a, n in stored
+            },
+            replied={(r, s) for r, s in replied},
+        )
+        if new:
+            inserted = await conn.execute(INSERT, _columns(new))
+            bumped = {m.room_id: m.seq for m in new}  # the last of each room is its top
+            await conn.execute(BUMP, {"rooms": list(bumped), "seqs": list(bumped.values())})
+        await conn.execute("COMMIT")
         await pipe.sync()  # round trip 2: the inserts, the bump and COMMIT
         if new:
             ids = {(r, s): pk for r, s, pk in await inserted.fetchall()}

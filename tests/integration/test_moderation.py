@@ -197,7 +197,9 @@ async def test_a_ban_keeps_the_user_out_until_it_ends(club, connect, api):
     assert await Message.objects.acount() == 0
 
     # Ten minutes later (the ban's end moved into the past): welcome back.
-    await Sanction.objects.aupdate(until=timezone.now() - timedelta(seconds=1))
+    ban = await Sanction.objects.aget()
+    ban.until = timezone.now() - timedelta(seconds=1)
+    await ban.asave()
     await mel.join("club")
     await mel.say("club", "back")
 

@@ -15,5 +15,5 @@ CASES = json.loads((Path(__file__).parents[1] / "roomstate_cases.json").read_tex
 def test_seq_tracker(case):
     tracker = SeqTracker(low=case["low"])
     assert [tracker.accept(seq) for seq in case["accept"]] == case["results"]
-    after = {"low": tracker.low, "high": tracker.high, "above": sorted(tracker.above)}
+    after = {"low": tracker.low, "high": tracker.high, "above": sorted(tracker.above or ())}
     assert after == case["after"]

@@ -20,8 +20,11 @@ async def bigroom(run: Run) -> dict:
             return (await client.join(room))[1]
 
     started = time.perf_counter()
+    join_cpu = run.cpu_start()
     joins = await asyncio.gather(*(join(c) for c in clients))
     joined_in = time.perf_counter() - started
+    join_server_cpu = run.cpu_share(join_cpu)
+    join_generator_cpu = run.generator_cpu
     run.members[room], run.acked[room] = clients, set()
     rss_loaded = rss_kib(run.pids)
     cpu = run.cpu_start()
@@ -36,6 +39,8 @@ async def bigroom(run: Run) -> dict:
         "connections": size,
         "connects_per_s": round(connect_rate),
         "joins_s": round(joined_in, 2),
+        "join_server_cpu": join_server_cpu,
+        "join_generator_cpu": join_generator_cpu,
         **{f"join_{k}": v for k, v in latency_ms(joins).items()},
         "max_frame_kib": round(max(c.max_frame for c in clients) / 1024, 1),
         "rss_kib": rss_loaded,

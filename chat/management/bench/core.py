@@ -9,6 +9,7 @@ never received is lost; one a member received twice is doubled.
 import asyncio
 import json
 import os
+import re
 import resource
 import sys
 import time
@@ -18,6 +19,10 @@ from pathlib import Path
 
 import websockets
 
+# Frames as the server encodes them: their type first, compact.
+JOINED = '{"type":"joined"'
+PRESENCE = '{"type":"presence"'
+ROOM = re.compile(r'"room":"([^"]*)"')
 DRAIN_SECONDS = 10.0  # after the last send, how long deliveries may still arrive
 TIMEOUT = 300  # for one handshake, join or ack: a saturated server is slow, not broken
 
@@ -82,6 +87,16 @@ class Client:
             async for raw in self.ws:
                 now = time.perf_counter()
                 self.max_frame = max(self.max_frame, len(raw))
+                if raw.startswith(PRESENCE):
+                    continue  # nothing the generator measures
+                if raw.startswith(JOINED):
+                    # Read without parsing it whole: a storm's pages are most
+                    # of what the generator receives, and its time is not the server's.
+                    room = ROOM.search(raw).group(1)  # type: ignore[union-attr]
+                    self.seen.setdefault(room, Counter())
+                    joined = {"room": room, "message_count": raw.count('{"type":"message"')}
+                    self.resolve(f"joined:{room}", (joined, now))
+                    continue
                 frame = json.loads(raw)
                 kind = frame["type"]
                 if kind == "message":
@@ -89,9 +104,6 @@ class Client:
                     self.run.delivered(now - float(frame["body"]), now)
                 elif kind == "ack":
                     self.resolve(frame["client_id"], (frame["seq"], now))
-                elif kind == "joined":
-                    self.seen.setdefault(frame["room"], Counter())
-                    self.resolve(f"joined:{frame['room']}", (frame, now))
                 elif kind == "error":
                     if frame["code"] == "overloaded":
                         self.run.refusals.append(frame)
@@ -136,6 +148,57 @@ class Client:
             return (None if isinstance(answer, dict) else answer), at - started
 
 
+class TutorialClient(Client):
+    """A socket of the Channels tutorial's chat (chatbench's baseline:
+    bench/tutorial.py): it joins a room by opening the room's URL, sends
+    `{"message": …}` and gets `{"message": …}` back; no hello, ack or seq.
+    Each message is told by its text (its send time), so that loss and
+    doubling are still counted; a send counts as acked once it is written."""
+
+    def __init__(self, url: str, run: "Run") -> None:
+        self.url, self.run = url, run
+        self.seen = {}
+        self.waiting = {}
+        self.max_frame = 0
+        self.room = ""
+
+    @classmethod
+    async def open(cls, url: str, name: str, run: "Run") -> "Client":
+        return cls(url, run)  # connected by its join
+
+    # Its layer's pool of 100 Redis connections refuses (HTTP 500) a handshake
+    # past 100 at once: its sockets connect 50 at a time.
+    gate: asyncio.Semaphore | None = None
+
+    async def join(self, room: str) -> tuple[dict, float]:
+        if TutorialClient.gate is None:
+            TutorialClient.gate = asyncio.Semaphore(50)
+        async with TutorialClient.gate:
+            started = time.perf_counter()
+            self.ws = await websockets.connect(
+                f"{self.url}{room}/", compression=None, max_size=2**20, open_timeout=TIMEOUT
+            )
+        self.room = room
+        self.seen.setdefault(room, Counter())
+        self.reader = asyncio.create_task(self.read())
+        return {"room": room, "message_count": 0}, time.perf_counter() - started
+
+    async def read(self) -> None:
+        try:
+            async for raw in self.ws:
+                now = time.perf_counter()
+                stamp = json.loads(raw)["message"]
+                self.seen[self.room][stamp] += 1
+                self.run.delivered(now - float(stamp), now)
+        except websockets.ConnectionClosed:
+            pass
+
+    async def send(self, room: str) -> tuple[int | None, float]:
+        stamp = repr(time.perf_counter())
+        await self.ws.send(json.dumps({"message": stamp}))
+        return stamp, 0.0  # type: ignore[return-value]  # the stamp stands for a seq
+
+
 class Run:
     """What one workload measured."""
 
@@ -153,18 +216,25 @@ class Run:
         self.members: dict[str, list[Client]] = {}
         self.clients: list[Client] = []
         self.expected = sys.maxsize  # deliveries awaited by settle()
+        self.generator_started = 0.0
+        self.generator_cpu: float | None = None
         self.all_delivered = asyncio.Event()
 
     def cpu_start(self) -> tuple[float, float | None]:
+        self.generator_started = time.process_time()
         return time.perf_counter(), cpu_seconds(self.pids)
 
     def cpu_share(self, start: tuple[float, float | None]) -> float | None:
-        """The servers' CPU use since `start`, in cores (1.0: one core busy)."""
+        """The servers' CPU use since `start`, in cores (1.0: one core busy);
+        the generator's own is kept as `generator_cpu` (near 1.0, the
+        figures measure the generator's lateness as much as the server's)."""
         wall, cpu = start
+        elapsed = time.perf_counter() - wall
+        self.generator_cpu = round((time.process_time() - self.generator_started) / elapsed, 2)
         now = cpu_seconds(self.pids)
         if cpu is None or now is None:
             return None
-        return round((now - cpu) / (time.perf_counter() - wall), 2)
+        return round((now - cpu) / elapsed, 2)
 
     def delivered(self, latency: float, at: float) -> None:
         self.latencies.append(latency)
@@ -176,9 +246,11 @@ class Run:
         """Open `count` sockets, 100 at a time; returns them and the connects per second."""
         gate = asyncio.Semaphore(100)
 
+        kind = TutorialClient if self.spec.get("protocol") == "tutorial" else Client
+
         async def one(i: int) -> Client:
             async with gate:
-                return await Client.open(self.urls[i % len(self.urls)], f"{prefix}{i}", self)
+                return await kind.open(self.urls[i % len(self.urls)], f"{prefix}{i}", self)
 
         started = time.perf_counter()
         clients = await asyncio.gather(*(one(i) for i in range(count)))

@@ -30,6 +30,8 @@ async def main(spec: dict) -> dict:
     run = Run(spec)
     report = await WORKLOADS[spec["workload"]](run)
     report["errors"] = len(run.errors)
+    if run.generator_cpu is not None:
+        report["generator_cpu"] = run.generator_cpu
     if run.errors:
         report["first_error"] = run.errors[0]
     await asyncio.gather(*(c.ws.close() for c in run.clients), return_exceptions=True)

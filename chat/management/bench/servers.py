@@ -16,9 +16,13 @@ from django.core.management.base import CommandError
 
 from chat.management.bench.core import open_files_max
 
+# The servers chatbench can start: the app under daphne, uvicorn or granian,
+# or the Channels tutorial's chat under daphne (bench/tutorial.py), the baseline.
+KINDS = ("daphne", "uvicorn", "granian", "tutorial")
+
 
 class Servers:
-    """N server processes (daphne, uvicorn or granian) on free ports, each pinned to a core."""
+    """N server processes of a kind (KINDS) on free ports, each pinned to a core."""
 
     def __init__(self, *, count: int, kind: str, env: dict[str, str], cores: list[set[int]]):
         self.count, self.kind, self.env, self.cores = count, kind, env, cores
@@ -79,7 +83,9 @@ class Servers:
             "65536",
             "-v",
             "0",
-            "chatsite.asgi:application",
+            "chat.management.bench.tutorial:application"
+            if self.kind == "tutorial"
+            else "chatsite.asgi:application",
         ]
 
     def start(self) -> "Servers":

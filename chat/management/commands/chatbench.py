@@ -15,9 +15,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chat.management.bench.core import open_files_max
-from chat.management.bench.servers import Servers, database_create, machine
+from chat.management.bench.servers import KINDS, Servers, database_create, machine
 
 ALL = ("fanout", "publish", "idle", "joinstorm", "sweep", "latency", "bigroom", "overload")
+# What the tutorial's chat can be measured on: it has no acks, history or joins.
+TUTORIAL = ("fanout", "sweep", "latency", "idle")
 HELD_P99_MS = 100  # the sweep's bar: a step is held with p99 under this, nothing lost or doubled
 
 # Columns of the table: (heading, key in a result, width).
@@ -34,12 +36,14 @@ COLUMNS = [
     ("conns", "connections", 6),
     ("conn/s", "connects_per_s", 7),
     ("cpu", "server_cpu", 5),
+    ("gen", "generator_cpu", 5),
     ("RSS MiB", "rss_mib", 8),
     ("KiB/sock", "kib_per_socket", 8),
     ("ack p99", "ack_p99_ms", 8),
     ("join p99", "join_p99_ms", 8),
     ("refused", "refused", 7),
     ("frame KiB", "max_frame_kib", 9),
+    ("ratio", "ratio", 6),
 ]
 
 
@@ -53,7 +57,12 @@ class Command(BaseCommand):
         add = parser.add_argument
         add("--workloads", default=",".join(ALL), help=f"comma-separated, of: {', '.join(ALL)}")
         add("--url", action="append", default=[], help="target running servers (repeatable)")
-        add("--server", choices=["daphne", "uvicorn", "granian"], default="daphne")
+        add(
+            "--server",
+            default="daphne",
+            help=f"comma-separated, of: {', '.join(KINDS)}; each workload runs on each in"
+            " turn (tutorial: the Channels tutorial's chat, fanout, sweep, latency and idle only)",
+        )
         add("--servers", type=int, default=1, help="server processes to start")
         add("--layer", choices=["redis", "memory"], default="redis")
         add("--redis-url", default="redis://127.0.0.1:6379/0")
@@ -105,6 +114,9 @@ class Command(BaseCommand):
         workloads = [w for w in opts["workloads"].split(",") if w]
         if unknown := set(workloads) - set(ALL):
             raise CommandError(f"unknown workloads: {', '.join(sorted(unknown))}")
+        kinds = [k for k in opts["server"].split(",") if k]
+        if unknown := set(kinds) - set(KINDS):
+            raise CommandError(f"unknown servers: {', '.join(sorted(unknown))}")
         if opts["layer"] == "memory" and opts["servers"] > 1:
             raise CommandError("the in-memory layer cannot join several processes: --layer redis")
         self.opts = opts
@@ -113,8 +125,13 @@ class Command(BaseCommand):
             self.tmp = Path(tmp)
             setup = self.setup()
             results = []
-            for workload in workloads:
-                results += self.workload(workload)
+            for kind in kinds:
+                self.kind = kind
+                for workload in workloads:
+                    if kind != "tutorial" or workload in TUTORIAL:
+                        results += self.workload(workload)
+            if {"daphne", "tutorial"} <= set(kinds) and "sweep" in workloads:
+                results.append(_ratio(results))
         report = {"setup": setup, "machine": machine(), "results": results}
         path = Path(opts["json"])
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,27 +190,29 @@ class Command(BaseCommand):
 
     def workload(self, name: str) -> list[dict]:
         o = self.opts
+        # Rows of the tutorial's chat say so; the app's keep their names.
+        tag = "" if self.kind != "tutorial" else " (tutorial)"
         if name == "sweep":
             start, stop, step = (int(x) for x in o["sweep"].split(":"))
             rows, held = [], 0
             for rate in range(start, stop + 1, step):
-                row = self.measure("fanout", f"sweep@{rate}", rate=rate)
+                row = self.measure("fanout", f"sweep@{rate}{tag}", rate=rate)
                 rows.append(row)
                 if not _held(row):
                     break
                 held = rate
-            rows.append({"workload": "sweep held", "offered_per_s": held})
+            rows.append({"workload": f"sweep held{tag}", "offered_per_s": held})
             self.held = held
             return rows
         if name == "overload":
             rate = o["overload"] or 2 * (getattr(self, "held", 0) or o["rate"] // 2)
             return [self.measure("overload", f"overload@{rate}", rate=rate)]
-        return [self.measure(name, name)]
+        return [self.measure(name, f"{name}{tag}")]
 
     def measure(self, workload: str, label: str, **extra) -> dict:
         """Run one workload on fresh servers; returns its row."""
         o = self.opts
-        prefix = f"b{self.run_id}-{label.replace('@', '-')}-"
+        prefix = f"b{self.run_id}-{label.replace('@', '-').replace(' (tutorial)', '-t')}-"
         spec = {
             "workload": workload,
             "prefix": prefix,
@@ -207,6 +226,7 @@ class Command(BaseCommand):
             "history": o["history"],
             "messages": o["messages"],
             "bigroom": o["bigroom"],
+            "protocol": "tutorial" if self.kind == "tutorial" else "chat",
             **extra,
         }
         servers = None
@@ -215,7 +235,7 @@ class Command(BaseCommand):
         else:
             env = {**self.env, "CHAT_DEFAULT_ROOMS": ",".join(self.rooms(prefix))}
             servers = Servers(
-                count=o["servers"], kind=o["server"], env=env, cores=self.server_cores
+                count=o["servers"], kind=self.kind, env=env, cores=self.server_cores
             ).start()
             spec.update(urls=servers.urls, pids=servers.pids)
         self.stderr.write(f"chatbench: {label} ...")
@@ -260,6 +280,13 @@ class Command(BaseCommand):
                 cells.append(("" if value is None else str(value)).rjust(width))
             lines.append(" ".join(cells))
         return "\n".join(lines)
+
+
+def _ratio(rows: list[dict]) -> dict:
+    """How many deliveries a second the app holds, over what the tutorial's chat holds."""
+    held = {row["workload"]: row["offered_per_s"] for row in rows if "held" in row["workload"]}
+    ours, theirs = held.get("sweep held", 0), held.get("sweep held (tutorial)", 0)
+    return {"workload": "held ratio", "ratio": round(ours / theirs, 2) if theirs else None}
 
 
 def _held(row: dict) -> bool:
