@@ -38,9 +38,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Rewrite docs/asyncapi.yaml from chat/protocol/ (a test fails when it is stale).
+# Rewrite docs/asyncapi.yaml from chat/protocol/ and docs/schema.graphql from
+# chat/graphql/ (a test fails when either is stale).
 spec: $(STAMP)
 	$(BIN)/python -m chat.spec > docs/asyncapi.yaml
+	$(BIN)/python -m chat.graphql > docs/schema.graphql
 
 # The benchmark of docs/performance.md; BENCH_ARGS adds options (see --help).
 bench: $(STAMP)

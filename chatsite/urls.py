@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from chat import views
 from chat.api import api
+from chat.graphql.view import graphql
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -10,6 +11,7 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics, name="metrics"),
     path("api/v1/", api.urls),
+    path("graphql/", graphql, name="graphql"),
     path("attachments/<int:attachment_id>/<str:name>", views.attachment, name="attachment"),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/password_reset/", views.PasswordReset.as_view(), name="password_reset"),

@@ -73,11 +73,19 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
 
 @pytest.fixture(autouse=True)
 def fresh_limits() -> Iterator[None]:
-    """Each test starts with empty in-process rate buckets and socket counts."""
+    """Each test starts with empty rate buckets, in the process and in Redis
+    (an hourly bucket would otherwise outlive the run that emptied it), and
+    empty socket counts."""
     from chat.services import limits
 
     limits._buckets.clear()
     limits._sockets_here.clear()
+    if settings.REDIS_URL:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        keys = list(client.scan_iter(f"{settings.CHANNEL_LAYER_PREFIX}:rate:*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
     yield
 
 

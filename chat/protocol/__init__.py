@@ -22,6 +22,7 @@ from chat.protocol.errors import (
     ChatError,
     CloseCode,
     ErrorCode,
+    error_from_fields,
     error_from_validation,
 )
 from chat.protocol.inbound import (
@@ -239,6 +240,7 @@ __all__ = [
     "Username",
     "encode",
     "error_event",
+    "error_from_fields",
     "error_from_validation",
     "first_url",
     "fit_page",

@@ -105,6 +105,11 @@ HTTP_STATUS = {
 _REQUEST_PARTS = {"body", "query", "path", "payload", "cursor"}
 
 
+def error_from_fields(errors: list[dict]) -> ChatError:
+    """A model's validation errors (pydantic's list) as one ChatError naming the field."""
+    return _field_error(errors[0], tuple(errors[0]["loc"]), default="request")
+
+
 def error_from_validation(errors: list[dict]) -> ChatError:
     """A request's validation errors (django-ninja's list) as one ChatError."""
     first = errors[0]

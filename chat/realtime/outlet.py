@@ -31,12 +31,15 @@ Send = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
 class Frame:
     """One encoded text frame, framed for daphne at most once whatever the sockets."""
 
-    __slots__ = ("_prepared", "data", "text")
+    __slots__ = ("_prepared", "data", "text", "views")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.data = text.encode()
         self._prepared: Any = None
+        # Per GraphQL selection, this frame's `next` payload, made once for
+        # every subscriber of that selection (chat/realtime/graphql.py).
+        self.views: dict[tuple, str] | None = None
 
     def prepared(self) -> Any:
         """The autobahn PreparedMessage of this frame (made on first use)."""

@@ -45,3 +45,23 @@ async def test_the_app_works_under_a_strict_policy_and_an_injected_script_is_ref
         assert seen.headers["content-security-policy"] == policy, path
         await page.close()
     assert violations == []
+
+
+async def test_graphiql_runs_under_the_policy_with_its_files_from_here(browser, server, users):
+    alice = await sign_in(browser, server, "alice", bypass_csp=False)
+    violations, outside = [], []
+    alice.on("console", lambda m: "Content Security" in m.text and violations.append(m.text))
+    alice.on(
+        "request",
+        lambda r: (
+            not r.url.startswith(server.http_url)
+            and not r.url.startswith("data:")
+            and outside.append(r.url)
+        ),
+    )
+    await alice.goto(f"{server.http_url}/graphql/")
+    await alice.wait_for_selector(".graphiql-container")
+    await alice.click(".graphiql-execute-button")
+    result = alice.locator(".result-window")
+    await result.get_by_text('"lobby"').first.wait_for()
+    assert violations == [] and outside == [] and alice.errors == []

@@ -65,6 +65,8 @@ def percentile(samples: list[float], fraction: float) -> float | None:
 class Client:
     """One socket: sends frames, and records every message and ack it receives."""
 
+    counted = True  # whether the messages it receives count as deliveries
+
     def __init__(self, ws, run: "Run") -> None:
         self.ws = ws
         self.run = run
@@ -99,7 +101,7 @@ class Client:
                     continue
                 frame = json.loads(raw)
                 kind = frame["type"]
-                if kind == "message":
+                if kind == "message" and self.counted:
                     self.seen[frame["room"]][frame["seq"]] += 1
                     self.run.delivered(now - float(frame["body"]), now)
                 elif kind == "ack":
@@ -146,6 +148,72 @@ class Client:
                 await asyncio.sleep(answer["retry_after"])
                 continue
             return (None if isinstance(answer, dict) else answer), at - started
+
+
+class GraphQLClient(Client):
+    """A GraphQL subscriber of the same server (chatbench --server graphql):
+    its join is a `roomEvents` subscription (joined at its first Presence).
+    It sends on a native socket of its own, so that the row measures the
+    subscriptions' fan-out."""
+
+    EVENTS = (
+        "subscription($r: String!) { roomEvents(room: $r) "
+        "{ __typename ... on Message { room seq body } } }"
+    )
+    sender: Client | None = None
+    native = name = ""  # its server's native URL, and its name there
+
+    @classmethod
+    async def open(cls, url: str, name: str, run: "Run") -> "Client":
+        ws = await websockets.connect(
+            f"{url.replace('/ws/chat/', '/graphql/')}?name={name}",
+            subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+            compression=None,
+            max_size=2**20,
+            open_timeout=TIMEOUT,
+        )
+        await ws.send(json.dumps({"type": "connection_init"}))
+        ack = json.loads(await ws.recv())
+        assert ack["type"] == "connection_ack", ack
+        client = cls(ws, run)
+        client.native, client.name = url, name
+        return client
+
+    async def read(self) -> None:
+        try:
+            async for raw in self.ws:
+                now = time.perf_counter()
+                self.max_frame = max(self.max_frame, len(raw))
+                message = json.loads(raw)
+                if message["type"] == "error":
+                    self.run.errors.append(message)
+                if message["type"] != "next":
+                    continue
+                event = message["payload"]["data"]["roomEvents"]
+                if event["__typename"] == "Message":
+                    self.seen[event["room"]][event["seq"]] += 1
+                    self.run.delivered(now - float(event["body"]), now)
+                else:
+                    room = message["id"]
+                    self.resolve(f"joined:{room}", ({"room": room, "message_count": 0}, now))
+        except websockets.ConnectionClosed:
+            pass
+
+    async def join(self, room: str) -> tuple[dict, float]:
+        self.seen.setdefault(room, Counter())
+        reply = self.expect(f"joined:{room}")
+        started = time.perf_counter()
+        payload = {"query": self.EVENTS, "variables": {"r": room}}
+        await self.ws.send(json.dumps({"id": room, "type": "subscribe", "payload": payload}))
+        frame, at = await asyncio.wait_for(reply, TIMEOUT)
+        return frame, at - started
+
+    async def send(self, room: str) -> tuple[int | None, float]:
+        if self.sender is None:
+            self.sender = await Client.open(self.native, f"{self.name}-s", self.run)
+            self.sender.counted = False
+            await self.sender.join(room)
+        return await self.sender.send(room)
 
 
 class TutorialClient(Client):
@@ -246,7 +314,8 @@ class Run:
         """Open `count` sockets, 100 at a time; returns them and the connects per second."""
         gate = asyncio.Semaphore(100)
 
-        kind = TutorialClient if self.spec.get("protocol") == "tutorial" else Client
+        kinds = {"tutorial": TutorialClient, "graphql": GraphQLClient}
+        kind = kinds.get(self.spec.get("protocol", ""), Client)
 
         async def one(i: int) -> Client:
             async with gate:

@@ -17,8 +17,9 @@ from django.core.management.base import CommandError
 from chat.management.bench.core import open_files_max
 
 # The servers chatbench can start: the app under daphne, uvicorn or granian,
-# or the Channels tutorial's chat under daphne (bench/tutorial.py), the baseline.
-KINDS = ("daphne", "uvicorn", "granian", "tutorial")
+# or the Channels tutorial's chat under daphne (bench/tutorial.py), the
+# baseline; graphql is the app under daphne, driven by GraphQL clients.
+KINDS = ("daphne", "uvicorn", "granian", "tutorial", "graphql")
 
 
 class Servers:

@@ -18,8 +18,12 @@ from chat.management.bench.core import open_files_max
 from chat.management.bench.servers import KINDS, Servers, database_create, machine
 
 ALL = ("fanout", "publish", "idle", "joinstorm", "sweep", "latency", "bigroom", "overload")
-# What the tutorial's chat can be measured on: it has no acks, history or joins.
-TUTORIAL = ("fanout", "sweep", "latency", "idle")
+# What the tutorial's chat can be measured on: it has no acks, history or joins;
+# and GraphQL's subscriptions (the same daphne, its clients on /graphql/).
+ONLY = {
+    "tutorial": ("fanout", "sweep", "latency", "idle"),
+    "graphql": ("fanout", "sweep", "latency"),
+}
 HELD_P99_MS = 100  # the sweep's bar: a step is held with p99 under this, nothing lost or doubled
 
 # Columns of the table: (heading, key in a result, width).
@@ -61,7 +65,9 @@ class Command(BaseCommand):
             "--server",
             default="daphne",
             help=f"comma-separated, of: {', '.join(KINDS)}; each workload runs on each in"
-            " turn (tutorial: the Channels tutorial's chat, fanout, sweep, latency and idle only)",
+            " turn (tutorial: the Channels tutorial's chat, fanout, sweep, latency and idle only;"
+            " graphql: the app under daphne, its clients GraphQL subscribers, fanout, sweep"
+            " and latency only)",
         )
         add("--servers", type=int, default=1, help="server processes to start")
         add("--layer", choices=["redis", "memory"], default="redis")
@@ -128,10 +134,10 @@ class Command(BaseCommand):
             for kind in kinds:
                 self.kind = kind
                 for workload in workloads:
-                    if kind != "tutorial" or workload in TUTORIAL:
+                    if workload in ONLY.get(kind, (workload,)):
                         results += self.workload(workload)
-            if {"daphne", "tutorial"} <= set(kinds) and "sweep" in workloads:
-                results.append(_ratio(results))
+            if "sweep" in workloads and "daphne" in kinds:
+                results += [_ratio(results, kind) for kind in ONLY if kind in kinds]
         report = {"setup": setup, "machine": machine(), "results": results}
         path = Path(opts["json"])
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -190,8 +196,8 @@ class Command(BaseCommand):
 
     def workload(self, name: str) -> list[dict]:
         o = self.opts
-        # Rows of the tutorial's chat say so; the app's keep their names.
-        tag = "" if self.kind != "tutorial" else " (tutorial)"
+        # Rows of the tutorial's chat and of GraphQL say so; the app's keep their names.
+        tag = f" ({self.kind})" if self.kind in ONLY else ""
         if name == "sweep":
             start, stop, step = (int(x) for x in o["sweep"].split(":"))
             rows, held = [], 0
@@ -212,7 +218,8 @@ class Command(BaseCommand):
     def measure(self, workload: str, label: str, **extra) -> dict:
         """Run one workload on fresh servers; returns its row."""
         o = self.opts
-        prefix = f"b{self.run_id}-{label.replace('@', '-').replace(' (tutorial)', '-t')}-"
+        name = label.replace("@", "-").replace(" (tutorial)", "-t").replace(" (graphql)", "-g")
+        prefix = f"b{self.run_id}-{name}-"
         spec = {
             "workload": workload,
             "prefix": prefix,
@@ -226,7 +233,7 @@ class Command(BaseCommand):
             "history": o["history"],
             "messages": o["messages"],
             "bigroom": o["bigroom"],
-            "protocol": "tutorial" if self.kind == "tutorial" else "chat",
+            "protocol": self.kind if self.kind in ONLY else "chat",
             **extra,
         }
         servers = None
@@ -282,11 +289,15 @@ class Command(BaseCommand):
         return "\n".join(lines)
 
 
-def _ratio(rows: list[dict]) -> dict:
-    """How many deliveries a second the app holds, over what the tutorial's chat holds."""
+def _ratio(rows: list[dict], kind: str) -> dict:
+    """Against the tutorial's chat: how many deliveries a second the app
+    holds over what it holds. Of GraphQL: what its subscriptions hold over
+    what the native socket holds."""
     held = {row["workload"]: row["offered_per_s"] for row in rows if "held" in row["workload"]}
-    ours, theirs = held.get("sweep held", 0), held.get("sweep held (tutorial)", 0)
-    return {"workload": "held ratio", "ratio": round(ours / theirs, 2) if theirs else None}
+    native, other = held.get("sweep held", 0), held.get(f"sweep held ({kind})", 0)
+    if kind == "tutorial":
+        return {"workload": "held ratio", "ratio": round(native / other, 2) if other else None}
+    return {"workload": f"{kind} ratio", "ratio": round(other / native, 2) if native else None}
 
 
 def _held(row: dict) -> bool:
