@@ -18,14 +18,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The server starts in the background; "running" is printed once it answers.
 run: $(STAMP)
-	$(BIN)/python manage.py migrate --noinput
-	@echo
-	@echo "  Chat is running: open http://127.0.0.1:$(PORT)/"
-	@echo
-	DEBUG=$${DEBUG:-1} CHAT_ALLOW_GUESTS=$${CHAT_ALLOW_GUESTS:-1} \
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
+	@DEBUG=$${DEBUG:-1} CHAT_ALLOW_GUESTS=$${CHAT_ALLOW_GUESTS:-1} \
 		CHAT_SITE_URL=$${CHAT_SITE_URL:-http://127.0.0.1:$(PORT)} \
-		$(BIN)/daphne -b 127.0.0.1 -p $(PORT) $(DAPHNE_LIMITS) chatsite.asgi:application
+		$(BIN)/daphne -b 127.0.0.1 -p $(PORT) $(DAPHNE_LIMITS) chatsite.asgi:application & \
+	server=$$!; trap 'kill $$server 2>/dev/null' INT TERM; \
+	if $(BIN)/python -m chat.ready http://127.0.0.1:$(PORT)/healthz $$server; then \
+		printf '\n  Chat is running: open http://127.0.0.1:$(PORT)/\n\n'; fi; \
+	wait $$server
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -83,6 +83,21 @@ def _run(name: str, kwargs: dict[str, Any]) -> None:
         close_old_connections()
 
 
+class PeriodicSuccessFilter(logging.Filter):
+    """Celery logs each task's success at INFO; for the periodic tasks
+    (CELERY_BEAT_SCHEDULE), a routine success every 30 s, it is DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.levelno != logging.INFO or not isinstance(args, dict):
+            return True
+        periodic = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+        if args.get("name") not in periodic or "succeeded" not in str(record.msg):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
 _schedules: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = (
     weakref.WeakKeyDictionary()
 )

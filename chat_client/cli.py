@@ -14,6 +14,7 @@ scripts.
 import argparse
 import asyncio
 import json
+import locale
 import os
 import sys
 import threading
@@ -50,8 +51,18 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("CHAT_TOKEN"),
         help="an API token (default: $CHAT_TOKEN); sent as Authorization: Bearer",
     )
-    auth.add_argument("--guest", metavar="NAME", help="enter as a guest with this name")
+    auth.add_argument(
+        "--guest",
+        metavar="NAME",
+        help="enter as a guest with this name; with neither --token nor --guest, the client"
+        " enters as a guest with a name the server picks (guest-xxxxxx), where guests are allowed",
+    )
     parser.add_argument("--json", action="store_true", help="print every frame as raw JSON")
+    parser.add_argument(
+        "--iso",
+        action="store_true",
+        help="print times as ISO 8601 (2026-12-07T15:04:05+01:00) instead of the locale's format",
+    )
     parser.add_argument(
         "--timeout",
         type=_seconds,
@@ -71,9 +82,12 @@ def _seconds(text: str) -> float:
     return value
 
 
-def format_message(message: dict[str, Any]) -> str:
-    """One stream entry as a line: `[12:04:05] ada: hello`."""
-    when = datetime.fromisoformat(message["created"]).astimezone().strftime("%H:%M:%S")
+def format_message(message: dict[str, Any], *, iso: bool = False) -> str | None:
+    """One stream entry as a line: `[12:04:05] ada: hello`, the time in the
+    locale's format (ISO 8601 with `iso`); None for a deleted message, which
+    its `deleted` entry tells."""
+    created = datetime.fromisoformat(message["created"]).astimezone()
+    when = created.isoformat(timespec="seconds") if iso else created.strftime("%X")
     who = message["author"]["name"] + (" (guest)" if message["author"]["guest"] else "")
     kind, target = message["kind"], message["target"]
     if kind == "edit":
@@ -85,10 +99,17 @@ def format_message(message: dict[str, Any]) -> str:
         return f"[{when}] {who} {verb} {message['body']} on #{target}"
     if kind == "preview":
         return f"[{when}] #{target} links to: {message['preview']['title']}"
+    if message["deleted"]:
+        return None
     reply = f"(re #{message['reply_to']}) " if message["reply_to"] else ""
     attachment = message["attachment"]
     file = f" [{attachment['name']}: {attachment['url']}]" if attachment else ""
     return f"[{when}] {who}: {reply}{message['body']}{file}"
+
+
+def _show(message: dict[str, Any], *, iso: bool) -> None:
+    if (line := format_message(message, iso=iso)) is not None:
+        _print(line)
 
 
 def _print(line: str, stream: Any = sys.stdout) -> None:
@@ -142,7 +163,7 @@ async def run(args: argparse.Namespace) -> int:
         rooms=[args.room],
         headers=headers,
         on_frame=on_frame,
-        on_message=None if args.json else lambda message: _print(format_message(message)),
+        on_message=None if args.json else lambda message: _show(message, iso=args.iso),
         on_refused=on_refused,
         on_wait=on_wait,
         connect_attempts=CONNECT_ATTEMPTS,
@@ -214,6 +235,7 @@ async def _next_line(lines: asyncio.Queue[str | None], ended: set[asyncio.Task])
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    locale.setlocale(locale.LC_TIME, "")  # times as the user's locale writes them, as the page
     try:
         return asyncio.run(run(args))
     except KeyboardInterrupt:

@@ -42,6 +42,11 @@ FATAL_HANDSHAKE_STATUSES = {401, 403}
 CONNECT_ERRORS = (OSError, TimeoutError, websockets.exceptions.WebSocketException)
 IDLE_PING = 25.0  # seconds of silence before a `ping`
 PONG_TIMEOUT = 10.0  # further seconds of silence before reconnecting
+# A handshake with a token refused (HTTP 401 or 403): the token is the reason.
+TOKEN_REFUSED = (
+    "the server refused the token (wrong, revoked or expired): make a new one in"
+    " Settings, API tokens, or with `manage.py chattoken USERNAME` on the server"
+)
 # Refusals that say "not now": the send goes again after `retry_after`.
 RETRYABLE = {"unavailable", "rate_limited", "overloaded"}
 # Added to each `retry_after`: a resend that arrives a hair early is refused
@@ -165,6 +170,9 @@ class ChatClient:
                 logger.debug("connection failed or lost: %r", exc)
                 status = getattr(getattr(exc, "response", None), "status_code", None)
                 failed += self.stats["connects"] == 0
+                if status in FATAL_HANDSHAKE_STATUSES and "Authorization" in self.headers:
+                    self.failure = f"cannot connect to {where}: {TOKEN_REFUSED}"
+                    break
                 if status in FATAL_HANDSHAKE_STATUSES or failed == self.connect_attempts:
                     self.failure = f"cannot connect to {where}: {connect_error_text(exc)}"
                     break

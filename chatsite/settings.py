@@ -96,7 +96,8 @@ if PUBLIC and (
         " a long random value (32 or more characters, at least 5 distinct), not the"
         " development key or .env.example's placeholder"
     )
-if SECRET_KEY == DEV_SECRET_KEY:
+# Development mode has a development key by design: say so only where it matters.
+if SECRET_KEY == DEV_SECRET_KEY and not DEBUG:
     warnings.warn(
         "SECRET_KEY is not set: using the development key. Set SECRET_KEY in production.",
         stacklevel=1,
@@ -261,8 +262,13 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # httpx logs each request's URL at INFO: link previews' URLs are message text.
-    "loggers": {"httpx": {"level": "WARNING"}},
+    # A periodic task's routine success (notify_due's, every 30 s) is DEBUG, not INFO.
+    "filters": {"periodic": {"()": "chat.taskqueue.PeriodicSuccessFilter"}},
+    "loggers": {
+        # httpx logs each request's URL at INFO: link previews' URLs are message text.
+        "httpx": {"level": "WARNING"},
+        "celery.app.trace": {"filters": ["periodic"]},
+    },
 }
 
 # Chat behaviour.

@@ -68,12 +68,22 @@ function dayLabel(time, now = Date.now()) {
   return days === 0 ? "Today" : days === 1 ? "Yesterday" : dayFormat.format(new Date(time));
 }
 
+// Guests may reply only: reacting, editing and deleting need an account.
+function signupHint() {
+  const a = document.createElement("a");
+  a.className = "signup-hint";
+  a.href = "/accounts/signup/";
+  a.textContent = "Sign up to react or edit";
+  return a;
+}
+
 // One message as a list item: a quote of the message it replies to, its
 // body, attachment, preview and reactions, and buttons to reply, react
-// (`canReact`), edit (`mine`) and delete (`mine`, or `canDelete`: a moderator).
+// (`canReact`), edit (`mine`) and delete (`mine`, or `canDelete`: a moderator);
+// for a guest (`guest`), where those would be, a link to sign up for them.
 export function messageItem(
   message,
-  { pending = false, mine = false, mentioned = false, canReact = false, canDelete = false } = {},
+  { pending = false, mine = false, mentioned = false, canReact = false, canDelete = false, guest = false } = {},
 ) {
   const li = document.createElement("li");
   li.className = "message";
@@ -118,6 +128,7 @@ export function messageItem(
     if (canReact) actions.append(actionButton("react", "☺", `React to message ${seq}`, "React"));
     if (mine) actions.append(actionButton("edit", "✎", `Edit message ${seq}`, "Edit"));
     if (mine || canDelete) actions.append(actionButton("delete", "✕", `Delete message ${seq}`, "Delete"));
+    if (guest) actions.append(signupHint());
     li.append(actions);
   }
   return li;

@@ -203,6 +203,7 @@ function show(entry, { live }) {
     mine: isMine(entry.author),
     canReact: signedIn,
     canDelete: moderates(entry.room),
+    guest: !signedIn,
   });
   showReactions(li, entry.reactions, entry.seq);
   placeMessage(list, li);

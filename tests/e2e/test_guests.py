@@ -107,3 +107,41 @@ async def test_a_name_the_server_refuses_says_why_and_fixing_it_reconnects(brows
     await page.locator("#messages li[data-seq]", has_text="hi, not alice").wait_for()
     assert await Message.objects.filter(author_name="alice2").acount() == 1
     assert page.errors == []
+
+
+async def test_a_guest_meets_the_sign_up_hint_where_a_user_would_react_or_edit(
+    browser, server, users
+):
+    from tests.e2e.conftest import sign_in
+
+    page = await guest_page(browser, server)
+    await page.fill("#guest-name", "ada")
+    await open_room(page, "lobby")
+    await say(page, "a guest's own message")
+    mine = page.locator("#messages li[data-seq]", has_text="a guest's own message")
+    await mine.hover()
+    hint = mine.locator(".actions a.signup-hint")
+    await hint.wait_for()
+    assert await hint.inner_text() == "Sign up to react or edit"
+    assert await hint.get_attribute("href") == "/accounts/signup/"
+    assert await mine.locator("button[data-action=react], button[data-action=edit]").count() == 0
+    # A signed-in user sees the buttons instead, and no hint.
+    alice = await sign_in(browser, server, "alice")
+    await open_room(alice, "lobby")
+    theirs = alice.locator("#messages li[data-seq]", has_text="a guest's own message")
+    await theirs.hover()
+    await theirs.locator("button[data-action=react]").wait_for()
+    assert await theirs.locator(".signup-hint").count() == 0
+    assert page.errors == []
+
+
+async def test_the_address_follows_a_newly_made_room(browser, server, users):
+    from tests.e2e.conftest import sign_in
+
+    alice = await sign_in(browser, server, "alice")
+    await alice.click("#new-room summary")
+    await alice.fill("#room-form [name=slug]", "planning")
+    await alice.click("#room-form button[type=submit]")
+    await alice.wait_for_function("location.hash === '#planning'")
+    await alice.reload()
+    await alice.locator("#room-title", has_text="planning").wait_for()

@@ -135,7 +135,8 @@ async def test_a_refused_token_exits_3_saying_so(start_server):
     server = start_server()
     cli = await Cli.start(server.ws_url, "--token", "chat_wrong")
     assert await cli.finish() == 3
-    assert cli.errors[-1].endswith("the server answered HTTP 403"), cli.errors
+    assert "the server refused the token (wrong, revoked or expired)" in cli.errors[-1]
+    assert "Settings, API tokens" in cli.errors[-1], cli.errors
 
 
 async def test_piped_lines_are_stored_in_input_order_waiting_when_told(start_server, lobby):

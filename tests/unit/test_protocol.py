@@ -273,10 +273,25 @@ def test_the_cli_shows_each_kind_of_entry_on_one_line():
         format_message(base | {"kind": "react", "target": 2, "body": "👍"}),
         format_message(base | {"kind": "unreact", "target": 2, "body": "👍"}),
         format_message(base | {"kind": "preview", "target": 2, "preview": preview}),
+        format_message(base | {"kind": "delete", "target": 2, "body": ""}),
     ]
-    assert [line.split("] ", 1)[1] for line in lines] == [
+    assert [line.split("] ", 1)[1] for line in lines if line] == [
         "ada: (re #2) hi [a.png: /attachments/1/a.png]",
         "ada reacted 👍 on #2",
         "ada took back 👍 on #2",
         "#2 links to: E",
+        "ada deleted #2",
     ]
+    # A deleted message is told once, by its delete entry: not as an empty line.
+    assert format_message(base | {"body": "", "deleted": True}) is None
+    # Times: the locale's format, or ISO 8601 for scripts.
+    iso = format_message(base, iso=True)
+    assert iso is not None and iso.startswith("[2026-11-24T") and iso.endswith("] ada: hi")
+
+
+def test_the_clis_help_says_who_it_is_without_a_token_or_a_guest_name():
+    from chat_client.cli import _parser
+
+    text = " ".join(_parser().format_help().split())
+    assert "with neither --token nor --guest, the client enters as a guest" in text
+    assert "guest-xxxxxx" in text and "--iso" in text
