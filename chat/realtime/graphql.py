@@ -157,7 +157,7 @@ class GraphQLConsumer(ChatConsumer):
             await self.stream_end(message.id)
 
     async def on_init(self, message: ConnectionInit) -> None:
-        if self.initialised or hasattr(self, "actor"):
+        if self.initialised:
             await self.close(
                 code=GraphQLClose.TOO_MANY_INITS, reason="too many initialisation requests"
             )

@@ -6,8 +6,6 @@ import platform
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -15,6 +13,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from chat.management.bench.core import open_files_max
+from chat.ready import ready_wait
 
 # The servers chatbench can start: the app under daphne, uvicorn or granian,
 # or the Channels tutorial's chat under daphne (bench/tutorial.py), the
@@ -170,16 +169,11 @@ def free_port() -> int:
 
 
 def wait_healthy(proc: subprocess.Popen, port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    url = f"http://127.0.0.1:{port}/healthz"
+    if not ready_wait(url, alive=lambda: proc.poll() is None, seconds=30):
         if proc.poll() is not None:
             raise CommandError(f"a server exited with {proc.returncode}: see servers.log")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)  # the port is not open yet
-    raise CommandError("a server did not answer /healthz within 30 s")
+        raise CommandError("a server did not answer /healthz within 30 s")
 
 
 def database_create(url: str) -> None:
